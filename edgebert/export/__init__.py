@@ -1,0 +1,1 @@
+"""Export: a model directory → a validated bundle for one target (ONNX or TorchScript)."""

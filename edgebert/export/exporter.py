@@ -1,0 +1,198 @@
+"""`edgebert export`: model directory + target → bundle (model file, tokenizer, evaluation split, manifest).
+
+Nothing is called done before parity: the bundle is run, through the same runner `bench` uses, on the
+evaluation split and compared with the PyTorch source. The bundle is built in a temp dir and renamed into place
+only after it passed, so a failure or Ctrl-C leaves nothing behind.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from edgebert import bundle, data
+from edgebert.errors import UserError
+from edgebert.export import parity
+from edgebert.targets import QuantizationSettings, Target, load_target
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """What a bundle is validated and later benched on, plus calibration texts for static quantization."""
+
+    evaluation: data.LabelledTexts
+    calibration: data.LabelledTexts
+    split: str
+    task: dict[str, Any] | None = None
+
+
+def resolve_model_dir(model: str | Path | None, log: Log | None = None) -> Path:
+    if model is not None:
+        return Path(model)
+    from edgebert.tasks import default_model_dir
+
+    if log:
+        log("using the default task model (all-MiniLM-L6-v2 fine-tuned on Rotten Tomatoes)")
+    return default_model_dir()
+
+
+def model_manifest(model_dir: Path) -> dict[str, Any]:
+    """The manifest a model dir written by edgebert carries (empty for a plain Hugging Face directory)."""
+    path = Path(model_dir) / bundle.MANIFEST
+    return bundle.read_manifest(model_dir) if path.is_file() else {}
+
+
+def resolve_eval_data(model_dir: Path, dataset: str | Path | None, text_column: str = "text", label_column: str = "label") -> EvalData:
+    if dataset is not None:
+        ds = data.load_dataset(dataset, text_column, label_column)
+        return EvalData(ds, ds, split="all")
+    task = model_manifest(model_dir).get("task")
+    if task and task.get("name") == "rotten-tomatoes":
+        splits = data.split(data.load_default_dataset(), seed=task.get("split_seed", data.SPLIT_SEED))
+        return EvalData(splits["test"], splits["dev"], split="test", task=task)
+    raise UserError(f"{model_dir} is not an edgebert task model; pass --dataset FILE with labelled evaluation texts")
+
+
+def export_bundle(target: str | Target, model_dir: str | Path | None = None, out: str | Path | None = None, *,
+                  format: str | None = None, dataset: str | Path | None = None, text_column: str = "text",
+                  label_column: str = "label", quantization: QuantizationSettings | None = None, max_length: int = 128,
+                  force: bool = False, log: Log | None = None) -> Path:
+    """Export, validate and write a bundle; returns its path."""
+    from edgebert.models import MODEL_INPUTS, count_parameters, label2id, load_classifier, predict_logits
+
+    log = log or (lambda msg: None)
+    started = time.time()
+    tgt = target if isinstance(target, Target) else load_target(target)
+    source_dir = resolve_model_dir(model_dir, log)
+    source_manifest = model_manifest(source_dir) if (Path(source_dir) / bundle.MANIFEST).is_file() else {}
+    if quantization is None and "quantization" in source_manifest:
+        quantization = QuantizationSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in source_manifest["quantization"].items()})
+    if quantization is not None:
+        tgt = tgt.with_quantization(quantization)
+    fmt = format or tgt.export.format
+    if fmt not in ("onnx", "torchscript"):
+        raise UserError(f"unknown format {fmt!r}; use onnx or torchscript")
+    out_path = Path(out) if out else Path("bundles") / f"{tgt.name}-{fmt}-{tgt.precision}"
+    if out is None:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+    bundle.check_output_dir(out_path.absolute(), force)
+
+    model, tokenizer = load_classifier(source_dir)
+    cfg = model.config
+    evals = resolve_eval_data(source_dir, dataset, text_column, label_column)
+    l2i = label2id(model)
+    y_eval = evals.evaluation.label_ids(l2i)
+    input_names = MODEL_INPUTS[cfg.model_type]
+    log(f"source: {cfg.model_type}, {count_parameters(model):,} parameters, {len(evals.evaluation)} evaluation texts")
+    ref_logits = predict_logits(model, tokenizer, evals.evaluation.texts, max_length=max_length)
+
+    with bundle.staging_dir(out_path, force=force) as tmp:
+        details: dict[str, Any] = {}
+        if fmt == "onnx":
+            model_file = "model.onnx"
+            details = _build_onnx(model, tokenizer, input_names, tmp / model_file, tgt, source_manifest, evals, max_length, log)
+        else:
+            from edgebert.export.torchscript import to_torchscript
+
+            model_file = "model.pt"
+            log("tracing TorchScript" + (" with dynamic int8" if tgt.quantization.mode == "dynamic" else ""))
+            details = to_torchscript(model, input_names, tmp / model_file, tgt)
+        tok_info = _save_tokenizer(tokenizer, tmp, max_length)
+        evals.evaluation.to_jsonl(tmp / "eval.jsonl")
+        manifest: dict[str, Any] = {
+            "kind": "bundle",
+            "source": {"path": str(Path(source_dir).absolute()), "model_type": cfg.model_type,
+                       "sha256": bundle.sha256_file(next(Path(source_dir).glob("*.safetensors"))),
+                       "num_labels": cfg.num_labels, "id2label": {str(k): v for k, v in cfg.id2label.items()},
+                       "parameters": count_parameters(model), "num_layers": getattr(cfg, "num_hidden_layers", None)},
+            "task": evals.task,
+            "target": {"name": tgt.name, "description": tgt.description, "precision": tgt.precision, **tgt.to_dict()},
+            "format": fmt, "opset": tgt.export.opset if fmt == "onnx" else None, "precision": tgt.precision,
+            "model_file": model_file, "inputs": list(input_names), "outputs": ["logits"], "tokenizer": tok_info,
+            "export": details, "stages": source_manifest.get("stages", []),
+        }
+        # Parity runs the staged bundle exactly as bench will (tokenizers + onnxruntime/TorchScript).
+        from edgebert.runtime import Encoder, make_runner, predict_logits as run_logits
+
+        log(f"parity: {len(evals.evaluation)} sentences against the PyTorch source")
+        runner = make_runner(tmp, manifest)
+        got = run_logits(runner, Encoder(tmp, manifest), evals.evaluation.texts)
+        result = parity.compare_logits(ref_logits, got, tgt.tolerance(tgt.precision), tgt.precision)
+        parity.check(result, f"{tgt.name} {fmt} {tgt.precision} export")
+        ref_pred = ref_logits.argmax(1)
+        manifest["parity"] = result.to_dict()
+        manifest["reference"] = {
+            "dataset": evals.evaluation.name, "file": "eval.jsonl", "split": evals.split,
+            "sha256": data.dataset_digest(evals.evaluation), "size": len(evals.evaluation),
+            "predictions": ref_pred.tolist(), "accuracy": float((ref_pred == y_eval).mean()),
+            "bundle_accuracy": float((got.argmax(1) == y_eval).mean()),
+        }
+        manifest["export_seconds"] = round(time.time() - started, 1)
+        bundle.write_manifest(tmp, manifest)
+        log(f"parity passed: max |Δlogit| {result.max_abs_logit_diff:.3g}, label agreement {result.label_agreement:.2%}")
+    return out_path
+
+
+def _build_onnx(model, tokenizer, input_names, dst: Path, tgt: Target, source_manifest: dict, evals: EvalData,
+                max_length: int, log: Log) -> dict[str, Any]:
+    from edgebert.export import onnx as ox
+
+    details: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="edgebert-export-") as work_dir:
+        work = Path(work_dir)
+        current = work / "fp32.onnx"
+        log(f"exporting ONNX (opset {tgt.export.opset})")
+        ox.torch_to_onnx(model, input_names, current, tgt.export.opset)
+        details["fp32_bytes"] = current.stat().st_size
+        # Fusion concatenates Q/K/V per layer, which would copy weights that layers share: skip it for shared models.
+        shared = bool(source_manifest.get("shared_weights"))
+        if tgt.export.optimize and not shared and tgt.quantization.mode != "static":
+            log("optimizing the graph (onnxruntime transformer optimizer)")
+            nxt = work / "opt.onnx"
+            details["fused_ops"] = ox.optimize_graph(current, nxt, model.config.model_type)
+            current = nxt
+        if tgt.export.precision == "fp16" and tgt.quantization.mode == "none":
+            log("converting to float16")
+            nxt = work / "fp16.onnx"
+            ox.to_float16(current, nxt)
+            current = nxt
+        if tgt.quantization.mode != "none":
+            q = tgt.quantization
+            log(f"quantizing: {q.mode} int8, {q.format}, weights {q.weight_type}{' per-channel' if q.per_channel else ''}"
+                f"{', reduce_range' if q.reduce_range else ''}")
+            calib = None
+            if q.mode == "static":
+                calib = _calibration_batches(tokenizer, input_names, evals.calibration.texts[: q.calibration_samples], max_length)
+            nxt = work / "int8.onnx"
+            ox.quantize(current, nxt, q, calib)
+            current = nxt
+        shutil.copyfile(current, dst)
+    details["graph"] = ox.graph_summary(dst)
+    details["bytes"] = dst.stat().st_size
+    return details
+
+
+def _calibration_batches(tokenizer, input_names, texts, max_length: int, batch_size: int = 8) -> list[dict]:
+    out = []
+    for i in range(0, len(texts), batch_size):
+        enc = tokenizer(list(texts[i : i + batch_size]), return_tensors="np", padding=True, truncation=True, max_length=max_length)
+        out.append({k: enc[k].astype(np.int64) for k in input_names})
+    return out
+
+
+def _save_tokenizer(tokenizer, dst: Path, max_length: int) -> dict[str, Any]:
+    """Only tokenizer.json travels: the `tokenizers` library reads it on the device, no transformers needed."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise UserError("the model's tokenizer has no fast (tokenizer.json) version; edgebert bundles need one")
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer.save_pretrained(tmp)
+        shutil.copyfile(Path(tmp) / "tokenizer.json", dst / "tokenizer.json")
+    return {"file": "tokenizer.json", "max_length": max_length, "pad_token": tokenizer.pad_token,
+            "pad_id": int(tokenizer.pad_token_id), "lowercase": bool(getattr(tokenizer, "do_lower_case", False))}

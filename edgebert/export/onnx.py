@@ -1,0 +1,112 @@
+"""PyTorch → ONNX, then the target's offline graph optimisation, float16 conversion and quantization.
+
+We export with torch.onnx's TorchScript-based exporter (dynamo=False) rather than optimum's `main_export`:
+it handles models whose heads were pruned unevenly or whose layers share weights (optimum's configs assume the
+stock architecture), it emits the graph patterns onnxruntime's transformer optimizer knows how to fuse, and it
+measured as fast as optimum's export after quantization (12.7 vs 12.4 ms, same run). onnxruntime's own
+optimizer and quantizer then do the rest.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+from edgebert.errors import EdgebertError, require
+from edgebert.targets import QuantizationSettings
+
+_QTYPES = {"int8": "QInt8", "uint8": "QUInt8"}
+
+
+def torch_to_onnx(model, input_names: Sequence[str], path: Path, opset: int) -> None:
+    torch = require("torch")
+    dummy = tuple(torch.ones((2, 16), dtype=torch.long) for _ in input_names)
+    axes = {name: {0: "batch", 1: "sequence"} for name in input_names}
+    axes["logits"] = {0: "batch"}
+
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args):
+            return self.inner(**dict(zip(input_names, args)), return_dict=False)[0]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about python control flow on shapes are expected here
+        torch.onnx.export(LogitsOnly(model).eval(), dummy, str(path), dynamo=False, input_names=list(input_names),
+                          output_names=["logits"], dynamic_axes=axes, opset_version=opset, do_constant_folding=True)
+
+
+def optimize_graph(src: Path, dst: Path, model_type: str) -> dict[str, int]:
+    """onnxruntime's transformer optimizer (fused Attention, SkipLayerNorm, BiasGelu). Returns the fused-op counts."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    ort_type = {"distilbert": "bert", "roberta": "bert", "mpnet": "bert"}.get(model_type, model_type)
+    # The fusion modules log shape notes at WARNING through module-level loggers: not for our users.
+    logging.disable(logging.WARNING)
+    try:
+        # num_heads/hidden_size 0: read from the graph, so pruned heads are handled per layer.
+        opt = optimize_model(str(src), model_type=ort_type, num_heads=0, hidden_size=0, opt_level=1)
+    finally:
+        logging.disable(logging.NOTSET)
+    opt.save_model_to_file(str(dst))
+    return {k: int(v) for k, v in opt.get_fused_operator_statistics().items() if v}
+
+
+def to_float16(src: Path, dst: Path) -> None:
+    """fp16 weights and math; inputs/outputs stay in their types, overflow-prone ops stay in fp32."""
+    onnx = require("onnx")
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = onnx.load(str(src))
+    converted = convert_float_to_float16(model, keep_io_types=True, op_block_list=["LayerNormalization", "SkipLayerNormalization", "Pow", "ReduceMean", "Softmax"])
+    onnx.save(converted, str(dst))
+
+
+def quantize(src: Path, dst: Path, q: QuantizationSettings, calibration_inputs: list[dict] | None = None) -> None:
+    """onnxruntime quantization as the settings say. Run in a temp dir: a failed run leaves large temp files."""
+    onnx = require("onnx")
+    from onnxruntime import quantization as oq
+
+    weight_type = getattr(oq.QuantType, _QTYPES[q.weight_type])
+    with tempfile.TemporaryDirectory(prefix="edgebert-quant-") as work:
+        if q.mode == "dynamic":
+            oq.quantize_dynamic(str(src), str(dst), weight_type=weight_type, per_channel=q.per_channel, reduce_range=q.reduce_range,
+                                # optimized graphs lose some type info; without this the quantizer fails on fused ops
+                                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+            return
+        if not calibration_inputs:
+            raise EdgebertError("static quantization needs calibration texts; none were given")
+        pre = Path(work) / "pre.onnx"
+        oq.quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        graph_ops = {n.op_type for n in onnx.load(str(pre)).graph.node}
+        supported = set(oq.registry.QDQRegistry) | set(oq.registry.QLinearOpsRegistry)
+        op_types = sorted((graph_ops & supported) - set(q.keep_float_ops))
+
+        class Reader(oq.CalibrationDataReader):
+            def __init__(self, batches):
+                self.it = iter(batches)
+
+            def get_next(self):
+                return next(self.it, None)
+
+        oq.quantize_static(str(pre), str(dst), Reader(calibration_inputs),
+                           quant_format=oq.QuantFormat.QDQ if q.format == "QDQ" else oq.QuantFormat.QOperator,
+                           op_types_to_quantize=op_types, per_channel=q.per_channel, reduce_range=q.reduce_range,
+                           activation_type=getattr(oq.QuantType, _QTYPES[q.activation_type]), weight_type=weight_type,
+                           calibrate_method=oq.CalibrationMethod.MinMax,
+                           extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+
+
+def graph_summary(path: Path) -> dict:
+    """Op counts and the weight shapes of the graph: how pruning shows up in the exported file."""
+    onnx = require("onnx")
+    model = onnx.load(str(path), load_external_data=False)
+    ops: dict[str, int] = {}
+    for n in model.graph.node:
+        ops[n.op_type] = ops.get(n.op_type, 0) + 1
+    return {"ops": dict(sorted(ops.items())), "initializers": len(model.graph.initializer),
+            "int8_ops": sum(v for k, v in ops.items() if k in ("MatMulInteger", "QAttention", "QLinearMatMul", "DynamicQuantizeLinear", "QuantizeLinear", "DequantizeLinear"))}

@@ -1,0 +1,124 @@
+"""Loading and running Hugging Face sequence classifiers (torch side). Weights come only from safetensors."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgebert.errors import ModelError, require
+
+SUPPORTED_MODEL_TYPES = ("bert", "distilbert", "roberta", "mpnet")
+# Input names each architecture's forward() takes, in ONNX input order (optimum-onnx style: one small entry each).
+MODEL_INPUTS = {
+    "bert": ("input_ids", "attention_mask", "token_type_ids"),
+    "distilbert": ("input_ids", "attention_mask"),
+    "roberta": ("input_ids", "attention_mask"),
+    "mpnet": ("input_ids", "attention_mask"),
+}
+
+
+def read_config(model_dir: Path) -> dict[str, Any]:
+    model_dir = Path(model_dir)
+    if not model_dir.exists():
+        raise ModelError(f"model directory {model_dir} does not exist; pass a local Hugging Face model directory with --model")
+    if not model_dir.is_dir():
+        raise ModelError(f"{model_dir} is not a directory; pass a local Hugging Face model directory with --model")
+    cfg_path = model_dir / "config.json"
+    if not cfg_path.is_file():
+        raise ModelError(f"{model_dir} has no config.json; it is not a Hugging Face model directory")
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{cfg_path} is not valid JSON: {exc}") from None
+    if cfg.get("model_type") not in SUPPORTED_MODEL_TYPES:
+        raise ModelError(
+            f"{model_dir} holds a {cfg.get('model_type')!r} model; edgebert supports {', '.join(SUPPORTED_MODEL_TYPES)}"
+        )
+    return cfg
+
+
+def weights_file(model_dir: Path) -> Path:
+    """The safetensors weights; a pickle-only model (pytorch_model.bin) is refused, not loaded."""
+    files = sorted(Path(model_dir).glob("*.safetensors"))
+    if not files:
+        if any(Path(model_dir).glob("*.bin")):
+            raise ModelError(
+                f"{model_dir} has only pickle weights (*.bin); edgebert loads safetensors only: convert with "
+                "`model.save_pretrained(dir, safe_serialization=True)`"
+            )
+        raise ModelError(f"{model_dir} has no weights (*.safetensors)")
+    return files[0]
+
+
+def check_weights(model_dir: Path) -> None:
+    """Open the safetensors header and every tensor, so corrupt or truncated weights fail with one line."""
+    safetensors = require("safetensors")
+    for f in sorted(Path(model_dir).glob("*.safetensors")):
+        try:
+            with safetensors.safe_open(str(f), framework="numpy") as st:
+                for key in st.keys():
+                    st.get_slice(key)
+        except Exception as exc:  # safetensors raises several kinds for a bad file
+            raise ModelError(f"weights file {f} is corrupt or truncated ({type(exc).__name__}: {str(exc)[:120]})") from None
+
+
+def load_classifier(model_dir: Path | str, num_labels: int | None = None):
+    """(model, tokenizer) from a local directory, model in eval mode. Safetensors only, never a hub download."""
+    model_dir = Path(model_dir)
+    read_config(model_dir)
+    weights_file(model_dir)
+    check_weights(model_dir)
+    transformers = require("transformers")
+    kwargs: dict[str, Any] = {"use_safetensors": True, "local_files_only": True}
+    if num_labels is not None:
+        kwargs["num_labels"] = num_labels
+    try:
+        model = transformers.AutoModelForSequenceClassification.from_pretrained(str(model_dir), **kwargs)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"cannot load the model in {model_dir}: {str(exc).splitlines()[0][:200]}") from None
+    model.eval()
+    return model, tokenizer
+
+
+def label2id(model) -> dict[str, int]:
+    return {str(v): int(k) for k, v in model.config.id2label.items()}
+
+
+def encode(model, tokenizer, texts, max_length: int = 128, padding: Any = True) -> dict:
+    """Tokenize to torch tensors, keeping only the inputs this architecture's forward() takes."""
+    enc = tokenizer(list(texts), return_tensors="pt", padding=padding, truncation=True, max_length=max_length)
+    return {k: enc[k] for k in MODEL_INPUTS[model.config.model_type] if k in enc}
+
+
+def predict_logits(model, tokenizer, texts, batch_size: int = 64, max_length: int = 128) -> np.ndarray:
+    """Logits for `texts`, batched by length so padding stays small."""
+    torch = require("torch")
+    texts = list(texts)
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    model.eval()
+    with torch.inference_mode():
+        for i in range(0, len(texts), batch_size):
+            idx = order[i : i + batch_size]
+            enc = encode(model, tokenizer, [texts[j] for j in idx], max_length)
+            out[idx] = model(**enc).logits.float().numpy()
+    return out
+
+
+def count_parameters(model) -> int:
+    """Unique parameters (a tied or shared tensor counts once)."""
+    seen, total = set(), 0
+    for p in model.parameters():
+        if id(p) not in seen:
+            seen.add(id(p))
+            total += p.numel()
+    return total
+
+
+def save_model(model, tokenizer, out: Path) -> None:
+    """Hugging Face layout, safetensors weights."""
+    model.save_pretrained(str(out), safe_serialization=True)
+    tokenizer.save_pretrained(str(out))

@@ -1,0 +1,128 @@
+"""Run a bundle: tokenize with `tokenizers`, infer with onnxruntime (or TorchScript when torch is present).
+
+This is the code path a Raspberry Pi runs, so it imports no torch or transformers for ONNX bundles. Export's
+parity check uses the same runner, so what is validated is exactly what `bench` times.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgebert.errors import BundleError, MissingDependencyError
+
+GRAPH_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+
+
+def load_tokenizer(bundle_dir: Path, manifest: dict[str, Any]):
+    from tokenizers import Tokenizer
+
+    info = manifest["tokenizer"]
+    path = Path(bundle_dir) / info["file"]
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises a bare Exception on a bad file
+        raise BundleError(f"cannot read the bundle's tokenizer {path}: {exc}") from None
+    tok.enable_truncation(max_length=int(info["max_length"]))
+    tok.enable_padding(pad_id=int(info["pad_id"]), pad_token=info["pad_token"])
+    return tok
+
+
+class Encoder:
+    """Texts → the model's int64 input arrays, padded to the longest text of the batch."""
+
+    def __init__(self, bundle_dir: Path, manifest: dict[str, Any]):
+        self.tokenizer = load_tokenizer(bundle_dir, manifest)
+        self.input_names = list(manifest["inputs"])
+
+    def __call__(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        encs = self.tokenizer.encode_batch(list(texts))
+        arrays = {
+            "input_ids": np.array([e.ids for e in encs], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encs], dtype=np.int64),
+        }
+        return {k: arrays[k] for k in self.input_names}
+
+    def lengths(self, texts: Sequence[str]) -> np.ndarray:
+        return np.array([sum(e.attention_mask) for e in self.tokenizer.encode_batch(list(texts))])
+
+
+class OnnxRunner:
+    """An onnxruntime session configured from the bundle's resolved target settings."""
+
+    def __init__(self, bundle_dir: Path, manifest: dict[str, Any], threads: int | None = None, providers: list[str] | None = None):
+        import onnxruntime as ort
+
+        runtime = manifest["target"]["runtime"]
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_LEVELS[runtime.get("graph_optimization", "all")])
+        n = runtime.get("intra_op_threads", 0) if threads is None else threads
+        opts.intra_op_num_threads = int(n)
+        opts.inter_op_num_threads = 1
+        available = set(ort.get_available_providers())
+        wanted = providers or list(runtime.get("execution_providers", ["CPUExecutionProvider"]))
+        self.providers = [p for p in wanted if p in available] or ["CPUExecutionProvider"]
+        self.session_options = opts
+        self.session = ort.InferenceSession(str(Path(bundle_dir) / manifest["model_file"]), opts, providers=self.providers)
+        self.threads = int(n)
+        self.output_name = manifest["outputs"][0]
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run([self.output_name], inputs)[0]
+
+
+class TorchScriptRunner:
+    def __init__(self, bundle_dir: Path, manifest: dict[str, Any], threads: int | None = None):
+        try:
+            import torch
+        except ImportError:
+            raise MissingDependencyError(
+                "this is a TorchScript bundle and torch is not installed: pip install torch (or export with --format onnx)"
+            ) from None
+        engine = manifest["target"]["runtime"].get("torch_quantized_engine", "none")
+        if engine != "none" and engine in torch.backends.quantized.supported_engines:
+            torch.backends.quantized.engine = engine
+        n = manifest["target"]["runtime"].get("intra_op_threads", 0) if threads is None else threads
+        if n:
+            torch.set_num_threads(int(n))
+        self.threads = torch.get_num_threads()
+        self.providers = [f"torch-{torch.__version__}"]
+        self.torch = torch
+        # torch.jit.load reads a TorchScript archive (code + tensors), not an arbitrary pickle of Python objects.
+        self.module = torch.jit.load(str(Path(bundle_dir) / manifest["model_file"]), map_location="cpu")
+        self.module.eval()
+        self.input_names = list(manifest["inputs"])
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        with self.torch.inference_mode():
+            out = self.module(*[self.torch.from_numpy(inputs[k]) for k in self.input_names])
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        elif isinstance(out, dict):
+            out = out["logits"]
+        return out.float().numpy()
+
+
+def make_runner(bundle_dir: Path, manifest: dict[str, Any], threads: int | None = None):
+    fmt = manifest.get("format")
+    if fmt == "onnx":
+        return OnnxRunner(bundle_dir, manifest, threads)
+    if fmt == "torchscript":
+        return TorchScriptRunner(bundle_dir, manifest, threads)
+    raise BundleError(f"bundle format {fmt!r} is unknown; expected onnx or torchscript")
+
+
+def predict_logits(runner, encoder: Encoder, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    """Logits for every text, batched in length order so padding stays small; returned in input order."""
+    texts = list(texts)
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    out: np.ndarray | None = None
+    for i in range(0, len(texts), batch_size):
+        idx = order[i : i + batch_size]
+        logits = runner(encoder([texts[j] for j in idx]))
+        if out is None:
+            out = np.zeros((len(texts), logits.shape[-1]), dtype=np.float32)
+        out[idx] = logits
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
