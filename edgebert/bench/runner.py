@@ -1,0 +1,246 @@
+"""`bench_bundle`: verify a bundle, then time it, measure its memory and score it, on this machine.
+
+The order matters: sha256s are verified and every input (counts, sizes, dataset, output path) is checked
+before anything is timed, so a mistake fails in a second, not after minutes. The bundle runs through
+`edgebert.runtime` — the same tokenizer and session code that export's parity check validated.
+"""
+from __future__ import annotations
+
+import importlib
+import itertools
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from edgebert import __version__, cpu
+from edgebert.bench import accuracy, environment, latency, memory
+from edgebert.bundle import bundle_digest, now_iso, read_manifest, verify_files
+from edgebert.errors import BundleError, UserError
+from edgebert.runtime import Encoder, make_runner, predict_logits
+
+RESULTS_SCHEMA_VERSION = 1
+DEFAULT_BATCH_SIZES = (1, 8)
+DEFAULT_SEQ_LEN = 32  # with the bundle's max length: a short and a full-length figure
+REQUIRED_KEYS = ("kind", "format", "model_file", "tokenizer", "inputs", "outputs", "source", "target")
+SHUFFLE_SEED = 0
+
+# progress(description, total calls or None) -> advance(n): how the CLI draws a bar; the library stays silent.
+Progress = Callable[[str, "int | None"], Callable[[int], None]]
+Log = Callable[[str], None]
+
+
+def _positive_ints(values: Sequence[int], what: str) -> tuple[int, ...]:
+    out: list[int] = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise UserError(f"{what} must be integers >= 1, got {v!r}")
+        if int(v) not in out:
+            out.append(int(v))
+    if not out:
+        raise UserError(f"give at least one {what.rstrip('s')}")
+    return tuple(out)
+
+
+def check_bundle(bundle_dir: Path) -> dict[str, Any]:
+    """The bundle's manifest, after its kind, fields and every file's sha256 were checked."""
+    manifest = read_manifest(bundle_dir)
+    if manifest.get("kind") != "bundle":
+        raise BundleError(f"{bundle_dir} is a {manifest.get('kind', 'unknown')!r} directory, not a bundle; "
+                          f"export it first: edgebert export --model {bundle_dir} --target TARGET")
+    missing = [k for k in REQUIRED_KEYS if k not in manifest]
+    if missing:
+        raise BundleError(f"{bundle_dir}/manifest.json lacks {', '.join(missing)}; re-export the bundle")
+    verify_files(bundle_dir, manifest)
+    return manifest
+
+
+def _special_tokens(encoder: Encoder, text: str) -> tuple[list[int], list[int]]:
+    """The ids a real encoding puts before and after the text ([CLS] … [SEP], <s> … </s>)."""
+    enc = encoder.tokenizer.encode(text)
+    real = [(i, s) for i, s, m in zip(enc.ids, enc.special_tokens_mask, enc.attention_mask) if m]
+    head = list(itertools.takewhile(lambda p: p[1], real))
+    tail = list(itertools.takewhile(lambda p: p[1], reversed(real[len(head):])))
+    return [i for i, _ in head], [i for i, _ in reversed(tail)]
+
+
+def synthetic_inputs(encoder: Encoder, texts: Sequence[str], batch_size: int, seq_len: int) -> dict[str, np.ndarray]:
+    """`batch_size` rows of exactly `seq_len` real token ids: the evaluation texts' ids back to back, wrapped."""
+    head, tail = _special_tokens(encoder, texts[0])
+    body = seq_len - len(head) - len(tail)
+    if body < 1:
+        raise UserError(f"sequence length {seq_len} leaves no room for text after the {len(head) + len(tail)} special tokens")
+    encs = encoder.tokenizer.encode_batch(list(texts[:512]), add_special_tokens=False)
+    stream = np.array([i for e in encs for i, m in zip(e.ids, e.attention_mask) if m], dtype=np.int64)
+    if stream.size == 0:
+        raise UserError("the evaluation texts tokenize to nothing; cannot build synthetic inputs")
+    rows = [head + np.take(stream, np.arange(r * body, (r + 1) * body), mode="wrap").tolist() + tail for r in range(batch_size)]
+    arrays = {"input_ids": np.array(rows, dtype=np.int64), "attention_mask": np.ones((batch_size, seq_len), dtype=np.int64),
+              "token_type_ids": np.zeros((batch_size, seq_len), dtype=np.int64)}
+    return {k: arrays[k] for k in encoder.input_names}
+
+
+def real_batches(encoder: Encoder, texts: Sequence[str], batch_size: int, sort_by_length: bool) -> list[dict[str, np.ndarray]]:
+    """The texts in batches padded to their own longest text; sorted by length first, so padding stays small."""
+    order = np.argsort(encoder.lengths(texts), kind="stable") if sort_by_length else np.arange(len(texts))
+    return [encoder([texts[j] for j in order[i : i + batch_size]]) for i in range(0, len(texts), batch_size)]
+
+
+def _time_real(runner, batches, warmup, iterations, min_time_s, advance) -> dict[str, Any]:
+    # Batches are visited in a seeded random order, so a run shorter than one pass is an unbiased sample and
+    # not just the shortest (first sorted) batches.
+    visit = np.random.default_rng(SHUFFLE_SEED).permutation(len(batches))
+    feed = itertools.cycle([batches[v] for v in visit])
+    if iterations is None and min_time_s is None:
+        iterations = len(batches)  # default: exactly one pass over the evaluation split
+    samples = latency.time_calls(lambda: runner(next(feed)), warmup, iterations, min_time_s, advance)
+    timed = visit[(warmup + np.arange(len(samples))) % len(batches)]
+    masks = [batches[i]["attention_mask"] for i in timed]
+    rows = float(np.mean([m.shape[0] for m in masks]))
+    tokens = float(np.mean([m.sum() for m in masks]))
+    stats = latency.summarize(samples, rows, tokens)
+    return {"mean_tokens": tokens / rows, "mean_padded_tokens": float(np.mean([m.size for m in masks])) / rows, **stats}
+
+
+def _check_out(out: Path | None) -> None:
+    if out is None:
+        return
+    if out.is_dir():
+        raise UserError(f"--out {out} is a directory; give a file path such as {out / 'bench.json'}")
+    if not out.absolute().parent.is_dir():
+        raise UserError(f"the directory of --out {out} does not exist; create it first")
+
+
+def write_results(doc: dict[str, Any], out: Path) -> Path:
+    """Write the results document atomically (temp file + rename): a reader never sees half a file."""
+    out = Path(out).absolute()
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def bench_bundle(bundle: str | Path, *, batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES, seq_lens: Sequence[int] | None = None,
+                 real: bool = False, sort_by_length: bool = True, warmup: int = 10, iterations: int | None = None,
+                 min_time_s: float | None = None, threads: int | None = None, dataset: str | Path | None = None,
+                 text_column: str = "text", label_column: str = "label", out: str | Path | None = None,
+                 progress: Progress | None = None, log: Log | None = None) -> dict[str, Any]:
+    """Benchmark a bundle on this machine; return (and with `out`, write) the bench results document.
+
+    Synthetic inputs: each batch size × sequence length (default: 32 and the bundle's max length), real token
+    ids, no padding. `real`: the evaluation split at its true lengths, dynamically padded. `iterations` timed
+    calls per configuration (default 100; one pass over the split for `real`) or as many as fit `min_time_s`.
+    """
+    log = log or (lambda message: None)
+    bundle_dir = Path(bundle)
+    out_path = Path(out) if out is not None else None
+    # 1. Everything that can be wrong is checked before anything is timed.
+    manifest = check_bundle(bundle_dir)
+    log(f"verified {len(manifest['files'])} files of {bundle_dir} (sha256)")
+    latency.check_counts(warmup, iterations, min_time_s)
+    if iterations is not None and min_time_s is not None:
+        raise UserError("pass either iterations or min_time, not both")
+    batch_sizes = _positive_ints(batch_sizes, "batch sizes")
+    max_len = int(manifest["tokenizer"]["max_length"])
+    if seq_lens is None:
+        seq_lens = sorted({min(DEFAULT_SEQ_LEN, max_len), max_len})
+    seq_lens = _positive_ints(seq_lens, "sequence lengths")
+    too_long = [n for n in seq_lens if n > max_len]
+    if too_long:
+        raise UserError(f"sequence length {too_long[0]} exceeds the bundle's max length {max_len}; use --seq-lens up to {max_len}")
+    warnings: list[str] = []
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise UserError(f"threads must be an integer >= 0 (0 = the runtime's default), got {threads!r}")
+        if threads > cpu.usable_cores():
+            warnings.append(f"{threads} threads on {cpu.usable_cores()} usable cores: threads compete for cores, latency suffers")
+    _check_out(out_path)
+    evaluation = accuracy.load_evaluation(bundle_dir, manifest, dataset, text_column, label_column)
+    warnings += environment.target_warnings(manifest)
+    if environment.looks_emulated():
+        warnings.append("running under emulation: latency figures are meaningless here; accuracy and memory are valid")
+
+    # 2. Load: the runtime's import first, so the RSS the model adds is the session alone.
+    try:
+        importlib.import_module("onnxruntime" if manifest["format"] == "onnx" else "torch")
+    except ImportError:
+        pass  # make_runner says what to install
+    load_before = environment.load_before()
+    texts = list(evaluation.texts.texts)
+    with memory.RssSampler() as sampler:
+        rss_before = memory.rss_bytes()
+        runner = make_runner(bundle_dir, manifest, threads)
+        rss_after = memory.rss_bytes()
+        log(f"loaded {manifest['model_file']} (+{(rss_after - rss_before) / 2**20:.1f} MB resident)")
+        encoder = Encoder(bundle_dir, manifest)
+        # 3. Time, with the machine's other load measured over exactly the timed part.
+        during = environment.CpuLoad()
+        overhead_ns = latency.harness_overhead_ns()
+        configs = [("synthetic", bs, n) for bs in batch_sizes for n in seq_lens] + [("real", bs, None) for bs in batch_sizes if real]
+        rows = []
+        for mode, bs, n in configs:
+            calls = iterations or (latency.DEFAULT_ITERATIONS if mode == "synthetic" else -(-len(texts) // bs))
+            what = f"{mode} batch {bs}" + (f" × {n} tokens" if n else "")
+            advance = progress(what, None if min_time_s is not None else warmup + calls) if progress else None
+            if mode == "synthetic":
+                inputs = synthetic_inputs(encoder, texts, bs, n)
+                samples = latency.time_calls(lambda: runner(inputs), warmup, iterations, min_time_s, advance)
+                stats = latency.summarize(samples, bs, bs * n)
+            else:
+                stats = _time_real(runner, real_batches(encoder, texts, bs, sort_by_length), warmup, iterations, min_time_s, advance)
+            rows.append({"mode": mode, "batch_size": bs, "seq_len": n, **stats})
+        load_during = during.stop()
+        # 4. Accuracy, through the same runner.
+        log(f"scoring {len(texts)} texts of {evaluation.name}")
+        scores = accuracy.score(evaluation, predict_logits(runner, encoder, texts))
+    providers = list(runner.session.get_providers()) if hasattr(runner, "session") else list(runner.providers)
+    fastest_ms = min(r["min_ms"] for r in rows)
+    fraction = latency.overhead_fraction(overhead_ns, fastest_ms)
+    if fraction >= 0.01:
+        warnings.append(f"the timing harness costs {fraction:.1%} of the fastest call; figures below ~{overhead_ns / 1e4:.2f} ms are inflated")
+    if max(load_before["others"], load_during["others"]) > environment.BUSY_LOAD:
+        warnings.append(f"other processes used {max(load_before['others'], load_during['others']):.0%} of the CPUs "
+                        "around this run: latency is inflated and noisy; rerun on a quiet machine")
+    threads_used = environment.effective_threads(runner)
+    env = environment.describe(runner, manifest, threads_used, load_before, load_during, warnings)
+    if providers:
+        env["execution_provider"] = providers[0]
+    doc = {
+        "schema_version": RESULTS_SCHEMA_VERSION, "kind": "bench-results", "edgebert_version": __version__, "created_at": now_iso(),
+        "bundle": bundle_section(bundle_dir, manifest),
+        "environment": env,
+        "settings": {"warmup": warmup, "iterations": iterations if iterations is not None or min_time_s is not None else latency.DEFAULT_ITERATIONS,
+                     "min_time_s": min_time_s, "batch_sizes": list(batch_sizes), "seq_lens": list(seq_lens), "real": bool(real),
+                     "sort_by_length": bool(sort_by_length), "threads": threads_used, "threads_requested": threads,
+                     "dataset": str(dataset) if dataset is not None else None},
+        "size": memory.sizes(bundle_dir, manifest),
+        "memory": {"rss_before_load_bytes": rss_before, "rss_after_load_bytes": rss_after, "model_load_bytes": rss_after - rss_before,
+                   "peak_rss_sampled_bytes": sampler.peak, "max_rss_os_bytes": memory.max_rss_os_bytes(),
+                   "rss_samples": sampler.samples, "arena": memory.arena_settings(runner), "device_bytes": memory.device_bytes(providers)},
+        "latency": rows,
+        "harness": {"overhead_ms_per_call": overhead_ns / 1e6, "overhead_fraction_of_fastest": fraction, "fastest_ms": fastest_ms},
+        "accuracy": scores,
+    }
+    if out_path is not None:
+        write_results(doc, out_path)
+    return doc
+
+
+def bundle_section(bundle_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    target = manifest["target"].get("name")
+    source = manifest.get("source", {})
+    return {"path": str(Path(bundle_dir).absolute()), "sha256": bundle_digest(manifest),
+            "label": f"{target} {manifest['format']} {manifest.get('precision')}", "target": target,
+            "format": manifest["format"], "precision": manifest.get("precision"), "model_type": source.get("model_type"),
+            "parameters": source.get("parameters"), "num_layers": source.get("num_layers"),
+            "stages": [s.get("stage") for s in manifest.get("stages") or [] if isinstance(s, dict)],
+            "task": (manifest.get("task") or {}).get("name")}

@@ -1,0 +1,82 @@
+"""The results document on screen: a rich table of latencies, lines for sizes, memory, accuracy and warnings,
+and the progress bar drawn while it runs."""
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any, Callable, Iterator
+
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+MB = 1024 * 1024
+
+
+def _mb(n: int | None) -> str:
+    return "n/a" if n is None else f"{n / MB:.1f} MB"
+
+
+@contextlib.contextmanager
+def progress_bars(console: Console) -> Iterator[Callable[[str, int | None], Callable[[int], None]]]:
+    """A `progress(description, total)` factory for bench_bundle, drawing one bar per configuration.
+
+    The bar is redrawn by the timing loop between calls (at most 4 times a second), not by rich's refresh
+    thread, which would take the GIL at random moments inside timed calls.
+    """
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, auto_refresh=False, transient=False)
+    last = [0.0]
+
+    def factory(description: str, total: int | None) -> Callable[[int], None]:
+        task = bars.add_task(description, total=total)
+        bars.refresh()
+
+        def advance(n: int) -> None:
+            bars.advance(task, n)
+            now = time.monotonic()
+            if now - last[0] > 0.25:
+                last[0] = now
+                bars.refresh()
+
+        return advance
+
+    with bars:
+        yield factory
+        for task in bars.tasks:  # a min-time run has no total: close its bar at what it did
+            bars.update(task.id, total=task.completed)
+        bars.refresh()
+
+
+def latency_table(doc: dict[str, Any]) -> Table:
+    env = doc["environment"]
+    table = Table(title=f"{doc['bundle']['label']} · {env['cpu_model']} · {env['threads']} threads · ms per call",
+                  box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1))
+    for name in ("mode", "batch", "tokens", "p50", "p90", "p99", "mean", "CV", "seq/s", "tok/s", "calls"):
+        table.add_column(name, justify="left" if name == "mode" else "right", no_wrap=True)
+    for r in doc["latency"]:
+        tokens = str(r["seq_len"]) if r["seq_len"] is not None else f"~{r['mean_tokens']:.1f}"
+        table.add_row(r["mode"], str(r["batch_size"]), tokens, *(f"{r[k]:.2f}" for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "cv")),
+                      f"{r['throughput_seq_s']:.0f}", f"{r['throughput_tok_s']:.0f}", str(r["iterations"]))
+    return table
+
+
+def render(doc: dict[str, Any], console: Console) -> None:
+    console.print(latency_table(doc))
+    size, mem, acc, env, h = doc["size"], doc["memory"], doc["accuracy"], doc["environment"], doc["harness"]
+    console.print(f"size      model {_mb(size['model_bytes'])} (gzip {_mb(size['model_gzip_bytes'])}), bundle {_mb(size['bundle_bytes'])}")
+    arena = mem["arena"] or {}
+    console.print(f"memory    peak RSS {_mb(mem['peak_rss_sampled_bytes'])} sampled, {_mb(mem['max_rss_os_bytes'])} OS max; "
+                  f"model load +{_mb(mem['model_load_bytes'])}; arena {'on' if arena.get('cpu_mem_arena') else 'off'}"
+                  + (f"; device {_mb(mem['device_bytes'])}" if mem.get("device_bytes") is not None else ""))
+    agreement = acc["agreement_with_reference"]
+    console.print(f"accuracy  {acc['accuracy']:.2%} (macro-F1 {acc['macro_f1']:.4f}) on {acc['size']} texts of {acc['dataset']}"
+                  + (f"; agreement with the source model {agreement:.2%}" if agreement is not None else "")
+                  + (f"; source model {acc['reference_accuracy']:.2%}" if acc.get("reference_accuracy") is not None else ""))
+    console.print(f"harness   {h['overhead_ms_per_call'] * 1e3:.2f} µs per call = {h['overhead_fraction_of_fastest']:.3%} of the fastest call")
+    console.print(f"machine   {env['arch']} {', '.join(env['cpu_features']) or 'no listed features'}; {env['cores']} cores; "
+                  f"{env['execution_provider']}; onnxruntime {env['onnxruntime']}; other CPU load {env['cpu_load_others_before']:.0%} "
+                  f"before, {env['cpu_load_others_during']:.0%} during" + ("; EMULATED" if env["emulated"] else ""))
+    for w in env["warnings"]:
+        console.print(f"[yellow]warning: {w}[/]")

@@ -1,0 +1,51 @@
+"""`edgebert bench`: time, measure and score a bundle on this machine. Imports no torch (runs on a Pi)."""
+from __future__ import annotations
+
+import click
+
+from edgebert.cli.common import console, log
+from edgebert.errors import UserError
+
+
+def parse_ints(text: str, option: str) -> list[int]:
+    """'1,8' → [1, 8]; anything else is a one-line error naming the option."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"{option} takes comma-separated whole numbers such as 1,8; got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise UserError(f"{option} takes comma-separated whole numbers >= 1 such as 1,8; got {text!r}")
+    return values
+
+
+@click.command("bench")
+@click.argument("bundle", type=click.Path())
+@click.option("--batch-sizes", default="1,8", show_default=True, help="Comma-separated batch sizes.")
+@click.option("--seq-lens", default=None, help="Comma-separated synthetic sequence lengths [default: 32 and the bundle's max length].")
+@click.option("--real", is_flag=True, help="Also time the evaluation split at its true token lengths (dynamic padding).")
+@click.option("--sort-by-length/--no-sort-by-length", default=True, show_default=True, help="With --real: batch texts of similar length.")
+@click.option("--warmup", default=10, show_default=True, type=int, help="Untimed calls before each configuration.")
+@click.option("--iterations", type=int, default=None, help="Timed calls per configuration [default: 100; one pass of the split with --real].")
+@click.option("--min-time", "min_time", type=float, default=None, help="Instead of --iterations: time each configuration for this many seconds.")
+@click.option("--threads", type=int, default=None, help="Intra-op threads [default: the bundle target's setting].")
+@click.option("--dataset", type=click.Path(), default=None, help="CSV or JSONL of labelled texts to score [default: the bundle's eval.jsonl].")
+@click.option("--text-column", default="text", show_default=True)
+@click.option("--label-column", default="label", show_default=True)
+@click.option("--out", "-o", type=click.Path(), default=None, help="Write the results JSON document here.")
+def command(bundle, batch_sizes, seq_lens, real, sort_by_length, warmup, iterations, min_time, threads, dataset,
+            text_column, label_column, out) -> None:
+    """Benchmark a bundle on this machine: latency, memory, size, accuracy."""
+    from edgebert.bench.runner import bench_bundle
+    from edgebert.bench.table import progress_bars, render
+
+    if iterations is not None and min_time is not None:
+        raise UserError("pass either --iterations or --min-time, not both")
+    with progress_bars(console) as progress:
+        doc = bench_bundle(bundle, batch_sizes=parse_ints(batch_sizes, "--batch-sizes"),
+                           seq_lens=parse_ints(seq_lens, "--seq-lens") if seq_lens is not None else None, real=real,
+                           sort_by_length=sort_by_length, warmup=warmup, iterations=iterations, min_time_s=min_time,
+                           threads=threads, dataset=dataset, text_column=text_column, label_column=label_column, out=out,
+                           progress=progress, log=log)
+    render(doc, console)
+    if out is not None:
+        console.print(f"[green]wrote[/] {out}")
