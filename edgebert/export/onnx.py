@@ -18,6 +18,7 @@ from edgebert.errors import EdgebertError, require
 from edgebert.targets import QuantizationSettings
 
 _QTYPES = {"int8": "QInt8", "uint8": "QUInt8"}
+FP32_OPS = ("LayerNormalization", "SkipLayerNormalization", "EmbedLayerNormalization", "Pow", "ReduceMean")
 
 
 def torch_to_onnx(model, input_names: Sequence[str], path: Path, opset: int) -> None:
@@ -57,13 +58,16 @@ def optimize_graph(src: Path, dst: Path, model_type: str) -> dict[str, int]:
 
 
 def to_float16(src: Path, dst: Path) -> None:
-    """fp16 weights and math; inputs/outputs stay in their types, overflow-prone ops stay in fp32."""
-    onnx = require("onnx")
-    from onnxruntime.transformers.float16 import convert_float_to_float16
+    """fp16 weights and math; inputs/outputs keep their types and layer norms stay fp32, where fp16 overflows.
 
-    model = onnx.load(str(src))
-    converted = convert_float_to_float16(model, keep_io_types=True, op_block_list=["LayerNormalization", "SkipLayerNormalization", "Pow", "ReduceMean", "Softmax"])
-    onnx.save(converted, str(dst))
+    onnxruntime's OnnxModel converter knows the fused transformer ops; the generic converter mistypes them.
+    """
+    onnx = require("onnx")
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
+    model = OnnxModel(onnx.load(str(src)))
+    model.convert_float_to_float16(keep_io_types=True, op_block_list=list(FP32_OPS))
+    model.save_model_to_file(str(dst))
 
 
 def quantize(src: Path, dst: Path, q: QuantizationSettings, calibration_inputs: list[dict] | None = None) -> None:

@@ -1,0 +1,199 @@
+"""What every compression method shares: the run's data context, where each architecture keeps its layers, and the
+measurements a stage record holds (parameters, multiply-accumulates per token, sparsity, dev accuracy).
+
+MACs per token (dense multiply-accumulates, the work a CPU kernel does; embeddings are lookups and cost none):
+    Σ over executed layers [ Σ Linear in·out  +  2·L·A ]  +  Σ Linear outside the layers in·out / L
+where L is the sequence length (`seq_len`, default 128), A the layer's attention width (kept heads × head size):
+Q·Kᵀ and softmax·V each cost L·A per token. The Linear layers outside the encoder layers (pooler, classifier)
+run once per sequence, hence the /L. A layer shared by several positions is executed, and counted, at each one.
+Unstructured zeros do not reduce this figure: dense kernels multiply them anyway.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from edgebert.data import LabelledTexts
+from edgebert.errors import ConfigError, ModelError, require
+
+MACS_SEQ_LEN = 128
+Log = Callable[[str], None]
+
+
+@dataclass
+class CompressContext:
+    """Data and settings a method may need beyond its own config (mutable: stages record what they changed)."""
+
+    tokenizer: Any
+    label2id: dict[str, int]
+    train: LabelledTexts | None = None
+    dev: LabelledTexts | None = None
+    teacher_dir: Path | None = None  # the unpruned source model: distillation's default teacher
+    max_length: int = 128
+    seed: int = 0
+    log: Log = field(default=lambda msg: None)
+    console: Any = None  # rich Console for progress bars (None: rich's default)
+    # layer_map[i] = index, in the source model, of the layer now at position i (distillation's hidden-state loss).
+    layer_map: list[int] | None = None
+
+
+def check_ratio(name: str, value: float) -> None:
+    """Ratios are fractions of a structure to remove: 0 keeps all, 1 would remove everything."""
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+
+
+# --- where each architecture keeps its parts ------------------------------------------------------------------------
+# (layers, attention module, query Linear, attention output Linear, FFN in Linear, FFN out Linear), as attribute paths.
+_LAYOUTS = {
+    "bert": ("encoder.layer", "attention", "attention.self.query", "attention.output.dense", "intermediate.dense", "output.dense"),
+    "roberta": ("encoder.layer", "attention", "attention.self.query", "attention.output.dense", "intermediate.dense", "output.dense"),
+    "mpnet": ("encoder.layer", "attention", "attention.attn.q", "attention.attn.o", "intermediate.dense", "output.dense"),
+    "distilbert": ("transformer.layer", "attention", "attention.q_lin", "attention.out_lin", "ffn.lin1", "ffn.lin2"),
+}
+# config keys: (number of layers, number of heads, FFN width)
+_CONFIG_KEYS = {
+    "distilbert": ("n_layers", "n_heads", "hidden_dim"),
+}
+_DEFAULT_KEYS = ("num_hidden_layers", "num_attention_heads", "intermediate_size")
+
+
+def _get(obj, path: str):
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _set(obj, path: str, value) -> None:
+    head, _, last = path.rpartition(".")
+    setattr(_get(obj, head) if head else obj, last, value)
+
+
+class Layout:
+    """Uniform access to an encoder's layers, whatever the architecture calls them."""
+
+    def __init__(self, model):
+        mt = model.config.model_type
+        if mt not in _LAYOUTS:
+            raise ModelError(f"compression supports {', '.join(_LAYOUTS)} models, not {mt!r}")
+        self.model = model
+        self.base = model.base_model
+        self.paths = dict(zip(("layers", "attention", "query", "attn_out", "ffn_in", "ffn_out"), _LAYOUTS[mt]))
+        self.keys = dict(zip(("layers", "heads", "ffn"), _CONFIG_KEYS.get(mt, _DEFAULT_KEYS)))
+
+    @property
+    def layers(self):
+        return _get(self.base, self.paths["layers"])
+
+    def set_layers(self, modules: list) -> None:
+        torch = require("torch")
+        _set(self.base, self.paths["layers"], torch.nn.ModuleList(modules))
+        setattr(self.model.config, self.keys["layers"], len(modules))
+
+    def part(self, layer, name: str):
+        return _get(layer, self.paths[name])
+
+    def set_part(self, layer, name: str, module) -> None:
+        _set(layer, self.paths[name], module)
+
+    @property
+    def head_size(self) -> int:
+        cfg = self.model.config
+        hidden = getattr(cfg, "hidden_size", None) or cfg.dim
+        return hidden // getattr(cfg, self.keys["heads"])
+
+    @property
+    def num_heads(self) -> int:
+        return getattr(self.model.config, self.keys["heads"])
+
+    def heads_in(self, layer) -> list[int]:
+        """Original indices of the heads still in `layer`, in the order their columns appear."""
+        pruned = getattr(self.part(layer, "attention"), "pruned_heads", set())
+        return [h for h in range(self.num_heads) if h not in pruned]
+
+    def linear_weights(self) -> list:
+        """Every distinct Linear inside the encoder layers (a shared layer's Linears once)."""
+        torch = require("torch")
+        seen, out = set(), []
+        for layer in self.layers:
+            for m in layer.modules():
+                if isinstance(m, torch.nn.Linear) and id(m) not in seen:
+                    seen.add(id(m))
+                    out.append(m)
+        return out
+
+
+# --- measurements ---------------------------------------------------------------------------------------------------
+def macs_per_token(model, seq_len: int = MACS_SEQ_LEN) -> int:
+    """Dense multiply-accumulates per token at `seq_len` (formula in the module docstring)."""
+    torch = require("torch")
+    layout = Layout(model)
+    inside, total = set(), 0.0
+    for layer in layout.layers:
+        for m in layer.modules():
+            if isinstance(m, torch.nn.Linear):
+                inside.add(id(m))
+                total += m.in_features * m.out_features
+        total += 2 * seq_len * layout.part(layer, "query").out_features
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear) and id(m) not in inside:
+            total += m.in_features * m.out_features / seq_len
+    return int(round(total))
+
+
+def count_parameters(model) -> int:
+    from edgebert.models import count_parameters as count
+
+    return count(model)
+
+
+def linear_sparsity(model) -> float:
+    """Fraction of zeros in the encoder layers' Linear weights (what unstructured pruning targets)."""
+    zeros = total = 0
+    for m in Layout(model).linear_weights():
+        w = m.weight.detach()
+        zeros += int((w == 0).sum())
+        total += w.numel()
+    return zeros / total if total else 0.0
+
+
+def shape_summary(model) -> dict[str, Any]:
+    """Layers, heads per layer and FFN width per layer: what structured pruning changed, at a glance."""
+    layout = Layout(model)
+    return {"layers": len(layout.layers),
+            "heads": [len(layout.heads_in(layer)) for layer in layout.layers],
+            "ffn": [layout.part(layer, "ffn_in").out_features for layer in layout.layers]}
+
+
+def dev_accuracy(model, ctx: CompressContext) -> float | None:
+    """Accuracy on the dev split at the run's max_length; None when there is no dev split."""
+    if ctx.dev is None or len(ctx.dev) == 0:
+        return None
+    from edgebert.models import predict_logits
+
+    y = ctx.dev.label_ids(ctx.label2id)
+    pred = predict_logits(model, ctx.tokenizer, ctx.dev.texts, max_length=ctx.max_length).argmax(1)
+    return float((pred == y).mean())
+
+
+def batches(model, texts: LabelledTexts, ctx: CompressContext, samples: int, batch_size: int):
+    """A seeded sample of `samples` texts as (encoded inputs, label tensor) batches, sorted by length (little padding)."""
+    from edgebert.models import encode
+
+    torch = require("torch")
+    rng = np.random.default_rng(ctx.seed)
+    idx = rng.permutation(len(texts))[: min(samples, len(texts))]
+    idx = idx[np.argsort([len(texts.texts[i]) for i in idx], kind="stable")]
+    y = texts.label_ids(ctx.label2id)
+    for i in range(0, len(idx), batch_size):
+        part = idx[i : i + batch_size]
+        yield encode(model, ctx.tokenizer, [texts.texts[j] for j in part], ctx.max_length), torch.as_tensor(y[part])
+
+
+def require_data(ctx: CompressContext, what: str) -> LabelledTexts:
+    if ctx.train is None or len(ctx.train) == 0:
+        raise ConfigError(f"{what} needs training data; pass --dataset FILE (or use the default task model)")
+    return ctx.train

@@ -1,0 +1,192 @@
+"""The regression gate: is a candidate run slower or less accurate than a baseline run beyond a threshold?
+
+Latency is gated on p50 per workload (mode, batch size, sequence length) timed in both runs: the median of every
+timed call is the figure least moved by a noisy neighbour's spikes, which p90/p99 on a shared CI machine are not.
+Accuracy is gated on the drop in percentage points. A ratio of two latencies only means something when both were
+measured on one machine with one thread count, so runs from different machines are refused unless the caller
+says they know (--allow-different-env); runs of different tasks or datasets are always refused.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgebert.errors import UserError
+from edgebert.report import units
+from edgebert.report.markdown import cell, table
+from edgebert.report.results import Run, same_task_and_dataset
+
+DEFAULT_MAX_LATENCY_REGRESSION = 5.0  # percent of the baseline p50
+DEFAULT_MAX_ACCURACY_DROP = 0.5  # percentage points
+
+
+@dataclass(frozen=True)
+class Check:
+    """One gated figure. `change` is candidate - baseline in `unit` (% of the baseline for latency, points for
+    accuracy); `limit` is the largest change that passes (latency) or the largest drop that passes (accuracy)."""
+
+    figure: str
+    baseline: float
+    candidate: float
+    change: float
+    limit: float
+    kind: str  # "latency" | "accuracy"
+
+    @property
+    def passed(self) -> bool:
+        slack = 1e-9  # a change exactly at the limit passes, whatever the float rounding of the subtraction
+        return self.change <= self.limit + slack if self.kind == "latency" else -self.change <= self.limit + slack
+
+    def values(self) -> tuple[str, str, str, str]:
+        if self.kind == "latency":
+            return (units.ms(self.baseline), units.ms(self.candidate), units.signed_percent(self.change),
+                    f"≤ {units.signed_percent(self.limit)}")
+        return (f"{self.baseline:.2f}%", f"{self.candidate:.2f}%", units.points(self.change, 2),
+                f"≥ {units.points(-self.limit, 2)}")
+
+    def describe(self) -> str:
+        base, cand, change, _ = self.values()
+        if self.kind == "latency":
+            return (f"{self.figure} regressed {change} ({base} → {cand}), over the "
+                    f"{units.signed_percent(self.limit)} limit")
+        return f"{self.figure} dropped {-self.change:.2f} points ({base} → {cand}), over the {self.limit:g}-point limit"
+
+
+@dataclass
+class Comparison:
+    baseline: Run
+    candidate: Run
+    max_latency_regression: float
+    max_accuracy_drop: float
+    checks: list[Check] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # figures present but not gated, with why
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def failure_message(self) -> str:
+        """One line for the error: the worst crossing, and how many more there are."""
+        worst = max(self.failures, key=lambda c: (c.kind == "latency", abs(c.change) - c.limit))
+        more = len(self.failures) - 1
+        return worst.describe() + (f"; and {more} more figure{'s' if more > 1 else ''} over a threshold" if more else "")
+
+
+def compare_runs(baseline: Run, candidate: Run, max_latency_regression: float = DEFAULT_MAX_LATENCY_REGRESSION,
+                 max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP, allow_different_env: bool = False) -> Comparison:
+    """Gate `candidate` against `baseline`. Raises UserError for runs that must not be compared."""
+    for name, value in (("latency regression", max_latency_regression), ("accuracy drop", max_accuracy_drop)):
+        if not value >= 0:
+            raise UserError(f"the maximum {name} must be a number >= 0, got {value!r}")
+    same_task_and_dataset([baseline, candidate], "compare")
+    cmp = Comparison(baseline, candidate, max_latency_regression, max_accuracy_drop)
+    differences = environment_differences(baseline, candidate)
+    if differences and not allow_different_env:
+        raise UserError(f"the runs come from different environments ({'; '.join(differences)}): latency ratios across "
+                        "machines or thread counts mislead; compare runs from one machine, or pass --allow-different-env")
+    if differences:
+        cmp.notes.append(f"Different environments ({'; '.join(differences)}), compared because --allow-different-env was given.")
+    _latency_checks(cmp)
+    _accuracy_check(cmp)
+    for key in ("warmup", "iterations", "min_time_s", "sort_by_length"):
+        b, c = baseline.settings.get(key), candidate.settings.get(key)
+        if b != c:
+            cmp.notes.append(f"Measured with different settings: {key} {b} vs {c}.")
+    if baseline.bundle["sha256"] == candidate.bundle["sha256"]:
+        cmp.notes.append("Both runs timed the same bundle (same sha256): any difference is measurement noise.")
+    return cmp
+
+
+def environment_differences(a: Run, b: Run) -> list[str]:
+    """What differs between the machines and thread counts of two runs, as 'field a vs b' strings."""
+    out = []
+    for key in ("machine_id", "cpu_model", "cores"):
+        if a.env[key] != b.env[key]:
+            av, bv = (str(v)[:12] if key == "machine_id" else v for v in (a.env[key], b.env[key]))
+            out.append(f"{key} {av} vs {bv}")
+    threads = [(r.settings["threads"], r.env["threads"]) for r in (a, b)]
+    if threads[0] != threads[1]:
+        out.append(f"threads {threads[0][0]} vs {threads[1][0]}")
+    return out
+
+
+def _latency_checks(cmp: Comparison) -> None:
+    base, cand = cmp.baseline, cmp.candidate
+    common = [w for w in base.workloads if cand.row(w) is not None]
+    for w in base.workloads:
+        if cand.row(w) is None:
+            cmp.skipped.append(f"{w.describe()}: timed only in the baseline")
+    for w in cand.workloads:
+        if base.row(w) is None:
+            cmp.skipped.append(f"{w.describe()}: timed only in the candidate")
+    if base.emulated or cand.emulated:
+        which = "both runs were" if base.emulated and cand.emulated else ("the baseline was" if base.emulated else "the candidate was")
+        cmp.skipped.append(f"latency: {which} emulated, so their times say nothing about the device; only accuracy is gated")
+        return
+    if not common:
+        raise UserError("the runs share no timed workload (mode, batch size, sequence length); bench both with the same "
+                        "--batch-sizes and --seq-lens")
+    for w in common:
+        b, c = base.row(w)["p50_ms"], cand.row(w)["p50_ms"]
+        change = (c / b - 1) * 100 if b > 0 else 0.0
+        cmp.checks.append(Check(f"p50 latency ({w.describe()})", b, c, change, cmp.max_latency_regression, "latency"))
+
+
+def _accuracy_check(cmp: Comparison) -> None:
+    base, cand = cmp.baseline.accuracy, cmp.candidate.accuracy
+    if base is None and cand is None:
+        cmp.skipped.append("accuracy: measured in neither run")
+        return
+    if base is None or cand is None:
+        missing = "baseline" if base is None else "candidate"
+        raise UserError(f"accuracy was measured in only one run (not the {missing}); bench both with the same dataset")
+    b, c = base["accuracy"] * 100, cand["accuracy"] * 100
+    cmp.checks.append(Check("accuracy", b, c, c - b, cmp.max_accuracy_drop, "accuracy"))
+
+
+def render_markdown(cmp: Comparison) -> str:
+    verdict = "PASS" if cmp.passed else f"FAIL ({len(cmp.failures)} of {len(cmp.checks)} checks over a threshold)"
+    b, c = cmp.baseline, cmp.candidate
+    out = [f"## edgebert compare: {verdict}", "",
+           f"Baseline **{cell(b.bundle['label'])}** ({cell(b.path.name)}, sha256 {b.bundle['sha256'][:12]}) · "
+           f"candidate **{cell(c.bundle['label'])}** ({cell(c.path.name)}, sha256 {c.bundle['sha256'][:12]}).", "",
+           f"Latency is gated on p50 per workload (at most {units.signed_percent(cmp.max_latency_regression)}); "
+           f"accuracy on its drop (at most {cmp.max_accuracy_drop:g} points).", ""]
+    rows = [[cell(ch.figure), *ch.values(), "pass" if ch.passed else "**FAIL**"] for ch in cmp.checks]
+    out += table(["Figure", "Baseline", "Candidate", "Change", "Limit", "Result"], rows, "lrrrrl")
+    if cmp.skipped:
+        out += ["", "Not gated:", "", *(f"- {cell(s)}" for s in cmp.skipped)]
+    if cmp.notes:
+        out += ["", *(f"> {cell(n)}" for n in cmp.notes)]
+    return "\n".join(out) + "\n"
+
+
+def to_json(cmp: Comparison) -> dict[str, Any]:
+    def side(r: Run) -> dict[str, Any]:
+        return {"results_file": r.path.name, "label": r.bundle["label"], "sha256": r.bundle["sha256"],
+                "machine_id": r.env["machine_id"], "created_at": r.doc.get("created_at")}
+
+    return {
+        "schema_version": 1,
+        "kind": "comparison",
+        "passed": cmp.passed,
+        "baseline": side(cmp.baseline),
+        "candidate": side(cmp.candidate),
+        "thresholds": {"max_latency_regression_percent": cmp.max_latency_regression,
+                       "max_accuracy_drop_points": cmp.max_accuracy_drop, "latency_percentile": "p50"},
+        "checks": [{"figure": c.figure, "kind": c.kind, "baseline": c.baseline, "candidate": c.candidate,
+                    "change": c.change, "unit": "percent" if c.kind == "latency" else "points", "passed": c.passed}
+                   for c in cmp.checks],
+        "skipped": cmp.skipped,
+        "notes": cmp.notes,
+    }
+
+
+def render_json(cmp: Comparison) -> str:
+    return json.dumps(to_json(cmp), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,165 @@
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import write_csv
+from edgebert import bundle
+from edgebert.cli import cli
+from edgebert.config import dumps_toml
+from edgebert.errors import ParityError
+from edgebert.export.exporter import export_bundle
+from edgebert.targets import QuantizationSettings, load_target
+
+NO_QUANT = QuantizationSettings(mode="none")
+
+
+def run_cli(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("model_type", ["bert", "distilbert", "roberta", "mpnet"])
+def test_fp32_export_matches_source_for_each_architecture(tmp_path, tiny_model_factory, tiny_dataset, model_type):
+    model = tiny_model_factory(model_type)
+    out = export_bundle("x86", model, tmp_path / "b", dataset=tiny_dataset, quantization=NO_QUANT, max_length=32)
+    m = bundle.read_manifest(out)
+    bundle.verify_files(out, m)
+    assert m["parity"]["passed"] and m["parity"]["max_abs_logit_diff"] < 1e-4
+    assert m["source"]["model_type"] == model_type
+    assert set(m["files"]) == {"model.onnx", "tokenizer.json", "eval.jsonl"}
+
+
+def test_int8_bundle_runs_int8_kernels_and_keeps_labels(tiny_int8_bundle, tiny_fp32_bundle):
+    m8, m32 = bundle.read_manifest(tiny_int8_bundle), bundle.read_manifest(tiny_fp32_bundle)
+    assert m8["precision"] == "int8" and m8["export"]["graph"]["int8_ops"] > 0
+    assert m32["export"]["graph"]["int8_ops"] == 0
+    assert m8["parity"]["label_agreement"] >= 0.97
+    assert m8["export"]["bytes"] < m32["export"]["bytes"]
+    # the reference predictions are the source model's, one per evaluation text
+    assert len(m8["reference"]["predictions"]) == m8["reference"]["size"] == 160
+
+
+def test_manifest_records_everything_a_device_needs(tiny_int8_bundle):
+    m = bundle.read_manifest(tiny_int8_bundle)
+    for key in ("schema_version", "edgebert_version", "source", "target", "format", "opset", "inputs", "outputs",
+                "files", "parity", "reference", "tokenizer"):
+        assert key in m
+    assert m["source"]["sha256"] and m["target"]["quantization"]["per_channel"] is True
+    assert m["files"]["model.onnx"] == bundle.sha256_file(tiny_int8_bundle / "model.onnx")
+
+
+@pytest.mark.parametrize("target", ["x86", "arm64"])
+def test_torchscript_export_passes_parity(tmp_path, tiny_trained_model, tiny_dataset, target):
+    out = export_bundle(target, tiny_trained_model, tmp_path / "ts", format="torchscript", dataset=tiny_dataset, max_length=32)
+    m = bundle.read_manifest(out)
+    assert m["format"] == "torchscript" and m["model_file"] == "model.pt"
+    assert m["export"]["quantized_engine"] == load_target(target).runtime.torch_quantized_engine
+    assert m["parity"]["passed"]
+
+
+def test_static_int8_export(tmp_path, tiny_trained_model, tiny_dataset):
+    q = QuantizationSettings(mode="static", format="QDQ", activation_type="int8", weight_type="int8", calibration_samples=32)
+    out = export_bundle("x86", tiny_trained_model, tmp_path / "s", dataset=tiny_dataset, quantization=q, max_length=32)
+    m = bundle.read_manifest(out)
+    assert m["export"]["graph"]["ops"].get("QuantizeLinear", 0) > 0
+    assert m["parity"]["label_agreement"] >= 0.97
+
+
+def test_fp16_export_for_cuda_converts_weights(tmp_path, tiny_trained_model, tiny_dataset):
+    out = export_bundle("cuda", tiny_trained_model, tmp_path / "f16", dataset=tiny_dataset, max_length=32)
+    m = bundle.read_manifest(out)
+    assert m["precision"] == "fp16"
+    import onnx
+
+    model = onnx.load(str(out / "model.onnx"))
+    types = {init.data_type for init in model.graph.initializer}
+    assert onnx.TensorProto.FLOAT16 in types
+    assert m["parity"]["max_abs_logit_diff"] < 0.05
+
+
+def test_parity_failure_is_typed_and_leaves_no_bundle(tmp_path, tiny_trained_model, tiny_dataset):
+    d = load_target("x86-avx512-vnni").to_dict()
+    d["name"] = "strict"
+    d["parity"]["int8"] = {"max_abs_logit_diff": 0.0, "min_label_agreement": 1.0}
+    path = tmp_path / "strict.toml"
+    path.write_text(dumps_toml(d))
+    with pytest.raises(ParityError, match=r"failed parity on 160 sentences .*max \|logit diff\|"):
+        export_bundle(str(path), tiny_trained_model, tmp_path / "b", dataset=tiny_dataset, max_length=32)
+    assert [p.name for p in tmp_path.iterdir()] == ["strict.toml"]
+
+
+def test_ctrl_c_during_export_leaves_no_bundle(tmp_path, tiny_trained_model, tiny_dataset, monkeypatch):
+    import edgebert.export.parity as parity
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(parity, "compare_logits", interrupted)
+    result = run_cli("export", "--target", "x86", "--model", tiny_trained_model, "--dataset", tiny_dataset, "--out", tmp_path / "b")
+    assert result.exit_code == 130
+    assert "interrupted" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def _no_weights(tmp_path, model):
+    d = tmp_path / "noweights"
+    shutil.copytree(model, d)
+    (d / "model.safetensors").unlink()
+    return d
+
+
+def _corrupt(tmp_path, model):
+    d = tmp_path / "corrupt"
+    shutil.copytree(model, d)
+    data = (d / "model.safetensors").read_bytes()
+    (d / "model.safetensors").write_bytes(data[: len(data) // 2])
+    return d
+
+
+def _pickle_only(tmp_path, model):
+    d = _no_weights(tmp_path, model)
+    (d / "pytorch_model.bin").write_bytes(b"not loaded")
+    return d
+
+
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        (lambda tmp, m, ds: ["--target", "quantum", "--model", m, "--dataset", ds], "unknown target 'quantum'; valid targets:"),
+        (lambda tmp, m, ds: ["--target", "x86", "--model", tmp / "nope", "--dataset", ds], "does not exist"),
+        (lambda tmp, m, ds: ["--target", "x86", "--model", _no_weights(tmp, m), "--dataset", ds], "has no weights"),
+        (lambda tmp, m, ds: ["--target", "x86", "--model", _corrupt(tmp, m), "--dataset", ds], "corrupt or truncated"),
+        (lambda tmp, m, ds: ["--target", "x86", "--model", _pickle_only(tmp, m), "--dataset", ds], "loads safetensors only"),
+        (lambda tmp, m, ds: ["--target", "x86", "--model", m, "--dataset", write_csv(tmp / "d.csv", [{"text": "a", "label": "pos"}], ["text"])], "no column 'label'"),
+        (lambda tmp, m, ds: ["--target", "x86", "--model", m, "--dataset", write_csv(tmp / "e.csv", [])], "no rows"),
+        (lambda tmp, m, ds: ["--target", "x86", "--model", m, "--dataset", write_csv(tmp / "f.csv", [{"text": "a", "label": "meh"}])], "labels the model does not know"),
+        (lambda tmp, m, ds: ["--target", "x86", "--model", m], "pass --dataset"),
+        (lambda tmp, m, ds: ["--target", tmp / "missing.toml", "--model", m, "--dataset", ds], "does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, tiny_trained_model, tiny_dataset, case, message):
+    work = tmp_path / "work"
+    work.mkdir()
+    out = tmp_path / "bundle"
+    result = run_cli("export", *case(work, tiny_trained_model, tiny_dataset), "--out", out)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert result.output.startswith("error: ") and result.output.strip().count("\n") == 0
+    assert "Traceback" not in result.output
+    assert not out.exists()
+    assert not any(p.name.startswith(".bundle") for p in tmp_path.iterdir())
+
+
+def test_existing_output_needs_force(tmp_path, tiny_trained_model, tiny_dataset):
+    out = tmp_path / "b"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    result = run_cli("export", "--target", "x86", "--model", tiny_trained_model, "--dataset", tiny_dataset, "--out", out)
+    assert result.exit_code == 2 and "--force" in result.output
+    assert (out / "keep.txt").exists()
+    forced = run_cli("export", "--target", "x86", "--model", tiny_trained_model, "--dataset", tiny_dataset, "--out", out, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert not (out / "keep.txt").exists() and (out / "manifest.json").exists()
