@@ -1,0 +1,55 @@
+"""Reports from bench results documents: Markdown, a self-contained HTML page with SVG charts, JSON, and the
+regression gate (`compare`). Reads only JSON; never imports torch, transformers, optimum or onnx.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Sequence
+
+from edgebert.errors import UserError
+from edgebert.report.compare import Comparison, compare_runs
+from edgebert.report.results import ResultsError, Run, load_results, write_text_atomic
+from edgebert.report.summary import Summary, build_summary
+
+FORMATS = ("md", "html", "json")
+
+__all__ = ["FORMATS", "Comparison", "ResultsError", "Run", "Summary", "build_summary", "compare_runs", "load_results",
+           "render", "render_report", "write_text_atomic"]
+
+
+def render(summary: Summary, fmt: str) -> str:
+    """The summary in one of FORMATS."""
+    if fmt == "md":
+        from edgebert.report.markdown import render_markdown
+
+        return render_markdown(summary)
+    if fmt == "html":
+        from edgebert.report.html import render_html
+
+        return render_html(summary)
+    if fmt == "json":
+        from edgebert.report.summary import to_json
+
+        return json.dumps(to_json(summary), indent=2, ensure_ascii=False) + "\n"
+    raise UserError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def render_report(paths: Sequence[str | os.PathLike], fmt: str = "md", baseline: str | os.PathLike | None = None,
+                  use_baseline: bool = True) -> str:
+    """Load results files and render them side by side.
+
+    The baseline the deltas are measured against is `baseline` when given (one of `paths`, or another results file,
+    which is then shown first), else the first of `paths`; `use_baseline=False` shows no deltas at all.
+    """
+    if not paths:
+        raise UserError("no results files given; pass one or more files written by `edgebert bench --out`")
+    runs = [load_results(p) for p in paths]
+    index: int | None = 0 if use_baseline else None
+    if baseline is not None and use_baseline:
+        wanted = os.path.realpath(baseline)
+        index = next((i for i, r in enumerate(runs) if os.path.realpath(r.path) == wanted), None)
+        if index is None:
+            runs.insert(0, load_results(baseline))
+            index = 0
+    return render(build_summary(runs, index), fmt)

@@ -159,7 +159,7 @@ def render_markdown(cmp: Comparison) -> str:
            f"Latency is gated on p50 per workload (at most {units.signed_percent(cmp.max_latency_regression)}); "
            f"accuracy on its drop (at most {cmp.max_accuracy_drop:g} points).", ""]
     rows = [[cell(ch.figure), *ch.values(), "pass" if ch.passed else "**FAIL**"] for ch in cmp.checks]
-    out += table(["Figure", "Baseline", "Candidate", "Change", "Limit", "Result"], rows, "lrrrrl")
+    out += table(["Figure", "Baseline", "Candidate", "Change", "Limit", "Result"], rows, labels=1)
     if cmp.skipped:
         out += ["", "Not gated:", "", *(f"- {cell(s)}" for s in cmp.skipped)]
     if cmp.notes:

@@ -202,13 +202,19 @@ def same_task_and_dataset(runs: list[Run], how: str) -> None:
         raise ResultsError(f"the results were measured on different datasets ({names}); {how} runs on one dataset")
 
 
-def write_text_atomic(out: str | os.PathLike, text: str) -> Path:
-    """Write `text` to `out` through a temp file and a rename, so a reader never sees half a report."""
+def check_output_file(out: str | os.PathLike) -> Path:
+    """Refuse an output path that cannot be written: a directory, or a file in a directory that does not exist."""
     out = Path(out)
     if out.is_dir():
         raise UserError(f"output path {out} is a directory; pass a file path with --out")
     if not out.absolute().parent.is_dir():
         raise UserError(f"the directory of output path {out} does not exist; create it first or choose another --out")
+    return out
+
+
+def write_text_atomic(out: str | os.PathLike, text: str) -> Path:
+    """Write `text` to `out` through a temp file and a rename, so a reader never sees half a report."""
+    out = check_output_file(out)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.partial-", dir=out.absolute().parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -109,6 +109,76 @@ def _notes(s: Summary) -> list[str]:
     return notes
 
 
+def intro(s: Summary) -> str:
+    """One sentence: how many bundles, which task and dataset, which workload the summary shows, the baseline."""
+    parts = [f"{len(s.entries)} bundle{'s' if len(s.entries) != 1 else ''}"]
+    task = next((e.run.task for e in s.entries if e.run.task), None)
+    acc = next((e.run.accuracy for e in s.entries if e.run.accuracy), None)
+    if task:
+        parts.append(f"task {task}")
+    if acc:
+        parts.append(f"evaluated on {acc['dataset']} ({acc['size']} texts)")
+    if s.headline:
+        parts.append(f"latency at {s.headline.describe()}")
+    if s.baseline is not None:
+        parts.append(f"baseline {s.baseline.name}")
+    return " · ".join(parts) + "."
+
+
+def _emulated(e: Entry, text: str) -> str:
+    """Mark a time measured under emulation, so no one quotes it."""
+    return f"{text} †" if e.run.emulated and text != units.DASH else text
+
+
+def summary_table(s: Summary) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the main table, as plain text; the first four columns are labels, the rest numbers."""
+    header = ["Bundle", "Target", "Format", "Precision", "Size", "gzip", "p50", "p90", "p99", "Throughput",
+              "Peak RSS", "Accuracy", "Agreement"]
+    if s.baseline is not None:
+        header += ["× faster", "× smaller", "Δ accuracy"]
+    rows = []
+    for e in s.entries:
+        b, h, size = e.run.bundle, e.headline or {}, e.run.doc["size"]
+        row = [e.name, b["target"], b["format"], b["precision"], units.size(size["model_bytes"]),
+               units.size(size["model_gzip_bytes"]),
+               *(_emulated(e, units.ms(h.get(k))) for k in ("p50_ms", "p90_ms", "p99_ms")),
+               _emulated(e, units.rate(h.get("throughput_seq_s"), "seq/s")), units.size(e.run.peak_rss_bytes),
+               units.percent(e.accuracy), units.percent(e.agreement)]
+        if s.baseline is not None:
+            if e.is_baseline:
+                row += ["baseline"] * 3
+            else:
+                faster = "emulated" if e.run.emulated or s.baseline.run.emulated else units.ratio(e.speedup)
+                row += [faster, units.ratio(e.size_ratio), units.points(e.accuracy_delta)]
+        rows.append(row)
+    return header, rows
+
+
+def latency_table(s: Summary) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): every workload of every run; the first two columns are labels."""
+    header = ["Workload", "Bundle", "p50", "p90", "p99", "Mean tokens", "Throughput", "Tokens/s", "CV"]
+    if s.baseline is not None:
+        header.append("× faster")
+    rows = []
+    for w in s.workloads:
+        for e in s.entries:
+            r = e.run.row(w)
+            if r is None:
+                continue
+            tokens = units.DASH if w.mode == "real" and r.get("mean_tokens") is None else (
+                f"{r['mean_tokens']:.1f}" if w.mode == "real" else str(w.seq_len))
+            row = [w.describe(), e.name, *(_emulated(e, units.ms(r[k])) for k in ("p50_ms", "p90_ms", "p99_ms")), tokens,
+                   _emulated(e, units.rate(r["throughput_seq_s"], "seq/s")), units.rate(r.get("throughput_tok_s"), "tok/s"),
+                   units.DASH if r.get("cv") is None else f"{r['cv']:.2f}"]
+            if s.baseline is not None:
+                row.append("baseline" if e.is_baseline else "emulated" if e.run.emulated else units.ratio(s.speedup(e, w)))
+            rows.append(row)
+    return header, rows
+
+
+EMULATED_FOOTNOTE = "† emulated run: this time says nothing about the real device."
+
+
 def measurement_lines(s: Summary) -> list[str]:
     """The short "how measured" block: what was timed and how each derived figure is computed."""
     lines = []

@@ -1,0 +1,84 @@
+"""`edgebert report` and `edgebert compare`: read bench results JSON, write Markdown / HTML / JSON, gate regressions."""
+from __future__ import annotations
+
+import click
+
+_SUFFIX_FORMATS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json"}
+
+
+def _write(text: str, out: str) -> None:
+    from edgebert.report import write_text_atomic
+
+    click.echo(f"wrote {write_text_atomic(out, text)}", err=True)  # stderr: stdout may carry the report itself
+
+
+@click.command("report")
+@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default=None,
+              help="Output format (default: from the --out suffix, else md).")
+@click.option("--out", "-o", type=click.Path(), default=None, help="File to write (default: standard output).")
+@click.option("--baseline", type=click.Path(), default=None,
+              help="Results file the deltas are measured against (default: the first RESULTS file).")
+@click.option("--no-baseline", is_flag=True, help="Show no deltas (× faster, × smaller, Δ accuracy).")
+def report_command(results, fmt, out, baseline, no_baseline) -> None:
+    """Set bench results side by side: Markdown for release notes, one self-contained HTML page with charts, or JSON.
+
+    Deltas (× faster at p50, × smaller, Δ accuracy in points) are against --baseline, by default the first file.
+    """
+    from pathlib import Path
+
+    from edgebert.report import render_report
+    from edgebert.report.results import check_output_file
+
+    if out is not None:
+        check_output_file(out)  # before any work: a typo in --out should not cost a render
+    if fmt is None:
+        fmt = _SUFFIX_FORMATS.get(Path(out).suffix.lower(), "md") if out else "md"
+    text = render_report(results, fmt, baseline=baseline, use_baseline=not no_baseline)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        _write(text, out)
+
+
+def parse_percent(text: str) -> float:
+    """'5%', '5' and '5.0 %' all mean five percent."""
+    from edgebert.errors import UserError
+
+    try:
+        return float(text.strip().rstrip("%").strip())
+    except ValueError:
+        raise UserError(f"--max-latency-regression takes a percentage such as 5% or 2.5, got {text!r}") from None
+
+
+@click.command("compare")
+@click.argument("baseline", type=click.Path(dir_okay=True))
+@click.argument("candidate", type=click.Path(dir_okay=True))
+@click.option("--max-latency-regression", default="5%", show_default=True,
+              help="Largest p50 slow-down allowed on any workload timed in both runs, in percent.")
+@click.option("--max-accuracy-drop", default=0.5, show_default=True, type=float,
+              help="Largest accuracy drop allowed, in percentage points.")
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
+@click.option("--out", "-o", type=click.Path(), default=None, help="Also write the comparison to this file.")
+@click.option("--allow-different-env", is_flag=True,
+              help="Compare runs from different machines or thread counts (their latency ratio may mislead).")
+def compare_command(baseline, candidate, max_latency_regression, max_accuracy_drop, fmt, out, allow_different_env) -> None:
+    """Exit 1 if CANDIDATE is slower (p50) or less accurate than BASELINE beyond a threshold, else 0."""
+    from edgebert.errors import RegressionError
+    from edgebert.report import compare_runs, load_results
+    from edgebert.report.compare import render_json, render_markdown
+    from edgebert.report.results import check_output_file
+
+    if out is not None:
+        check_output_file(out)
+    result = compare_runs(load_results(baseline), load_results(candidate), parse_percent(max_latency_regression),
+                          max_accuracy_drop, allow_different_env)
+    text = render_json(result) if fmt == "json" else render_markdown(result)
+    click.echo(text, nl=False)
+    if out is not None:
+        _write(text, out)
+    if not result.passed:
+        raise RegressionError(result.failure_message())
+
+
+commands = [report_command, compare_command]
