@@ -59,14 +59,10 @@ def speedup(base: Run | None, run: Run, workload: Workload | None) -> float | No
 
 def display_names(runs: list[Run]) -> list[str]:
     """Bundle labels, made unique: two fp32 bundles of one target differ by their compression stages or file."""
-    names = [r.bundle["label"] for r in runs]
-    for i, r in enumerate(runs):
-        if names.count(r.bundle["label"]) > 1:
-            names[i] = f"{r.bundle['label']} ({' + '.join(r.bundle.get('stages') or []) or 'uncompressed'})"
-    for i, r in enumerate(runs):
-        if names.count(names[i]) > 1:
-            names[i] = f"{names[i]} [{r.path.name}]"
-    return names
+    labels = [r.bundle["label"] for r in runs]
+    names = [f"{label} ({' + '.join(r.bundle.get('stages') or []) or 'uncompressed'})" if labels.count(label) > 1
+             else label for label, r in zip(labels, runs)]
+    return [f"{name} [{r.path.name}]" if names.count(name) > 1 else name for name, r in zip(names, runs)]
 
 
 def build_summary(runs: list[Run], baseline: int | None = 0) -> Summary:
@@ -156,7 +152,7 @@ def summary_table(s: Summary) -> tuple[list[str], list[list[str]]]:
 
 def latency_table(s: Summary) -> tuple[list[str], list[list[str]]]:
     """(header, rows): every workload of every run; the first two columns are labels."""
-    header = ["Workload", "Bundle", "p50", "p90", "p99", "Mean tokens", "Throughput", "Tokens/s", "CV"]
+    header = ["Workload", "Bundle", "Calls", "p50", "p90", "p99", "Mean tokens", "Throughput", "Tokens/s", "CV"]
     if s.baseline is not None:
         header.append("× faster")
     rows = []
@@ -167,7 +163,7 @@ def latency_table(s: Summary) -> tuple[list[str], list[list[str]]]:
                 continue
             tokens = units.DASH if w.mode == "real" and r.get("mean_tokens") is None else (
                 f"{r['mean_tokens']:.1f}" if w.mode == "real" else str(w.seq_len))
-            row = [w.describe(), e.name, *(_emulated(e, units.ms(r[k])) for k in ("p50_ms", "p90_ms", "p99_ms")), tokens,
+            row = [w.describe(), e.name, f"{r['iterations']:,}", *(_emulated(e, units.ms(r[k])) for k in ("p50_ms", "p90_ms", "p99_ms")), tokens,
                    _emulated(e, units.rate(r["throughput_seq_s"], "seq/s")), units.rate(r.get("throughput_tok_s"), "tok/s"),
                    units.DASH if r.get("cv") is None else f"{r['cv']:.2f}"]
             if s.baseline is not None:
@@ -179,25 +175,37 @@ def latency_table(s: Summary) -> tuple[list[str], list[list[str]]]:
 EMULATED_FOOTNOTE = "† emulated run: this time says nothing about the real device."
 
 
+def _calls(run: Run) -> str:
+    """Timed calls per workload, read from the rows (a real-length run defaults to one pass over the texts)."""
+    parts = []
+    for mode in sorted({r["mode"] for r in run.doc["latency"]}, key=lambda m: m != "synthetic"):
+        counts = sorted({r["iterations"] for r in run.doc["latency"] if r["mode"] == mode})
+        what = "real-length" if mode == "real" else mode
+        parts.append(f"{' or '.join(f'{c:,}' for c in counts)} timed calls per {what} workload")
+    return ", ".join(parts)
+
+
 def measurement_lines(s: Summary) -> list[str]:
     """The short "how measured" block: what was timed and how each derived figure is computed."""
     lines = []
-    keys = ("warmup", "iterations", "min_time_s", "threads", "real", "sort_by_length", "batch_sizes", "seq_lens")
+    keys = ("warmup", "min_time_s", "threads", "real", "sort_by_length", "batch_sizes", "seq_lens")
+
+    def key(e: Entry) -> tuple:
+        return (*(repr(e.run.settings.get(k)) for k in keys), _calls(e.run))
+
     groups: dict[tuple, list[str]] = {}
     for e in s.entries:
-        groups.setdefault(tuple(repr(e.run.settings.get(k)) for k in keys), []).append(e.name)
+        groups.setdefault(key(e), []).append(e.name)
     for e in s.entries:
-        names = groups.pop(tuple(repr(e.run.settings.get(k)) for k in keys), None)
+        names = groups.pop(key(e), None)
         if names is None:
             continue
         st = e.run.settings
         who = "All runs" if len(names) == len(s.entries) else ", ".join(names)
-        timed = f"{st['iterations']} timed calls" if st["iterations"] else "timed calls"
-        if st.get("min_time_s"):
-            timed += f" (and at least {st['min_time_s']:g} s)"
+        timed = _calls(e.run) + (f" (timed for at least {st['min_time_s']:g} s each)" if st.get("min_time_s") else "")
         lengths = "real lengths from the evaluation texts" + (" (sorted by length)" if st.get("sort_by_length") else "")
         sizes = f"batch sizes {_list(st.get('batch_sizes'))}, synthetic lengths {_list(st.get('seq_lens'))} tokens"
-        lines.append(f"{who}: {st['warmup']} warm-up calls then {timed} per workload, {st['threads']} threads; "
+        lines.append(f"{who}: {st['warmup']} warm-up calls, then {timed}; {st['threads']} threads; "
                      f"{sizes}" + (f"; {lengths}" if st["real"] else "; no real-length run") + ".")
     lines.append("p50/p90/p99: percentiles of every timed call (linear interpolation); throughput: sequences per "
                  "second at the mean call time; peak RSS: the process's resident memory sampled during the run.")
@@ -219,7 +227,7 @@ def environment_rows(s: Summary) -> list[tuple[str, list[str]]]:
     def env(key: str, fmt=str):
         return [units.DASH if e.run.env.get(key) is None else fmt(e.run.env[key]) for e in s.entries]
 
-    load = lambda v: f"{v:.2f}"  # noqa: E731 - a load average, as `uptime` prints it
+    load = lambda v: f"{v:.0%}"  # noqa: E731 - the share of all CPUs busy over the interval
     return [
         ("results file", [e.run.path.name for e in s.entries]),
         ("created at", [str(e.run.doc.get("created_at", units.DASH)) for e in s.entries]),
@@ -235,8 +243,10 @@ def environment_rows(s: Summary) -> list[tuple[str, list[str]]]:
         ("onnxruntime", env("onnxruntime")),
         ("execution provider", env("execution_provider")),
         ("edgebert", env("edgebert_version")),
-        ("CPU load before / during", [f"{_get(e.run.env, 'cpu_load_before', load)} / {_get(e.run.env, 'cpu_load_during', load)}"
+        ("CPU busy before / during", [f"{_get(e.run.env, 'cpu_load_before', load)} / {_get(e.run.env, 'cpu_load_during', load)}"
                                       for e in s.entries]),
+        ("other processes before / during", [f"{_get(e.run.env, 'cpu_load_others_before', load)} / "
+                                             f"{_get(e.run.env, 'cpu_load_others_during', load)}" for e in s.entries]),
         ("harness overhead per call", [_get(e.run.doc.get("harness") or {}, "overhead_ms_per_call", lambda v: f"{v * 1000:.2f} µs")
                                        for e in s.entries]),
     ]
