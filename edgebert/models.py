@@ -67,18 +67,22 @@ def check_weights(model_dir: Path) -> None:
 def load_classifier(model_dir: Path | str, num_labels: int | None = None):
     """(model, tokenizer) from a local directory, model in eval mode. Safetensors only, never a hub download."""
     model_dir = Path(model_dir)
-    read_config(model_dir)
+    config = read_config(model_dir)
     weights_file(model_dir)
     check_weights(model_dir)
     transformers = require("transformers")
     kwargs: dict[str, Any] = {"use_safetensors": True, "local_files_only": True}
     if num_labels is not None:
         kwargs["num_labels"] = num_labels
+    from edgebert.compress.share import quiet_loading, tie_shared_layers
+
     try:
-        model = transformers.AutoModelForSequenceClassification.from_pretrained(str(model_dir), **kwargs)
+        with quiet_loading(config):
+            model = transformers.AutoModelForSequenceClassification.from_pretrained(str(model_dir), **kwargs)
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"cannot load the model in {model_dir}: {str(exc).splitlines()[0][:200]}") from None
+    tie_shared_layers(model)  # layers `compress` shared are stored once; point the others at them (compress/share.py)
     model.eval()
     return model, tokenizer
 
@@ -119,6 +123,8 @@ def count_parameters(model) -> int:
 
 
 def save_model(model, tokenizer, out: Path) -> None:
-    """Hugging Face layout, safetensors weights."""
-    model.save_pretrained(str(out), safe_serialization=True)
+    """Hugging Face layout, safetensors weights; layers shared by `compress` are stored once (compress/share.py)."""
+    from edgebert.compress.share import unique_state_dict
+
+    model.save_pretrained(str(out), safe_serialization=True, state_dict=unique_state_dict(model))
     tokenizer.save_pretrained(str(out))

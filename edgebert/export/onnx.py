@@ -39,6 +39,35 @@ def torch_to_onnx(model, input_names: Sequence[str], path: Path, opset: int) -> 
         warnings.simplefilter("ignore")  # tracer warnings about python control flow on shapes are expected here
         torch.onnx.export(LogitsOnly(model).eval(), dummy, str(path), dynamo=False, input_names=list(input_names),
                           output_names=["logits"], dynamic_axes=axes, opset_version=opset, do_constant_folding=True)
+    inline_initializer_aliases(path)
+
+
+def inline_initializer_aliases(path: Path) -> int:
+    """Point the consumers of `Identity(initializer)` at the initializer itself; returns how many were removed.
+
+    torch.onnx stores a weight used at several places (layers shared by `compress`) once and reaches it through
+    Identity nodes elsewhere. onnxruntime's quantizer sees only direct initializer inputs: it would keep the float
+    copy for the Identity consumers next to the int8 one, and a shared model's int8 file would outgrow the
+    unshared one. Without the aliases, each shared weight is quantized once and stored once.
+    """
+    onnx = require("onnx")
+    model = onnx.load(str(path))
+    graph = model.graph
+    initializers = {i.name for i in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    alias = {n.output[0]: n.input[0] for n in graph.node
+             if n.op_type == "Identity" and n.input[0] in initializers and n.output[0] not in outputs}
+    if not alias:
+        return 0
+    kept = [n for n in graph.node if not (n.op_type == "Identity" and n.output[0] in alias)]
+    for n in kept:
+        for i, name in enumerate(n.input):
+            if name in alias:
+                n.input[i] = alias[name]
+    del graph.node[:]
+    graph.node.extend(kept)
+    onnx.save(model, str(path))
+    return len(alias)
 
 
 def optimize_graph(src: Path, dst: Path, model_type: str) -> dict[str, int]:

@@ -1,0 +1,177 @@
+"""Knowledge distillation: the pruned model (student) learns to match the unpruned one (teacher).
+
+loss = kd_weight · T² · KL(softmax(teacher/T) ‖ softmax(student/T))      (Hinton et al. 2015; T² keeps gradients
+     + (1 − kd_weight) · cross-entropy(student, labels)                   comparable across temperatures)
+     + hidden_weight · mean MSE(student layer i output, teacher layer map[i] output)   (optional, equal widths only)
+
+The teacher is fixed, so its logits on the training texts are computed once and cached on disk, keyed by the
+teacher's weights, the texts and max_length (`~/.cache/edgebert/teacher-logits/<key>.npy`, read back with
+allow_pickle=False): each step then runs only the student, and the next trial of a search pays nothing for them.
+The hidden-state loss needs the teacher's activations per batch, so with it the teacher runs online.
+`kd_weight = 0` is plain fine-tuning on the labels: the baseline distillation is measured against (same steps).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgebert import bundle, data
+from edgebert.compress.common import CompressContext, require_data
+from edgebert.errors import ConfigError, require
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    steps: int = 300  # optimizer steps (upper bound)
+    minutes: float | None = None  # wall-clock bound; training stops at whichever bound comes first
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    warmup_ratio: float = 0.1
+    temperature: float = 2.0
+    kd_weight: float = 0.5  # weight of the KL term; 1 - kd_weight goes to cross-entropy on the labels
+    hidden_weight: float = 0.0  # weight of the hidden-state MSE (0: off; on makes the teacher run every step)
+    teacher: str | None = None  # teacher model directory; default: the unpruned source model
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError("distill.steps and distill.batch_size must be >= 1")
+        if self.minutes is not None and self.minutes <= 0:
+            raise ValueError("distill.minutes must be > 0")
+        if not self.learning_rate > 0 or not self.temperature > 0:
+            raise ValueError("distill.learning_rate and distill.temperature must be > 0")
+        if not 0 <= self.kd_weight <= 1 or not 0 <= self.warmup_ratio < 1 or self.hidden_weight < 0:
+            raise ValueError("distill.kd_weight must be in [0, 1], warmup_ratio in [0, 1), hidden_weight >= 0")
+
+
+def teacher_dir(config: DistillConfig, ctx: CompressContext) -> Path:
+    if config.teacher is not None:
+        return Path(config.teacher)
+    if ctx.teacher_dir is None:
+        raise ConfigError("distill needs a teacher: set distill.teacher to a model directory")
+    return ctx.teacher_dir
+
+
+def check(config: DistillConfig, ctx: CompressContext) -> None:
+    """One-line errors before any work: no training data, a missing teacher, a teacher with other labels."""
+    from edgebert.models import read_config
+
+    require_data(ctx, "distillation")
+    path = teacher_dir(config, ctx)
+    cfg = read_config(path)
+    teacher_labels = {str(v): int(k) for k, v in (cfg.get("id2label") or {}).items()}
+    if teacher_labels != ctx.label2id:
+        raise ConfigError(f"teacher {path} predicts labels {sorted(teacher_labels)}, the student {sorted(ctx.label2id)}; "
+                          "distil from a teacher trained on the same label set")
+
+
+def teacher_logits(path: Path, texts: data.LabelledTexts, ctx: CompressContext, teacher=None) -> tuple[np.ndarray, bool]:
+    """Teacher logits for every training text, from the disk cache when present; (logits, cache hit)."""
+    from edgebert.models import load_classifier, predict_logits, weights_file
+    from edgebert.tasks import cache_dir
+
+    key = hashlib.sha256(f"{bundle.sha256_file(weights_file(path))} {data.dataset_digest(texts)} {ctx.max_length}".encode()).hexdigest()[:24]
+    cached = cache_dir() / "teacher-logits" / f"{key}.npy"
+    if cached.is_file():
+        try:
+            return np.load(cached, allow_pickle=False), True
+        except (ValueError, OSError):
+            pass  # a damaged cache entry is recomputed
+    if teacher is None:
+        teacher, _ = load_classifier(path)
+    ctx.log(f"teacher logits on {len(texts)} training texts (once; cached)")
+    logits = predict_logits(teacher, ctx.tokenizer, texts.texts, max_length=ctx.max_length)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.npy")
+    np.save(tmp, logits, allow_pickle=False)
+    tmp.replace(cached)
+    return logits, False
+
+
+def _layer_pairs(student, teacher, ctx: CompressContext, same_source: bool) -> list[tuple[int, int]]:
+    """(student hidden-state index, teacher hidden-state index): embeddings to embeddings, each layer to its origin."""
+    s, t = student.config.num_hidden_layers, teacher.config.num_hidden_layers
+    if same_source and ctx.layer_map is not None and len(ctx.layer_map) == s:
+        origin = ctx.layer_map
+    else:  # spread the student's layers evenly over the teacher's
+        origin = [round((i + 1) * t / s) - 1 for i in range(s)]
+    return [(0, 0)] + [(i + 1, o + 1) for i, o in enumerate(origin)]
+
+
+def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, Any]:
+    """Train `model` in place toward the teacher; returns what ran (steps, seconds, losses, teacher)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from edgebert.models import encode, load_classifier
+
+    torch = require("torch")
+    functional = torch.nn.functional
+    check(config, ctx)
+    train = require_data(ctx, "distillation")
+    path = teacher_dir(config, ctx)
+    started = time.time()
+    teacher = None
+    use_hidden = config.hidden_weight > 0
+    notes = []
+    if use_hidden:
+        teacher, _ = load_classifier(path)
+        if teacher.config.hidden_size != model.config.hidden_size:
+            notes.append("hidden-state loss skipped: teacher and student hidden sizes differ")
+            use_hidden = False
+    t_logits, cache_hit = teacher_logits(path, train, ctx, teacher)
+    pairs = _layer_pairs(model, teacher, ctx, path == ctx.teacher_dir) if use_hidden else []
+    t_logits = torch.as_tensor(t_logits)
+    y_all = torch.as_tensor(train.label_ids(ctx.label2id))
+    teacher_seconds = time.time() - started
+
+    torch.manual_seed(ctx.seed)
+    rng = np.random.default_rng(ctx.seed)
+    optim = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
+    warmup = max(1, int(config.warmup_ratio * config.steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        optim, lambda s: min((s + 1) / warmup, max(0.0, (config.steps - s) / max(config.steps - warmup, 1))))
+    T, deadline = config.temperature, (started + 60 * config.minutes) if config.minutes else None
+    losses: list[float] = []
+    model.train()
+    with Progress(TextColumn("[bold]distilling[/]"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+                  TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(), console=ctx.console, transient=True) as bar:
+        task = bar.add_task("distill", total=config.steps, loss=float("nan"))
+        for step in range(config.steps):
+            if deadline is not None and time.time() > deadline:
+                break
+            idx = rng.choice(len(train), size=min(config.batch_size, len(train)), replace=False)
+            enc = encode(model, ctx.tokenizer, [train.texts[i] for i in idx], ctx.max_length)
+            out = model(**enc, output_hidden_states=use_hidden)
+            kd = functional.kl_div(functional.log_softmax(out.logits / T, -1), functional.softmax(t_logits[idx] / T, -1),
+                                   reduction="batchmean") * T * T
+            loss = config.kd_weight * kd + (1 - config.kd_weight) * functional.cross_entropy(out.logits, y_all[idx])
+            if use_hidden:
+                with torch.no_grad():
+                    t_hidden = teacher(**enc, output_hidden_states=True).hidden_states
+                mask = enc["attention_mask"].unsqueeze(-1).float()
+                mse = sum(((out.hidden_states[s] - t_hidden[t]) ** 2 * mask).sum() / (mask.sum() * out.hidden_states[s].shape[-1])
+                          for s, t in pairs) / len(pairs)
+                loss = loss + config.hidden_weight * mse
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optim.step()
+            sched.step()
+            optim.zero_grad(set_to_none=True)
+            losses.append(float(loss.detach()))
+            bar.update(task, completed=step + 1, loss=losses[-1])
+    model.eval()
+    details: dict[str, Any] = {
+        "teacher": str(Path(path).absolute()), "steps_run": len(losses), "stopped_by": "steps" if len(losses) == config.steps else "minutes",
+        "teacher_logits": "cache" if cache_hit else "computed", "teacher_seconds": round(teacher_seconds, 1),
+        "loss_first": round(float(np.mean(losses[:10])), 4) if losses else None,
+        "loss_last": round(float(np.mean(losses[-10:])), 4) if losses else None,
+        "hidden_pairs": pairs or None,
+    }
+    if notes:
+        details["notes"] = notes
+    return details

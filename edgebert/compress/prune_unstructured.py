@@ -1,0 +1,79 @@
+"""Unstructured magnitude pruning to an exact sparsity, with torch.nn.utils.prune.
+
+Plainly: dense CPU kernels (onnxruntime's MatMul, MatMulInteger) multiply zeros like any other number, so this
+makes the model no faster. What it buys is size after general-purpose compression (the zeros gzip well), which
+matters for downloads and over-the-air updates. The stage record shows both: MACs unchanged, gzip size smaller.
+
+Which weights: the Linear weights inside the encoder layers (biases, LayerNorms, embeddings and the classifier
+are left alone). "global" ranks all of them together (layers that matter less lose more); "layer" removes the
+same fraction from each Linear. torch's L1Unstructured removes round(sparsity · n) weights: the sparsity is exact.
+When training follows (distillation), the recipe keeps torch's masks on so the zeros stay zero while the other
+weights learn, then calls `make_permanent`.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+from dataclasses import dataclass
+from typing import Any
+
+from edgebert.compress.common import CompressContext, Layout, check_ratio
+from edgebert.config import choices
+from edgebert.errors import require
+
+
+@dataclass(frozen=True)
+class PruneUnstructuredConfig:
+    sparsity: float = 0.5  # fraction of the encoder layers' Linear weights set to zero
+    scope: str = choices("global", "layer", default="global")
+
+    def __post_init__(self) -> None:
+        check_ratio("prune_unstructured.sparsity", self.sparsity)
+
+
+def prune_unstructured_(model, config: PruneUnstructuredConfig, ctx: CompressContext | None = None, *,
+                        permanent: bool = True) -> dict[str, Any]:
+    """Zero the smallest-magnitude weights in place; `permanent=False` keeps the masks for training that follows."""
+    prune = require("torch.nn.utils.prune")
+    linears = Layout(model).linear_weights()
+    gzip_before = gzip_bytes(model)
+    if config.scope == "global":
+        prune.global_unstructured([(m, "weight") for m in linears], pruning_method=prune.L1Unstructured, amount=config.sparsity)
+    else:
+        for m in linears:
+            prune.l1_unstructured(m, "weight", amount=config.sparsity)
+    if permanent:
+        make_permanent(model)
+    total = sum(m.weight.numel() for m in linears)
+    zeros = sum(int((m.weight == 0).sum()) for m in linears)
+    return {"pruned_weights": total, "zeros": zeros, "achieved_sparsity": zeros / total,
+            "target_zeros": int(round(config.sparsity * total)), "gzip_bytes_before": gzip_before,
+            "gzip_bytes_after": gzip_bytes(model),
+            "note": "dense kernels gain no speed from unstructured zeros; the gain is compressed (gzip) size"}
+
+
+def make_permanent(model) -> None:
+    """Fold torch's pruning masks into the weights (prune.remove), leaving plain Linear layers."""
+    prune = require("torch.nn.utils.prune")
+    for m in Layout(model).linear_weights():
+        if prune.is_pruned(m):
+            prune.remove(m, "weight")
+
+
+def gzip_bytes(model) -> int:
+    """Size of the model's weights (safetensors, each shared tensor once) after gzip level 6: what a download weighs."""
+    from safetensors.torch import save
+
+    tensors, seen = {}, set()
+    for prefix, module in model.named_modules():  # named_modules visits a shared layer once
+        if id(module) in seen:
+            continue
+        seen.add(id(module))
+        for name, t in module.named_parameters(recurse=False):
+            if name == "weight_orig":  # torch.nn.utils.prune keeps the effective (masked) weight as `.weight`
+                name, t = "weight", module.weight
+            tensors[f"{prefix}.{name}"] = t.detach().contiguous()
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=6, mtime=0) as f:
+        f.write(save(tensors))
+    return buf.tell()
