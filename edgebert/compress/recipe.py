@@ -54,16 +54,21 @@ def recipe_from_dict(d: dict[str, Any], where: str = "recipe") -> Recipe:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def load_recipe(path: str | Path) -> Recipe:
+def load_recipe_dict(path: str | Path) -> dict[str, Any]:
+    """The raw TOML of a recipe file (name defaults to the file's stem); the CLI lays flags over it."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"recipe file {path} does not exist")
     try:
         d = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"recipe {path} is not valid TOML: {exc}") from None
+        raise ConfigError(f"recipe {path} is not valid TOML: {str(exc).splitlines()[0]}") from None
     d.setdefault("name", path.stem)
-    return recipe_from_dict(d, f"recipe {path}")
+    return d
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    return recipe_from_dict(load_recipe_dict(path), f"recipe {path}")
 
 
 def _as_recipe(recipe: Recipe | dict | str | Path) -> Recipe:

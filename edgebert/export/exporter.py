@@ -76,7 +76,10 @@ def export_bundle(target: str | Target, model_dir: str | Path | None = None, out
         quantization = QuantizationSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in source_manifest["quantization"].items()})
     if quantization is not None:
         tgt = tgt.with_quantization(quantization)
+    tgt = _with_source_precision(tgt, source_manifest, source_dir)
     fmt = format or tgt.export.format
+    if fmt == "onnx" and tgt.precision == "bf16":
+        raise UserError("bf16 bundles are TorchScript only (onnxruntime has no fast bf16 CPU kernels); add --format torchscript")
     if fmt not in ("onnx", "torchscript"):
         raise UserError(f"unknown format {fmt!r}; use onnx or torchscript")
     out_path = Path(out) if out else Path("bundles") / f"{tgt.name}-{fmt}-{tgt.precision}"
@@ -138,6 +141,19 @@ def export_bundle(target: str | Target, model_dir: str | Path | None = None, out
         bundle.write_manifest(tmp, manifest)
         log(f"parity passed: max |Δlogit| {result.max_abs_logit_diff:.3g}, label agreement {result.label_agreement:.2%}")
     return out_path
+
+
+def _with_source_precision(tgt: Target, source_manifest: dict, source_dir) -> Target:
+    """fp16/bf16 chosen by `compress` (manifest "precision", compress/quantize.py) replaces the target's float precision."""
+    import dataclasses
+
+    precision = source_manifest.get("precision")
+    if precision not in ("fp16", "bf16") or tgt.quantization.mode != "none" or tgt.export.precision == precision:
+        return tgt
+    if precision not in tgt.parity:
+        raise UserError(f"{source_dir} is set to {precision} by its recipe, but target {tgt.name} has no [parity.{precision}] "
+                        f"tolerances; export it for a {precision} target (fp16: --target cuda)")
+    return dataclasses.replace(tgt, export=dataclasses.replace(tgt.export, precision=precision))
 
 
 def _build_onnx(model, tokenizer, input_names, dst: Path, tgt: Target, source_manifest: dict, evals: EvalData,
