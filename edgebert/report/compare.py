@@ -99,7 +99,8 @@ def compare_runs(baseline: Run, candidate: Run, max_latency_regression: float = 
         if b != c:
             cmp.notes.append(f"Measured with different settings: {key} {b} vs {c}.")
     if baseline.bundle["sha256"] == candidate.bundle["sha256"]:
-        cmp.notes.append("Both runs timed the same bundle (same sha256): any difference is measurement noise.")
+        cmp.notes.append("Both runs timed the same bundle (same sha256): a difference comes from the machine, the runtime "
+                         "or noise, not from the model.")
     return cmp
 
 

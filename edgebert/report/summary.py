@@ -128,15 +128,15 @@ def _emulated(e: Entry, text: str) -> str:
 
 def summary_table(s: Summary) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of the main table, as plain text; the first four columns are labels, the rest numbers."""
-    header = ["Bundle", "Target", "Format", "Precision", "Size", "gzip", "p50", "p90", "p99", "Throughput",
+    header = ["Bundle", "Target", "Format", "Precision", "Size (gzip)", "p50", "p90", "p99", "Throughput",
               "Peak RSS", "Accuracy", "Agreement"]
     if s.baseline is not None:
         header += ["× faster", "× smaller", "Δ accuracy"]
     rows = []
     for e in s.entries:
         b, h, size = e.run.bundle, e.headline or {}, e.run.doc["size"]
-        row = [e.name, b["target"], b["format"], b["precision"], units.size(size["model_bytes"]),
-               units.size(size["model_gzip_bytes"]),
+        gzip = f" ({units.size(size['model_gzip_bytes'])})" if size["model_gzip_bytes"] is not None else ""
+        row = [e.name, b["target"], b["format"], b["precision"], units.size(size["model_bytes"]) + gzip,
                *(_emulated(e, units.ms(h.get(k))) for k in ("p50_ms", "p90_ms", "p99_ms")),
                _emulated(e, units.rate(h.get("throughput_seq_s"), "seq/s")), units.size(e.run.peak_rss_bytes),
                units.percent(e.accuracy), units.percent(e.agreement)]
@@ -164,7 +164,8 @@ def latency_table(s: Summary) -> tuple[list[str], list[list[str]]]:
             tokens = units.DASH if w.mode == "real" and r.get("mean_tokens") is None else (
                 f"{r['mean_tokens']:.1f}" if w.mode == "real" else str(w.seq_len))
             row = [w.describe(), e.name, f"{r['iterations']:,}", *(_emulated(e, units.ms(r[k])) for k in ("p50_ms", "p90_ms", "p99_ms")), tokens,
-                   _emulated(e, units.rate(r["throughput_seq_s"], "seq/s")), units.rate(r.get("throughput_tok_s"), "tok/s"),
+                   _emulated(e, units.rate(r["throughput_seq_s"], "seq/s")),
+                   _emulated(e, units.rate(r.get("throughput_tok_s"), "tok/s")),
                    units.DASH if r.get("cv") is None else f"{r['cv']:.2f}"]
             if s.baseline is not None:
                 row.append("baseline" if e.is_baseline else "emulated" if e.run.emulated else units.ratio(s.speedup(e, w)))
