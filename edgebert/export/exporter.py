@@ -49,21 +49,25 @@ def model_manifest(model_dir: Path) -> dict[str, Any]:
     return bundle.read_manifest(model_dir) if path.is_file() else {}
 
 
-def resolve_eval_data(model_dir: Path, dataset: str | Path | None, text_column: str = "text", label_column: str = "label") -> EvalData:
+def resolve_eval_data(model_dir: Path, dataset: str | Path | None, text_column: str = "text", label_column: str = "label",
+                      eval_split: str = "test") -> EvalData:
+    """A user's dataset is evaluated whole; a task model on its test split (the search validates on dev instead,
+    so that choosing a recipe never looks at the test split)."""
     if dataset is not None:
         ds = data.load_dataset(dataset, text_column, label_column)
         return EvalData(ds, ds, split="all")
     task = model_manifest(model_dir).get("task")
     if task and task.get("name") == "rotten-tomatoes":
         splits = data.split(data.load_default_dataset(), seed=task.get("split_seed", data.SPLIT_SEED))
-        return EvalData(splits["test"], splits["dev"], split="test", task=task)
+        calibration = "dev" if eval_split == "test" else "train"
+        return EvalData(splits[eval_split], splits[calibration], split=eval_split, task=task)
     raise UserError(f"{model_dir} is not an edgebert task model; pass --dataset FILE with labelled evaluation texts")
 
 
 def export_bundle(target: str | Target, model_dir: str | Path | None = None, out: str | Path | None = None, *,
                   format: str | None = None, dataset: str | Path | None = None, text_column: str = "text",
                   label_column: str = "label", quantization: QuantizationSettings | None = None, max_length: int = 128,
-                  force: bool = False, log: Log | None = None) -> Path:
+                  eval_split: str = "test", force: bool = False, log: Log | None = None) -> Path:
     """Export, validate and write a bundle; returns its path."""
     from edgebert.models import MODEL_INPUTS, count_parameters, label2id, load_classifier, predict_logits
 
@@ -89,7 +93,7 @@ def export_bundle(target: str | Target, model_dir: str | Path | None = None, out
 
     model, tokenizer = load_classifier(source_dir)
     cfg = model.config
-    evals = resolve_eval_data(source_dir, dataset, text_column, label_column)
+    evals = resolve_eval_data(source_dir, dataset, text_column, label_column, eval_split)
     l2i = label2id(model)
     y_eval = evals.evaluation.label_ids(l2i)
     input_names = MODEL_INPUTS[cfg.model_type]
