@@ -66,9 +66,10 @@ def render(doc: dict[str, Any], console: Console) -> None:
     console.print(latency_table(doc))
     size, mem, acc, env, h = doc["size"], doc["memory"], doc["accuracy"], doc["environment"], doc["harness"]
     console.print(f"size      model {_mb(size['model_bytes'])} (gzip {_mb(size['model_gzip_bytes'])}), bundle {_mb(size['bundle_bytes'])}")
-    arena = mem["arena"] or {}
+    arena = mem["arena"]
+    arena_text = "n/a" if arena is None else ("on" if arena.get("cpu_mem_arena") else "off")
     console.print(f"memory    peak RSS {_mb(mem['peak_rss_sampled_bytes'])} sampled, {_mb(mem['max_rss_os_bytes'])} OS max; "
-                  f"model load +{_mb(mem['model_load_bytes'])}; arena {'on' if arena.get('cpu_mem_arena') else 'off'}"
+                  f"model load +{_mb(mem['model_load_bytes'])}; onnxruntime arena {arena_text}"
                   + (f"; device {_mb(mem['device_bytes'])}" if mem.get("device_bytes") is not None else ""))
     agreement = acc["agreement_with_reference"]
     console.print(f"accuracy  {acc['accuracy']:.2%} (macro-F1 {acc['macro_f1']:.4f}) on {acc['size']} texts of {acc['dataset']}"
