@@ -1,0 +1,224 @@
+"""`python -m benchmarks.peers`: edgebert against Optimum and PyTorch on the same model, in the same run.
+
+Builds every variant from one local model directory, feeds all of them the same tokenized inputs, times them
+round-robin, measures each one's memory in its own process and the machine's GEMM limit, and writes
+reports/peers.md and reports/peers.json. `--quick` is the CI smoke run: few iterations, a small slice of the
+test split, output to a temp directory (never over reports/).
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from edgebert.errors import DatasetError, EdgebertError, UserError
+
+# Never the hub: every model here is a local directory.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+FULL = {"warmup": 10, "iterations": 100, "batch_iterations": 30, "real_texts": None, "gemm_iterations": 20, "probe_calls": 5}
+QUICK = {"warmup": 1, "iterations": 4, "batch_iterations": 2, "real_texts": 24, "gemm_iterations": 3, "probe_calls": 1}
+
+
+def _log(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False).print(f"[dim]·[/] {message}")
+
+
+def _model_dir(model: str | None) -> Path:
+    if model is not None:
+        return Path(model)
+    from edgebert.tasks import default_model_dir
+
+    _log("using the default task model (all-MiniLM-L6-v2 fine-tuned on Rotten Tomatoes)")
+    return default_model_dir()
+
+
+def _test_split(model_dir: Path, limit: int | None):
+    """The default task's test split (the model must know its labels), or its first `limit` texts."""
+    import json
+
+    from edgebert.models import read_config
+    from edgebert.tasks import default_splits
+
+    test = default_splits()["test"]
+    labels = {str(v) for v in read_config(model_dir).get("id2label", {}).values()}
+    if not set(test.labels) <= labels:
+        raise DatasetError(f"{model_dir} predicts {sorted(labels)}, not the Rotten Tomatoes labels {sorted(set(test.labels))}; "
+                           "pass a model fine-tuned on the default task (or omit --model)")
+    label2id = {str(v): int(k) for k, v in json.loads((model_dir / "config.json").read_text())["id2label"].items()}
+    pack = list(test.texts)
+    test = test.head(limit) if limit else test
+    return test, test.label_ids(label2id), pack
+
+
+def _build(model_dir: Path, work: Path, eval_file: Path, compressed: Path | None, recipe: Path | None, wanted: set[str] | None):
+    """Build the variants; with `wanted`, only the families named (eager fp32, the baseline, always)."""
+    from benchmarks.peers import build
+
+    def needed(*prefixes: str) -> bool:
+        return wanted is None or any(n.startswith(prefixes) for n in wanted)
+
+    variants = build.build_pytorch(model_dir, work, _log)
+    if needed("optimum"):
+        variants += build.build_optimum(model_dir, work, _log, (build.cpu_preset(), "arm64"))
+    if needed("edgebert-x86", "edgebert-arm64"):
+        variants += build.build_edgebert(model_dir, work, eval_file, _log)
+    if recipe is not None:
+        variants.append(build.compress_and_export(model_dir, recipe, work, eval_file, _log))
+    elif compressed is not None:
+        variants.append(build.edgebert_variant(compressed, "edgebert-compressed-{precision}", "edgebert compressed", 0.0,
+                                               [f"prebuilt bundle {compressed} (--compressed-bundle)"]))
+    if wanted:
+        unknown = wanted - {v.name for v in variants}
+        if unknown:
+            raise UserError(f"unknown variant(s) {', '.join(sorted(unknown))}; choose from {', '.join(v.name for v in variants)}")
+        variants = [v for v in variants if v.name in wanted or v.name == "pytorch-eager-fp32"]
+    return variants
+
+
+def _check_tokenizers(variants, model_dir: Path) -> None:
+    """edgebert bundles carry their own tokenizer.json: it must give the very ids every other variant gets."""
+    from edgebert.bundle import read_manifest
+    from edgebert.runtime import Encoder
+
+    from benchmarks.peers.workload import load_tokenizer
+
+    ours = load_tokenizer(model_dir, 128)
+    texts = ["a sample sentence, with punctuation!", "Another one: naïve café déjà vu."]
+    for v in variants:
+        if v.spec.kind != "edgebert":
+            continue
+        enc = Encoder(Path(v.spec.path), read_manifest(v.spec.path))
+        for t in texts:
+            if enc([t])["input_ids"][0].tolist() != ours.encode(t).ids:
+                raise UserError(f"{v.name}'s tokenizer differs from {model_dir}'s; its inputs would not be the same as the others'")
+
+
+def run(model: str | None, out: Path, quick: bool, threads: int | None, compressed: Path | None, recipe: Path | None,
+        variants_csv: str | None, gap_ms: float, keep: Path | None, settings: dict) -> Path:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from edgebert import cpu
+    from edgebert.bench.environment import CpuLoad, load_before
+
+    from benchmarks.peers import limits, memory_probe, report, timing
+    from benchmarks.peers.runners import open_runner
+    from benchmarks.peers.workload import build_workloads
+
+    threads = threads or cpu.usable_cores()
+    if compressed is not None and recipe is not None:
+        raise UserError("give --compressed-bundle or --recipe, not both")
+    wanted = {s.strip() for s in variants_csv.split(",") if s.strip()} if variants_csv else None
+    if compressed is not None:
+        from edgebert.bench.runner import check_bundle
+
+        check_bundle(compressed)  # a wrong path fails now, not after minutes of building
+    if recipe is not None:
+        from edgebert.compress.recipe import load_recipe
+
+        load_recipe(recipe)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    model_dir = _model_dir(model)
+    test, y, pack_texts = _test_split(model_dir, settings["real_texts"])
+    workloads = build_workloads(model_dir, list(test.texts), pack_texts)
+    idle_load = load_before(1.0)
+    with tempfile.TemporaryDirectory(prefix="peers-") as tmp:
+        work = keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        eval_file = work / "eval.jsonl"
+        test.to_jsonl(eval_file)
+        variants = _build(model_dir, work, eval_file, compressed, recipe, wanted)
+        _check_tokenizers(variants, model_dir)
+        _log(f"loading {len(variants)} variants ({threads} threads each)")
+        runners = {v.name: open_runner(v.spec, threads) for v in variants}
+        _log("measuring onnxruntime's fp32 and int8 GEMM throughput (the machine's limit)")
+        gemm = limits.measure_gemm_peak(threads, iterations=settings["gemm_iterations"])
+        plan = [(w, settings["iterations" if w.batch_size == 1 and w.seq_len else "batch_iterations"]) for w in workloads.values()
+                if w.seq_len] + [(workloads["real-b1"], len(test))]
+        latency, outputs = {}, {}
+        load = CpuLoad()
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      transient=True) as bar:
+            for w, n in plan:
+                task = bar.add_task(f"timing {w.name}", total=n * len(runners))
+                stats, outs = timing.round_robin(runners, w, n, settings["warmup"], gap_ms / 1e3, keep_outputs=w.seq_len is None,
+                                                 progress=lambda k, t=task: bar.update(t, advance=k))
+                latency[w.name] = stats
+                outputs.update(outs)
+        timing_load = load.stop()
+        del runners
+        _log("measuring each variant's memory in its own process")
+        npz = work / "b8.npz"
+        np.savez(npz, **workloads["b8-s128"].calls[0])
+        memory = {v.name: memory_probe.measure(v.spec.to_dict(), npz, threads, settings["probe_calls"]) for v in variants}
+        macs = {}
+        for d in {v.model_dir for v in variants}:
+            counter = limits.MacCounter(d)
+            macs[d] = {"shape": counter.shape, **{w.name: float(np.mean([counter.call(w.batch_size, s) for s in w.seq_lens(n)]))
+                                                   for w, n in plan}}
+        doc = report.assemble(
+            command=command_line(), variants=variants, latency=latency, outputs=outputs, labels=y, memory=memory, macs=macs,
+            gemm=gemm, threads=threads, settings={**settings, "gap_ms": gap_ms, "quick": quick, "real_texts": len(test),
+                                                   "plan": {w.name: n for w, n in plan}},
+            loads={"before": idle_load, "during_timing": timing_load}, model_dir=model_dir, seconds=time.time() - started)
+    return report.write(doc, out)
+
+
+def command_line() -> str:
+    return "python -m benchmarks.peers" + ("" if len(sys.argv) < 2 else " " + shlex.join(sys.argv[1:]))
+
+
+@click.command()
+@click.option("--model", type=click.Path(), default=None, help="Local model directory (default: the default task model).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Where peers.md/peers.json go (default: reports/; with --quick, a new temp directory).")
+@click.option("--quick", is_flag=True, help="Smoke run: few iterations, 24 test texts; never writes over reports/.")
+@click.option("--threads", type=click.IntRange(1, 256), default=None, help="Threads per variant (default: usable cores).")
+@click.option("--compressed-bundle", type=click.Path(), default=None, help="An edgebert bundle of a compressed model to include.")
+@click.option("--recipe", type=click.Path(), default=None, help="Compress the model with this recipe, export for x86, include it.")
+@click.option("--variants", "variants_csv", default=None, help="Comma-separated variant names to run (eager fp32 always runs).")
+@click.option("--iterations", type=click.IntRange(1), default=None, help="Timed rounds at batch 1 / seq 128.")
+@click.option("--batch-iterations", type=click.IntRange(1), default=None, help="Timed rounds at batch 8 / seq 128.")
+@click.option("--real-texts", type=click.IntRange(8), default=None, help="Test texts for the real-length pass and accuracy.")
+@click.option("--warmup", type=click.IntRange(0), default=None, help="Untimed calls per variant before each workload.")
+@click.option("--gap-ms", type=click.FloatRange(0), default=2.0, show_default=True, help="Pause before each timed call.")
+@click.option("--keep-artifacts", type=click.Path(file_okay=False), default=None, help="Build the variants here and keep them.")
+def main(model, out, quick, threads, compressed_bundle, recipe, variants_csv, iterations, batch_iterations, real_texts, warmup,
+         gap_ms, keep_artifacts) -> None:
+    """Benchmark edgebert's bundles against Optimum and PyTorch on the same model, in one run."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    settings = dict(QUICK if quick else FULL)
+    for key, value in (("iterations", iterations), ("batch_iterations", batch_iterations), ("real_texts", real_texts),
+                       ("warmup", warmup)):
+        if value is not None:
+            settings[key] = value
+    if out is None:
+        out = tempfile.mkdtemp(prefix="peers-quick-") if quick else "reports"
+    try:
+        path = run(model, Path(out), quick, threads, Path(compressed_bundle) if compressed_bundle else None,
+                   Path(recipe) if recipe else None, variants_csv, gap_ms, Path(keep_artifacts) if keep_artifacts else None, settings)
+    except EdgebertError as exc:
+        click.echo(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("error: interrupted; nothing was written", err=True)
+        sys.exit(130)
+    click.echo(f"wrote {path / 'peers.md'} and {path / 'peers.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""Turn one run's measurements into reports/peers.json (everything, every timed call) and reports/peers.md.
+
+Nothing here is measured or typed in: every figure is derived from what `__main__.run` passed in. Ratios use
+medians (p50) measured in the same round-robin run. "Optimum's best" is, per workload, the fastest of the
+Optimum variants in that workload.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgebert import __version__, cpu
+from edgebert.bundle import now_iso
+
+EAGER = "pytorch-eager-fp32"
+WORKLOAD_TITLES = {"b1-s128": "batch 1 · seq 128", "b8-s128": "batch 8 · seq 128", "real-b1": "real lengths · batch 1"}
+PACKAGES = ("onnxruntime", "torch", "transformers", "optimum", "optimum-onnx", "onnx", "numpy", "tokenizers")
+
+
+def _version(pkg: str) -> str | None:
+    try:
+        return importlib.metadata.version(pkg)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    try:
+        root = Path(__file__).resolve().parents[2]
+        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
+        return sha.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment(threads: int, loads: dict[str, dict]) -> dict[str, Any]:
+    torch_engine = None
+    try:
+        import torch
+
+        torch_engine = torch.backends.quantized.engine
+    except ImportError:  # pragma: no cover - torch is needed for the PyTorch variants anyway
+        pass
+    return {"cpu_model": cpu.cpu_model(), "arch": cpu.machine(), "cpu_features": cpu.kernel_features(),
+            "cores": cpu.usable_cores(), "threads_per_variant": threads, "os": platform.platform(),
+            "python": platform.python_version(), "versions": {p: _version(p) for p in PACKAGES} | {"edgebert": __version__},
+            "torch_quantized_engine": torch_engine, "git_commit": _git_commit(), "loadavg_at_end": list(os.getloadavg()),
+            "cpu_load": loads}
+
+
+def assemble(*, command: str, variants, latency: dict, outputs: dict, labels: np.ndarray, memory: dict, macs: dict, gemm: dict,
+             threads: int, settings: dict, loads: dict, model_dir: Path, seconds: float) -> dict[str, Any]:
+    workloads = list(latency)
+    optimum = [v.name for v in variants if v.family == "optimum"]
+    best = {w: min(optimum, key=lambda n: latency[w][n]["p50_ms"]) for w in workloads} if optimum else {}
+    eager_pred = outputs[EAGER].argmax(1) if EAGER in outputs else None
+    records = []
+    for v in variants:
+        pred = outputs[v.name].argmax(1)
+        peak = gemm["peak_gops"][v.precision if v.precision in gemm["peak_gops"] else "fp32"]
+        rec: dict[str, Any] = {
+            "name": v.name, "label": v.label, "family": v.family, "precision": v.precision, "runtime": v.runtime,
+            "notes": v.notes, "size_bytes": v.size_bytes, "size_of": v.size_what, "build_s": round(v.build_s, 1),
+            "model": {"dir": str(v.model_dir), "shape": macs[v.model_dir]["shape"]}, "runner": v.spec.to_dict(),
+            "accuracy": {"test": float((pred == labels).mean()), "size": int(len(labels)),
+                         "agreement_with_eager": None if eager_pred is None else float((pred == eager_pred).mean())},
+            "memory": memory[v.name], "latency": {}, "macs_per_call": {}, "speedup_vs_eager": {},
+            "speedup_vs_optimum_best": {}, "fraction_of_peak": {},
+        }
+        for w in workloads:
+            stats = latency[w][v.name]
+            m = macs[v.model_dir][w]
+            # Fixed-length calls: ops per median call; real lengths: all ops over all time (lengths vary by call).
+            seconds_per_call = stats["p50_ms"] / 1e3 if w != "real-b1" else stats["mean_ms"] / 1e3
+            rec["latency"][w] = stats
+            rec["macs_per_call"][w] = m
+            rec["fraction_of_peak"][w] = 2 * m / seconds_per_call / (peak * 1e9)
+            if EAGER in latency[w]:
+                rec["speedup_vs_eager"][w] = latency[w][EAGER]["p50_ms"] / stats["p50_ms"]
+            if w in best:
+                rec["speedup_vs_optimum_best"][w] = latency[w][best[w]]["p50_ms"] / stats["p50_ms"]
+        records.append(rec)
+    return {"kind": "peers-results", "schema_version": 1, "command": command, "created_at": now_iso(),
+            "seconds": round(seconds, 1), "model_dir": str(model_dir), "environment": environment(threads, loads),
+            "settings": settings, "machine_limit": gemm, "optimum_best": best,
+            "headline": headline(records, best), "variants": records}
+
+
+def headline(records: list[dict], best: dict[str, str]) -> dict[str, Any]:
+    """Per workload: the fastest edgebert bundle at equal or better test accuracy than Optimum's best there."""
+    by = {r["name"]: r for r in records}
+    out = {}
+    for w, opt in best.items():
+        bar = by[opt]["accuracy"]["test"]
+        ours = [r for r in records if r["family"] == "edgebert"]
+        fair = [r for r in ours if r["accuracy"]["test"] >= bar]
+        fastest = min(ours, key=lambda r: r["latency"][w]["p50_ms"]) if ours else None
+        pick = min(fair, key=lambda r: r["latency"][w]["p50_ms"]) if fair else None
+        out[w] = {"optimum_best": opt, "optimum_accuracy": bar,
+                  "edgebert": pick and pick["name"], "edgebert_accuracy": pick and pick["accuracy"]["test"],
+                  "ratio": pick and pick["speedup_vs_optimum_best"][w],
+                  "fastest_edgebert": fastest and fastest["name"],
+                  "fastest_ratio": fastest and fastest["speedup_vs_optimum_best"][w],
+                  "fastest_accuracy_delta_points": fastest and 100 * (fastest["accuracy"]["test"] - bar)}
+    return out
+
+
+def _mb(n: float | None) -> str:
+    return "—" if n is None else f"{n / 1e6:.1f}"
+
+
+def _x(v: float | None) -> str:
+    return "—" if v is None else f"{v:.2f}×"
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    env, rows, wls = doc["environment"], doc["variants"], list(doc["optimum_best"]) or list(doc["variants"][0]["latency"])
+    v = env["versions"]
+    load = env["cpu_load"]
+    lines = [
+        "# edgebert vs Optimum vs PyTorch — one model, one run",
+        "",
+        f"Generated by `{doc['command']}` on {doc['created_at']} (took {doc['seconds'] / 60:.1f} min; git {env['git_commit']}).",
+        "Every figure below was measured in that run; absolute times drift on this shared machine, ratios within the run do not.",
+        "",
+        "## Environment",
+        f"- CPU: {env['cpu_model']} ({env['arch']}), {env['cores']} usable cores; kernel features: {', '.join(env['cpu_features'])}",
+        f"- threads per variant: {env['threads_per_variant']} (onnxruntime intra-op, torch.set_num_threads); PyTorch quantized engine: {env['torch_quantized_engine']}",
+        f"- onnxruntime {v['onnxruntime']}, torch {v['torch']}, transformers {v['transformers']}, optimum {v['optimum']} "
+        f"(optimum-onnx {v['optimum-onnx']}), onnx {v['onnx']}, numpy {v['numpy']}, edgebert {v['edgebert']}; Python {env['python']}; {env['os']}",
+        f"- CPU load from other processes: {load['before']['others']:.0%} of all CPUs while idle before the run, "
+        f"{load['during_timing']['others']:.0%} during the timed rounds (load average at the end: "
+        f"{', '.join(f'{x:.2f}' for x in env['loadavg_at_end'])})",
+        f"- model: `{doc['model_dir']}`; test split: {rows[0]['accuracy']['size']} texts; settings: "
+        + ", ".join(f"{k} {doc['settings'][k]}" for k in ("warmup", "gap_ms", "plan")),
+        "",
+        "## Results",
+        "",
+        "p50 / p90 latency in ms. Variants were timed round-robin (A B C, B C A, …) on identical tokenized inputs. "
+        "Accuracy is on the test split, from the real-length calls that were timed.",
+        "",
+        "| variant | precision | size MB | " + " | ".join(f"{WORKLOAD_TITLES.get(w, w)}" for w in wls)
+        + " | peak RSS MB | test acc. | agree w/ eager |",
+        "|---|---|--:|" + "--:|" * len(wls) + "--:|--:|--:|",
+    ]
+    for r in rows:
+        mem = r["memory"]
+        lat = " | ".join(f"{r['latency'][w]['p50_ms']:.2f} / {r['latency'][w]['p90_ms']:.2f}" for w in wls)
+        lines.append(f"| {r['label']} | {r['precision']} | {_mb(r['size_bytes'])} | {lat} | {_mb(mem.get('peak_rss_bytes'))} | "
+                     f"{r['accuracy']['test']:.2%} | {r['accuracy']['agreement_with_eager']:.2%} |")
+    lines += ["", "### Speed-up (ratio of p50s)", "",
+              "| variant | " + " | ".join(f"× eager, {WORKLOAD_TITLES.get(w, w)}" for w in wls) + " | "
+              + " | ".join(f"× Optimum best, {WORKLOAD_TITLES.get(w, w)}" for w in wls) + " |",
+              "|---|" + "--:|" * (2 * len(wls))]
+    for r in rows:
+        lines.append(f"| {r['label']} | " + " | ".join(_x(r["speedup_vs_eager"].get(w)) for w in wls) + " | "
+                     + " | ".join(_x(r["speedup_vs_optimum_best"].get(w)) for w in wls) + " |")
+    by = {r["name"]: r["label"] for r in rows}
+    lines += ["", "Optimum's best (fastest Optimum variant) per workload: "
+              + "; ".join(f"{WORKLOAD_TITLES.get(w, w)}: {by[n]}" for w, n in doc["optimum_best"].items()) + "."]
+    lines += ["", "## Headline: edgebert's best bundle vs Optimum's best preset", ""]
+    for w, h in doc["headline"].items():
+        if h["edgebert"]:
+            lines.append(f"- {WORKLOAD_TITLES.get(w, w)}: **{h['ratio']:.2f}×** — {by[h['edgebert']]} ({h['edgebert_accuracy']:.2%}) "
+                         f"vs {by[h['optimum_best']]} ({h['optimum_accuracy']:.2%}), at equal or better test accuracy.")
+        else:
+            lines.append(f"- {WORKLOAD_TITLES.get(w, w)}: no edgebert bundle matched {by[h['optimum_best']]}'s accuracy ({h['optimum_accuracy']:.2%}).")
+        if h["fastest_edgebert"] and h["fastest_edgebert"] != h["edgebert"]:
+            lines.append(f"  - fastest edgebert bundle, {by[h['fastest_edgebert']]}: {h['fastest_ratio']:.2f}× at "
+                         f"{h['fastest_accuracy_delta_points']:+.2f} accuracy points.")
+    lines += _limit_section(doc, rows, wls)
+    lines += _memory_section(rows)
+    lines += ["", "## Notes", ""]
+    lines += [f"- {r['label']}: {n}" for r in rows for n in r["notes"]]
+    lines += [
+        "- ONNX variants (Optimum's and edgebert's) all run through the same onnxruntime session code "
+        "(`edgebert.runtime.OnnxRunner`: ORT_ENABLE_ALL, the same thread count); Optimum's `ORTModel` Python wrapper is not timed.",
+        f"- A {doc['settings']['gap_ms']} ms pause before every timed call (outside the timed window) lets the previous variant's "
+        "spinning worker threads go idle, so no variant pays for the one before it.",
+        "- Sizes: the model file(s) a deployment ships (ONNX incl. external data, TorchScript archive, safetensors); "
+        "the PyTorch int8 figure is `torch.save(state_dict)` of the quantized model, written only to be measured.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _limit_section(doc: dict, rows: list[dict], wls: list[str]) -> list[str]:
+    gemm = doc["machine_limit"]
+    lines = ["", "## How close to the machine's limit", "",
+             f"onnxruntime's own GEMM throughput on this machine ({gemm['threads']} threads), one MatMul (fp32) or MatMulInteger "
+             "(uint8 × int8) node, p50 of repeated calls:", "",
+             "| precision | M×K×N | p50 ms | GOP/s |", "|---|---|--:|--:|"]
+    lines += [f"| {g['precision']} | {g['m']}×{g['k']}×{g['n']} | {g['p50_ms']:.3f} | {g['gops']:.0f} |" for g in gemm["shapes"]]
+    lines += ["", f"The limit is the best of those: fp32 {gemm['peak_gops']['fp32']:.0f} GFLOP/s, int8 {gemm['peak_gops']['int8']:.0f} GOP/s. "
+              "Each variant's ops per call are 2 × its multiply-accumulates (encoder linears + attention at the call's length, from "
+              "the model's own shapes); int8 variants are held against the int8 limit, fp32 against fp32 (PyTorch variants too: "
+              "same machine, onnxruntime's kernels as the yardstick).", "",
+              "| variant | " + " | ".join(f"GMAC/call, {WORKLOAD_TITLES.get(w, w)}" for w in wls) + " | "
+              + " | ".join(f"% of limit, {WORKLOAD_TITLES.get(w, w)}" for w in wls) + " |",
+              "|---|" + "--:|" * (2 * len(wls))]
+    for r in rows:
+        lines.append(f"| {r['label']} | " + " | ".join(f"{r['macs_per_call'][w] / 1e9:.3f}" for w in wls) + " | "
+                     + " | ".join(f"{100 * r['fraction_of_peak'][w]:.0f}%" for w in wls) + " |")
+    return lines
+
+
+def _memory_section(rows: list[dict]) -> list[str]:
+    lines = ["", "## Memory", "",
+             "Each variant measured in a fresh process that imports only its runtime, loads the variant and runs it on the "
+             "batch-8 inputs. Peak RSS is the OS's high-water mark of that whole process (Python and imports included); "
+             "the other columns are RSS added by each step.", "",
+             "| variant | peak RSS MB | imports MB | load MB | run MB |", "|---|--:|--:|--:|--:|"]
+    for r in rows:
+        m = r["memory"]
+        if "error" in m:
+            lines.append(f"| {r['label']} | {m['error']} | | | |")
+            continue
+        lines.append(f"| {r['label']} | {_mb(m['peak_rss_bytes'])} | {_mb(m['import_bytes'])} | {_mb(m['load_bytes'])} | {_mb(m['run_bytes'])} |")
+    return lines
+
+
+def write(doc: dict[str, Any], out: Path) -> Path:
+    """Both files written next to their final names, then renamed: no reader ever sees half a report."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in (("peers.json", json.dumps(doc, indent=1) + "\n"), ("peers.md", markdown(doc))):
+        tmp = out / f".{name}.partial-{os.getpid()}"
+        tmp.write_text(text)
+        os.replace(tmp, out / name)
+    return out
