@@ -94,9 +94,9 @@ def target_warnings(manifest: dict[str, Any]) -> list[str]:
             "slower paths, so these figures do not represent the target; export for this machine's target instead"]
 
 
-def describe(runner: Any, manifest: dict[str, Any], threads: int, load_before: dict[str, float],
+def describe(providers: list[str], manifest: dict[str, Any], threads: int, load_before: dict[str, float],
              load_during: dict[str, float], warnings: list[str]) -> dict[str, Any]:
-    providers = list(getattr(runner, "providers", []))
+    """The results document's environment section; `providers` are the ones the session really runs on."""
     try:
         import onnxruntime
 

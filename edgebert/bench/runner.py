@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -27,6 +28,7 @@ DEFAULT_BATCH_SIZES = (1, 8)
 DEFAULT_SEQ_LEN = 32  # with the bundle's max length: a short and a full-length figure
 REQUIRED_KEYS = ("kind", "format", "model_file", "tokenizer", "inputs", "outputs", "source", "target")
 SHUFFLE_SEED = 0
+MB = 2**20
 
 # progress(description, total calls or None) -> advance(n): how the CLI draws a bar; the library stays silent.
 Progress = Callable[[str, "int | None"], Callable[[int], None]]
@@ -129,6 +131,80 @@ def write_results(doc: dict[str, Any], out: Path) -> Path:
     return out
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A checked bench request: everything bench_bundle needs, validated before anything is loaded or timed."""
+
+    bundle_dir: Path
+    manifest: dict[str, Any]
+    evaluation: accuracy.Evaluation
+    batch_sizes: tuple[int, ...]
+    seq_lens: tuple[int, ...]
+    real: bool
+    warmup: int
+    iterations: int | None
+    min_time_s: float | None
+    threads: int | None
+    sort_by_length: bool
+    out: Path | None
+    warnings: tuple[str, ...]
+
+    @property
+    def configs(self) -> list[tuple[str, int, int | None]]:
+        """(mode, batch size, sequence length — None for real) in the order they are timed."""
+        synthetic = [("synthetic", bs, n) for bs in self.batch_sizes for n in self.seq_lens]
+        return synthetic + [("real", bs, None) for bs in self.batch_sizes if self.real]
+
+
+def plan(bundle: str | Path, batch_sizes: Sequence[int], seq_lens: Sequence[int] | None, real: bool, sort_by_length: bool,
+         warmup: int, iterations: int | None, min_time_s: float | None, threads: int | None, dataset: str | Path | None,
+         text_column: str, label_column: str, out: str | Path | None) -> Plan:
+    """Check the bundle (sha256s included) and every argument; raise a one-line EdgebertError on the first problem."""
+    bundle_dir = Path(bundle)
+    manifest = check_bundle(bundle_dir)
+    latency.check_counts(warmup, iterations, min_time_s)
+    if iterations is not None and min_time_s is not None:
+        raise UserError("pass either iterations or min_time, not both")
+    batch_sizes = _positive_ints(batch_sizes, "batch sizes")
+    max_len = int(manifest["tokenizer"]["max_length"])
+    seq_lens = _positive_ints(sorted({min(DEFAULT_SEQ_LEN, max_len), max_len}) if seq_lens is None else seq_lens, "sequence lengths")
+    too_long = [n for n in seq_lens if n > max_len]
+    if too_long:
+        raise UserError(f"sequence length {too_long[0]} exceeds the bundle's max length {max_len}; use --seq-lens up to {max_len}")
+    warnings: list[str] = []
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise UserError(f"threads must be an integer >= 0 (0 = the runtime's default), got {threads!r}")
+        if threads > cpu.usable_cores():
+            warnings.append(f"{threads} threads on {cpu.usable_cores()} usable cores: threads compete for cores, latency suffers")
+    out_path = Path(out) if out is not None else None
+    _check_out(out_path)
+    evaluation = accuracy.load_evaluation(bundle_dir, manifest, dataset, text_column, label_column)
+    warnings += environment.target_warnings(manifest)
+    if environment.looks_emulated():
+        warnings.append("running under emulation: latency figures are meaningless here; accuracy and memory are valid")
+    return Plan(bundle_dir, manifest, evaluation, batch_sizes, seq_lens, bool(real), warmup, iterations, min_time_s, threads, sort_by_length,
+                out_path, tuple(warnings))
+
+
+def _time_configs(p: Plan, runner, encoder: Encoder, progress: Progress | None) -> list[dict[str, Any]]:
+    texts = list(p.evaluation.texts.texts)
+    rows = []
+    for mode, bs, n in p.configs:
+        calls = p.iterations or (latency.DEFAULT_ITERATIONS if mode == "synthetic" else -(-len(texts) // bs))
+        what = f"{mode} batch {bs}" + (f" × {n} tokens" if n else "")
+        advance = progress(what, None if p.min_time_s is not None else p.warmup + calls) if progress else None
+        if mode == "synthetic":
+            inputs = synthetic_inputs(encoder, texts, bs, n)
+            samples = latency.time_calls(lambda: runner(inputs), p.warmup, p.iterations, p.min_time_s, advance)
+            stats = latency.summarize(samples, bs, bs * n)
+        else:
+            batches = real_batches(encoder, texts, bs, p.sort_by_length)
+            stats = _time_real(runner, batches, p.warmup, p.iterations, p.min_time_s, advance)
+        rows.append({"mode": mode, "batch_size": bs, "seq_len": n, **stats})
+    return rows
+
+
 def bench_bundle(bundle: str | Path, *, batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES, seq_lens: Sequence[int] | None = None,
                  real: bool = False, sort_by_length: bool = True, warmup: int = 10, iterations: int | None = None,
                  min_time_s: float | None = None, threads: int | None = None, dataset: str | Path | None = None,
@@ -141,88 +217,49 @@ def bench_bundle(bundle: str | Path, *, batch_sizes: Sequence[int] = DEFAULT_BAT
     calls per configuration (default 100; one pass over the split for `real`) or as many as fit `min_time_s`.
     """
     log = log or (lambda message: None)
-    bundle_dir = Path(bundle)
-    out_path = Path(out) if out is not None else None
-    # 1. Everything that can be wrong is checked before anything is timed.
-    manifest = check_bundle(bundle_dir)
-    log(f"verified {len(manifest['files'])} files of {bundle_dir} (sha256)")
-    latency.check_counts(warmup, iterations, min_time_s)
-    if iterations is not None and min_time_s is not None:
-        raise UserError("pass either iterations or min_time, not both")
-    batch_sizes = _positive_ints(batch_sizes, "batch sizes")
-    max_len = int(manifest["tokenizer"]["max_length"])
-    if seq_lens is None:
-        seq_lens = sorted({min(DEFAULT_SEQ_LEN, max_len), max_len})
-    seq_lens = _positive_ints(seq_lens, "sequence lengths")
-    too_long = [n for n in seq_lens if n > max_len]
-    if too_long:
-        raise UserError(f"sequence length {too_long[0]} exceeds the bundle's max length {max_len}; use --seq-lens up to {max_len}")
-    warnings: list[str] = []
-    if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-            raise UserError(f"threads must be an integer >= 0 (0 = the runtime's default), got {threads!r}")
-        if threads > cpu.usable_cores():
-            warnings.append(f"{threads} threads on {cpu.usable_cores()} usable cores: threads compete for cores, latency suffers")
-    _check_out(out_path)
-    evaluation = accuracy.load_evaluation(bundle_dir, manifest, dataset, text_column, label_column)
-    warnings += environment.target_warnings(manifest)
-    if environment.looks_emulated():
-        warnings.append("running under emulation: latency figures are meaningless here; accuracy and memory are valid")
-
-    # 2. Load: the runtime's import first, so the RSS the model adds is the session alone.
+    # 1. Everything that can be wrong is checked before anything is loaded or timed.
+    p = plan(bundle, batch_sizes, seq_lens, real, sort_by_length, warmup, iterations, min_time_s, threads, dataset,
+             text_column, label_column, out)
+    manifest, warnings = p.manifest, list(p.warnings)
+    log(f"verified {len(manifest['files'])} files of {p.bundle_dir} (sha256)")
+    # 2. Load, the runtime imported first so that the RSS the model adds is the session's alone.
     try:
         importlib.import_module("onnxruntime" if manifest["format"] == "onnx" else "torch")
     except ImportError:
         pass  # make_runner says what to install
     load_before = environment.load_before()
-    texts = list(evaluation.texts.texts)
     with memory.RssSampler() as sampler:
         rss_before = memory.rss_bytes()
-        runner = make_runner(bundle_dir, manifest, threads)
+        runner = make_runner(p.bundle_dir, manifest, p.threads)
         rss_after = memory.rss_bytes()
-        log(f"loaded {manifest['model_file']} (+{(rss_after - rss_before) / 2**20:.1f} MB resident)")
-        encoder = Encoder(bundle_dir, manifest)
-        # 3. Time, with the machine's other load measured over exactly the timed part.
+        log(f"loaded {manifest['model_file']} (+{(rss_after - rss_before) / MB:.1f} MB resident)")
+        encoder = Encoder(p.bundle_dir, manifest)
+        # 3. Time, measuring the machine's other load over exactly the timed part.
         during = environment.CpuLoad()
         overhead_ns = latency.harness_overhead_ns()
-        configs = [("synthetic", bs, n) for bs in batch_sizes for n in seq_lens] + [("real", bs, None) for bs in batch_sizes if real]
-        rows = []
-        for mode, bs, n in configs:
-            calls = iterations or (latency.DEFAULT_ITERATIONS if mode == "synthetic" else -(-len(texts) // bs))
-            what = f"{mode} batch {bs}" + (f" × {n} tokens" if n else "")
-            advance = progress(what, None if min_time_s is not None else warmup + calls) if progress else None
-            if mode == "synthetic":
-                inputs = synthetic_inputs(encoder, texts, bs, n)
-                samples = latency.time_calls(lambda: runner(inputs), warmup, iterations, min_time_s, advance)
-                stats = latency.summarize(samples, bs, bs * n)
-            else:
-                stats = _time_real(runner, real_batches(encoder, texts, bs, sort_by_length), warmup, iterations, min_time_s, advance)
-            rows.append({"mode": mode, "batch_size": bs, "seq_len": n, **stats})
+        rows = _time_configs(p, runner, encoder, progress)
         load_during = during.stop()
         # 4. Accuracy, through the same runner.
-        log(f"scoring {len(texts)} texts of {evaluation.name}")
-        scores = accuracy.score(evaluation, predict_logits(runner, encoder, texts))
-    providers = list(runner.session.get_providers()) if hasattr(runner, "session") else list(runner.providers)
+        log(f"scoring {len(p.evaluation.texts)} texts of {p.evaluation.name}")
+        scores = accuracy.score(p.evaluation, predict_logits(runner, encoder, p.evaluation.texts.texts))
     fastest_ms = min(r["min_ms"] for r in rows)
     fraction = latency.overhead_fraction(overhead_ns, fastest_ms)
     if fraction >= 0.01:
         warnings.append(f"the timing harness costs {fraction:.1%} of the fastest call; figures below ~{overhead_ns / 1e4:.2f} ms are inflated")
-    if max(load_before["others"], load_during["others"]) > environment.BUSY_LOAD:
-        warnings.append(f"other processes used {max(load_before['others'], load_during['others']):.0%} of the CPUs "
-                        "around this run: latency is inflated and noisy; rerun on a quiet machine")
+    others = max(load_before["others"], load_during["others"])
+    if others > environment.BUSY_LOAD:
+        warnings.append(f"other processes used {others:.0%} of the CPUs around this run: latency is inflated and noisy; rerun on a quiet machine")
+    providers = list(runner.session.get_providers()) if hasattr(runner, "session") else list(runner.providers)
     threads_used = environment.effective_threads(runner)
-    env = environment.describe(runner, manifest, threads_used, load_before, load_during, warnings)
-    if providers:
-        env["execution_provider"] = providers[0]
     doc = {
         "schema_version": RESULTS_SCHEMA_VERSION, "kind": "bench-results", "edgebert_version": __version__, "created_at": now_iso(),
-        "bundle": bundle_section(bundle_dir, manifest),
-        "environment": env,
-        "settings": {"warmup": warmup, "iterations": iterations if iterations is not None or min_time_s is not None else latency.DEFAULT_ITERATIONS,
-                     "min_time_s": min_time_s, "batch_sizes": list(batch_sizes), "seq_lens": list(seq_lens), "real": bool(real),
+        "bundle": bundle_section(p.bundle_dir, manifest),
+        "environment": environment.describe(providers, manifest, threads_used, load_before, load_during, warnings),
+        "settings": {"warmup": warmup, "iterations": latency.DEFAULT_ITERATIONS if iterations is None and min_time_s is None else iterations,
+                     "min_time_s": min_time_s, "batch_sizes": list(p.batch_sizes), "seq_lens": list(p.seq_lens), "real": p.real,
                      "sort_by_length": bool(sort_by_length), "threads": threads_used, "threads_requested": threads,
                      "dataset": str(dataset) if dataset is not None else None},
-        "size": memory.sizes(bundle_dir, manifest),
+        "size": memory.sizes(p.bundle_dir, manifest),
         "memory": {"rss_before_load_bytes": rss_before, "rss_after_load_bytes": rss_after, "model_load_bytes": rss_after - rss_before,
                    "peak_rss_sampled_bytes": sampler.peak, "max_rss_os_bytes": memory.max_rss_os_bytes(),
                    "rss_samples": sampler.samples, "arena": memory.arena_settings(runner), "device_bytes": memory.device_bytes(providers)},
@@ -230,8 +267,8 @@ def bench_bundle(bundle: str | Path, *, batch_sizes: Sequence[int] = DEFAULT_BAT
         "harness": {"overhead_ms_per_call": overhead_ns / 1e6, "overhead_fraction_of_fastest": fraction, "fastest_ms": fastest_ms},
         "accuracy": scores,
     }
-    if out_path is not None:
-        write_results(doc, out_path)
+    if p.out is not None:
+        write_results(doc, p.out)
     return doc
 
 
