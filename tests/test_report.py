@@ -299,3 +299,13 @@ def test_report_modules_import_nothing_heavy():
             "edgebert.cli.report; heavy = [m for m in ('torch', 'transformers', 'optimum', 'onnx') if m in sys.modules]; "
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_regenerating_command_is_shown_verbatim(tmp_path):
+    paths = three_runs(tmp_path)
+    command = "python benchmarks/make_example_reports.py --iterations 100 --out 'my reports'"
+    md = render_report(paths, "md", command=command)
+    assert f"Regenerate with `{command}`" in md
+    assert f"<code>{command.replace(chr(39), '&#x27;')}</code>" in render_report(paths, "html", command=command)
+    assert json.loads(render_report(paths, "json", command=command))["command"] == command
+    assert "Regenerate" not in render_report(paths, "md")

@@ -3,6 +3,7 @@ regression gate (`compare`). Reads only JSON; never imports torch, transformers,
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from typing import Sequence
@@ -36,11 +37,12 @@ def render(summary: Summary, fmt: str) -> str:
 
 
 def render_report(paths: Sequence[str | os.PathLike], fmt: str = "md", baseline: str | os.PathLike | None = None,
-                  use_baseline: bool = True) -> str:
+                  use_baseline: bool = True, command: str | None = None) -> str:
     """Load results files and render them side by side.
 
     The baseline the deltas are measured against is `baseline` when given (one of `paths`, or another results file,
     which is then shown first), else the first of `paths`; `use_baseline=False` shows no deltas at all.
+    `command`, when given, is printed at the top as the way to regenerate the report.
     """
     if not paths:
         raise UserError("no results files given; pass one or more files written by `edgebert bench --out`")
@@ -52,4 +54,4 @@ def render_report(paths: Sequence[str | os.PathLike], fmt: str = "md", baseline:
         if index is None:
             runs.insert(0, load_results(baseline))
             index = 0
-    return render(build_summary(runs, index), fmt)
+    return render(dataclasses.replace(build_summary(runs, index), command=command), fmt)

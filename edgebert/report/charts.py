@@ -101,38 +101,53 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 def pareto_chart(series: list[Series], workload: str) -> str:
     """Accuracy (y) against p50 latency (x); the Pareto front filled and joined, dominated bundles hollow."""
-    top, left, bottom, right = 34, 64, 330, WIDTH - 24
+    top, left, bottom, right = 20, 64, 316, WIDTH - 24
     svg = Svg(WIDTH, bottom + 48, f"Accuracy against p50 latency, {workload}; Pareto front marked")
     pts = [(s.p50_ms, s.accuracy * 100) for s in series]
     lats, accs = [p[0] for p in pts], [p[1] for p in pts]
     pad = max((max(accs) - min(accs)) * 0.15, 0.5)
     log = min(lats) > 0 and max(lats) / min(lats) > 30
     xs = Scale(min(lats) / 1.3 if log else 0.0, max(lats) * 1.15, left, right - 150, log=log)
-    ys = Scale(min(accs) - pad, max(accs) + pad, bottom, top)
+    ys = Scale(max(min(accs) - pad, 0.0), min(max(accs) + pad, 100.0), bottom, top)
     x_axis(svg, xs, bottom, top, f"p50 latency (ms) · {workload}")
     y_axis(svg, ys, left, right - 150, "accuracy (%)")
     front = pareto_front(pts)
     if len(front) > 1:
         svg.polyline([(xs(pts[i][0]), ys(pts[i][1])) for i in front], fill="none", stroke="#444", stroke_width=1.5,
                      stroke_dasharray="5 4")
-    placed: list[tuple[float, float]] = []
-    for i in sorted(range(len(series)), key=lambda i: pts[i][0]):
-        s, (lat, acc) = series[i], pts[i]
-        cx, cy = xs(lat), ys(acc)
+    centres = [(xs(lat), ys(acc)) for lat, acc in pts]
+    boxes = [(cx - 8, cy - 8, cx + 8, cy + 8) for cx, cy in centres]  # every point, then every placed label
+    for i, (s, (lat, acc)) in enumerate(zip(series, pts)):
         on_front = i in front
-        svg.circle(cx, cy, 6.5, fill=s.color if on_front else "#fff", stroke=s.color, stroke_width=2.5,
+        svg.circle(*centres[i], 6.5, fill=s.color if on_front else "#fff", stroke=s.color, stroke_width=2.5,
                    tooltip=f"{s.name}: p50 {units.ms(lat)}, accuracy {acc:.2f}%" + (" (Pareto front)" if on_front else ""))
-        ly = cy + 4
-        while any(abs(ly - py) < 14 and abs(cx - px) < 160 for px, py in placed):
-            ly += 14  # a label under the one it would overlap
-        placed.append((cx, ly))
-        svg.text(cx + 11, ly, shorten(s.name), tooltip=s.name)
-    lx = right - 140
-    svg.circle(lx, top - 18, 5, fill="#444", stroke="#444", stroke_width=2)
-    svg.text(lx + 10, top - 14, "on the Pareto front", font_size=11)
-    svg.circle(lx, top - 2, 5, fill="#fff", stroke="#444", stroke_width=2)
-    svg.text(lx + 10, top + 2, "dominated", font_size=11)
+    for i, s in enumerate(series):
+        label = shorten(s.name, 36)
+        x, y, anchor = _place_label(label, *centres[i], boxes, (left, top, WIDTH, bottom))
+        svg.text(x, y, label, text_anchor=anchor, tooltip=s.name)
+    lx, ly = right - 250, bottom + 34  # legend beside the axis title, where no point or label can be
+    svg.circle(lx, ly - 4, 5, fill="#444", stroke="#444", stroke_width=2)
+    svg.text(lx + 10, ly, "on the Pareto front", font_size=11)
+    svg.circle(lx + 140, ly - 4, 5, fill="#fff", stroke="#444", stroke_width=2)
+    svg.text(lx + 150, ly, "dominated", font_size=11)
     return svg.render()
+
+
+def _place_label(label: str, cx: float, cy: float, boxes: list[tuple[float, float, float, float]],
+                 area: tuple[float, float, float, float]) -> tuple[float, float, str]:
+    """Right of the point, else left, below or above: the first spot that overlaps no point and no other label."""
+    w, h = text_width(label), 14
+    spots = [(cx + 11, cy + 4, "start", cx + 11, cy - 9), (cx - 11, cy + 4, "end", cx - 11 - w, cy - 9),
+             (cx, cy + 22, "middle", cx - w / 2, cy + 10), (cx, cy - 14, "middle", cx - w / 2, cy - 26)]
+    spots += [(cx + 11, cy + 4 + k * h, "start", cx + 11, cy - 9 + k * h) for k in range(1, 8)]  # then lower and lower
+
+    def free(x0: float, y0: float) -> bool:
+        inside = area[0] <= x0 and x0 + w <= area[2] and area[1] - 30 <= y0 and y0 + h <= area[3]
+        return inside and not any(x0 < b[2] and b[0] < x0 + w and y0 < b[3] and b[1] < y0 + h for b in boxes)
+
+    x, y, anchor, x0, y0 = next((spot for spot in spots if free(spot[3], spot[4])), spots[0])
+    boxes.append((x0, y0, x0 + w, y0 + h))
+    return x, y, anchor
 
 
 def size_chart(series: list[Series]) -> str:

@@ -19,9 +19,10 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
        max-width: 1400px; padding: 0 16px; }
 h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28px; }
 table { border-collapse: collapse; margin: 8px 0; font-variant-numeric: tabular-nums; }
-th, td { padding: 4px 7px; font-size: 13px; border-bottom: 1px solid #e4e4e4; white-space: nowrap; }
+th, td { padding: 4px 6px; font-size: 12.5px; border-bottom: 1px solid #e4e4e4; white-space: nowrap; }
 th { background: #f5f5f5; text-align: left; } td.num, th.num { text-align: right; }
 tr.baseline td { font-weight: 600; }
+td:first-child { white-space: normal; min-width: 12em; max-width: 18em; }  /* long bundle names wrap, numbers never */
 .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; }
 .warn { background: #fff4e5; border-left: 4px solid #e69f00; padding: 6px 10px; margin: 8px 0; }
 .scroll { overflow-x: auto; }
@@ -102,7 +103,9 @@ def render_html(s: Summary) -> str:
         f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>edgebert benchmark report: {esc(', '.join(names))}</title>", f"<style>{STYLE}</style></head><body>",
-        "<h1>edgebert benchmark report</h1>", f"<p>{esc(intro(s))}</p>", notes,
+        "<h1>edgebert benchmark report</h1>", f"<p>{esc(intro(s))}</p>",
+        f'<p class="muted">Regenerate with <code>{esc(s.command)}</code> (every figure comes from that run).</p>'
+        if s.command else "", notes,
         html_table(*summary_table(s), labels=4, baseline_row=baseline_row, swatches=swatches), emulated,
         "<h2>Charts</h2>", *figures(s),
         "<h2>Latency by workload</h2>", html_table(*latency_table(s), labels=2), emulated,

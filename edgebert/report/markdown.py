@@ -40,6 +40,10 @@ def field_table(s: Summary, rows: list[tuple[str, list[str]]]) -> list[str]:
 def render_markdown(s: Summary) -> str:
     baseline_row = next((i for i, e in enumerate(s.entries) if e.is_baseline), None)
     out = ["## edgebert benchmark report", "", cell(intro(s)), ""]
+    if s.command:
+        # A code span shows its text verbatim (no escaping inside); a command holding a backtick needs a longer fence.
+        code = f"`` {s.command} ``" if "`" in s.command else f"`{s.command}`"
+        out[3:3] = ["", f"Regenerate with {code} (every figure comes from that run)."]
     for note in s.notes:
         out += [f"> **Warning:** {cell(note)}", ""]
     out += escaped(*summary_table(s), labels=4, bold_row=baseline_row)

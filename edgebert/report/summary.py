@@ -41,6 +41,7 @@ class Summary:
     headline: Workload | None
     workloads: list[Workload]  # every workload timed in any run, in display order
     notes: list[str]  # warnings a reader must see before trusting a figure
+    command: str | None = None  # the command that regenerates this report, shown at its top when given
 
     def speedup(self, entry: Entry, workload: Workload) -> float | None:
         return speedup(self.baseline.run if self.baseline else None, entry.run, workload)
@@ -99,9 +100,13 @@ def _notes(s: Summary) -> list[str]:
                      "compares the machines as much as the bundles.")
     if s.headline is None:
         notes.append("No workload was timed in every run, so the summary shows no latency; see Latency by workload.")
+    said: dict[str, list[str]] = {}  # one note per warning text, naming the runs it concerns
     for e in s.entries:
         for w in e.run.env.get("warnings") or []:
-            notes.append(f"{e.name}: {w}")
+            said.setdefault(w, []).append(e.name)
+    for w, names in said.items():
+        who = "All runs" if len(names) == len(s.entries) > 1 else ", ".join(names)
+        notes.append(f"{who}: {w}")
     return notes
 
 
@@ -311,4 +316,5 @@ def to_json(s: Summary) -> dict[str, Any]:
             for w in s.workloads
         ],
         "notes": s.notes,
+        **({"command": s.command} if s.command else {}),
     }

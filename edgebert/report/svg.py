@@ -119,5 +119,9 @@ def text_width(text: str, font_size: float = 12) -> float:
     return len(text) * font_size * 0.58
 
 
-def shorten(text: str, limit: int = 36) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def shorten(text: str, limit: int = 40) -> str:
+    """Cut the middle out of a long label: both ends tell bundles apart (target at the start, stages at the end)."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head):]

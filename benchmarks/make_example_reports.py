@@ -1,0 +1,105 @@
+"""Regenerate reports/example.md and reports/example.html, and the results JSON they are built from, by real runs.
+
+    python benchmarks/make_example_reports.py                  # the default task model, ~15 minutes on 2 cores
+
+Three bundles of one model for one target, exported and then benched one after the other on this machine:
+fp32, dynamic int8 (the target's quantization settings), and fp32 after structured pruning (half of the heads and
+FFN neurons, importance measured by gradients, then a short distillation from the unpruned model). Nothing in the
+reports is typed by hand: every figure is read from reports/example-results/*.json, written by this run, and each
+report names the command that regenerates it. `--quick` is a smoke run (few calls) written to a temp directory.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never the hub: every model here is a local directory
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _log(message: str) -> None:
+    click.echo(f"· {message}", err=True)
+
+
+def build_bundles(model: str | None, dataset: str | None, target: str, work: Path, prune: float,
+                  distill_steps: int, max_length: int) -> dict[str, Path]:
+    """fp32, int8 and pruned-fp32 bundles of one model, for one target, under `work`."""
+    from edgebert.compress.recipe import compress_model
+    from edgebert.export.exporter import export_bundle
+    from edgebert.targets import QuantizationSettings
+
+    fp32 = QuantizationSettings(mode="none")
+    recipe = {"name": "pruned", "prune_structured": {"heads_ratio": prune, "ffn_ratio": prune}}
+    if distill_steps:
+        recipe["distill"] = {"steps": distill_steps}
+    _log(f"compressing: {recipe}")
+    pruned_model = compress_model(model, recipe, work / "pruned-model", dataset=dataset, log=_log)
+    bundles = {}
+    for name, source, quantization in (("fp32", model, fp32), ("int8", model, None), ("pruned", pruned_model, fp32)):
+        _log(f"exporting {name} for {target}")
+        bundles[name] = export_bundle(target, source, work / "bundles" / name, dataset=dataset,
+                                      quantization=quantization, max_length=max_length, log=_log)
+    return bundles
+
+
+@click.command()
+@click.option("--model", default=None, help="Model directory [default: the default task model].")
+@click.option("--dataset", default=None, help="CSV/JSONL of labelled texts [default: the model's task data].")
+@click.option("--target", default="x86-avx512-vnni", show_default=True, help="Target the three bundles are exported for.")
+@click.option("--prune", default=0.5, show_default=True, type=float, help="Fraction of heads and FFN neurons removed.")
+@click.option("--distill-steps", default=100, show_default=True, type=int, help="Distillation steps after pruning (0: none).")
+@click.option("--max-length", default=128, show_default=True, type=int, help="Tokens per text the bundles keep.")
+@click.option("--iterations", default=100, show_default=True, type=int, help="Timed calls per workload.")
+@click.option("--out", default="reports", show_default=True, type=click.Path(), help="Directory of the reports.")
+@click.option("--quick", is_flag=True, help="Smoke run: 5 calls per workload, written to a temp directory.")
+def main(model, dataset, target, prune, distill_steps, max_length, iterations, out, quick) -> None:
+    from edgebert.bench.runner import bench_bundle
+    from edgebert.errors import EdgebertError
+    from edgebert.report import render_report, write_text_atomic
+
+    command = shlex.join(["python", "benchmarks/make_example_reports.py", *sys.argv[1:]])
+    if quick:
+        iterations, distill_steps, out = 5, min(distill_steps, 5), tempfile.mkdtemp(prefix="edgebert-example-")
+    out = Path(out)
+    try:
+        if not out.is_dir():
+            raise EdgebertError(f"output directory {out} does not exist; create it first")
+        # Bundles stay in build/ (git-ignored) so every figure can be re-measured; a quick run leaves nothing.
+        work = Path(tempfile.mkdtemp(prefix="edgebert-example-work-")) if quick else Path("build/example-reports")
+        shutil.rmtree(work, ignore_errors=True)
+        (work / "bundles").mkdir(parents=True)
+        try:
+            bundles = build_bundles(model, dataset, target, work, prune, distill_steps, max_length)
+            results = []
+            for name, path in bundles.items():  # one after the other: the same machine, minutes apart
+                _log(f"benching {name}")
+                doc_path = work / "results" / f"{name}.json"
+                doc_path.parent.mkdir(exist_ok=True)
+                bench_bundle(path, batch_sizes=[1, 8], real=True, warmup=10, iterations=iterations, dataset=dataset,
+                             out=doc_path)
+                results.append(doc_path)
+            kept = out / "example-results"
+            kept.mkdir(exist_ok=True)
+            for r in results:
+                write_text_atomic(kept / r.name, r.read_text())
+            kept_paths = [kept / r.name for r in results]
+            for fmt, name in (("md", "example.md"), ("html", "example.html")):
+                write_text_atomic(out / name, render_report(kept_paths, fmt, command=command))
+                _log(f"wrote {out / name}")
+        finally:
+            if quick:
+                shutil.rmtree(work, ignore_errors=True)
+    except EdgebertError as exc:
+        click.echo(f"error: {str(exc).splitlines()[0]}", err=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()
