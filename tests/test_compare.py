@@ -142,7 +142,8 @@ def test_accuracy_in_only_one_run_is_an_error(pair):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--max-latency-regression", "fast"], "takes a percentage such as 5%"),
+    (["--max-latency-regression", "fast"], "--max-latency-regression takes a number of percent"),
+    (["--max-accuracy-drop", "half"], "--max-accuracy-drop takes a number of percentage points"),
     (["--max-latency-regression", "-3%"], "must be a number >= 0"),
     (["--max-accuracy-drop", "-1"], "must be a number >= 0"),
 ])

@@ -47,7 +47,7 @@ def render_report(paths: Sequence[str | os.PathLike], fmt: str = "md", baseline:
     if not paths:
         raise UserError("no results files given; pass one or more files written by `edgebert bench --out`")
     runs = [load_results(p) for p in paths]
-    index: int | None = 0 if use_baseline else None
+    index: int | None = 0 if use_baseline and len(runs) > 1 else None  # one run alone has nothing to differ from
     if baseline is not None and use_baseline:
         wanted = os.path.realpath(baseline)
         index = next((i for i, r in enumerate(runs) if os.path.realpath(r.path) == wanted), None)
