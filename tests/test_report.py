@@ -150,8 +150,9 @@ def test_different_machines_are_noted_and_environment_warnings_shown(tmp_path):
     b = make_results("int8", target="arm64-pi5")
     b["environment"].update(machine_id="f" * 64, cpu_model="Cortex-A76", cores=4, arch="aarch64")
     b["environment"]["warnings"] = ["other processes used 40% of the CPUs around this run"]
+    b["settings"]["threads"] = b["environment"]["threads"] = 4
     md = render_report([write_results(tmp_path, "a.json", a), write_results(tmp_path, "b.json", b)], "md")
-    assert "2 different machines" in md
+    assert "2 different machines" in md and "different thread counts (2, 4)" in md
     assert "other processes used 40% of the CPUs" in md
 
 
@@ -294,10 +295,12 @@ def test_loader_returns_workloads_in_display_order(tmp_path):
         load_results(tmp_path / "nope.json")
 
 
-def test_report_modules_import_nothing_heavy():
-    code = ("import sys, edgebert.report, edgebert.report.html, edgebert.report.markdown, edgebert.report.compare, "
-            "edgebert.cli.report; heavy = [m for m in ('torch', 'transformers', 'optimum', 'onnx') if m in sys.modules]; "
-            "assert not heavy, heavy")
+def test_report_and_compare_import_nothing_heavy(tmp_path):
+    a, b, c = (str(p) for p in three_runs(tmp_path))
+    code = ("import sys; from click.testing import CliRunner; from edgebert.cli import cli; "
+            f"r = CliRunner().invoke(cli, ['report', {a!r}, {b!r}, {c!r}, '--format', 'html']); assert r.exit_code == 0; "
+            f"r = CliRunner().invoke(cli, ['compare', {a!r}, {a!r}]); assert r.exit_code == 0; "
+            "heavy = [m for m in ('torch', 'transformers', 'optimum', 'onnx') if m in sys.modules]; assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

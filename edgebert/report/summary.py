@@ -98,6 +98,10 @@ def _notes(s: Summary) -> list[str]:
     if len(machines) > 1 and s.baseline is not None:
         notes.append(f"The runs come from {len(machines)} different machines: a speed-up between two of them "
                      "compares the machines as much as the bundles.")
+    threads = sorted({e.run.settings["threads"] for e in s.entries})
+    if len(threads) > 1 and s.baseline is not None:
+        notes.append(f"The runs used different thread counts ({', '.join(map(str, threads))}): a speed-up between "
+                     "them measures the threads as much as the bundles.")
     if s.headline is None:
         notes.append("No workload was timed in every run, so the summary shows no latency; see Latency by workload.")
     said: dict[str, list[str]] = {}  # one note per warning text, naming the runs it concerns
