@@ -8,6 +8,8 @@ from pathlib import Path
 
 # The flags that decide which int8/fp16 kernels onnxruntime and PyTorch pick.
 KERNEL_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8", "avx_vnni", "asimd", "asimddp", "i8mm", "bf16")
+# aarch64 AT_HWCAP / AT_HWCAP2 bits (Linux uapi asm/hwcap.h) for the ARM flags above.
+_HWCAP_BITS = (("asimd", 16, 1 << 1), ("asimddp", 16, 1 << 20), ("i8mm", 26, 1 << 13), ("bf16", 26, 1 << 14))
 
 
 def machine() -> str:
@@ -28,7 +30,24 @@ def _cpuinfo() -> tuple[str, frozenset[str]]:
                 model = value.strip()
             elif key in ("flags", "features"):
                 flags.update(value.split())
-    return model, frozenset(flags)
+    return model, frozenset(flags | _hwcap_features())
+
+
+def _hwcap_features() -> set[str]:
+    """ARM flags from the kernel's auxiliary vector: what onnxruntime falls back to when it cannot read /sys.
+
+    Under qemu-user they follow QEMU_CPU, while /proc/cpuinfo still shows the host's flags (Debian 12's qemu 7.2).
+    """
+    if machine() != "aarch64":
+        return set()
+    import ctypes
+
+    try:
+        getauxval = ctypes.CDLL(None).getauxval
+    except (OSError, AttributeError):  # not glibc/musl Linux
+        return set()
+    getauxval.restype, getauxval.argtypes = ctypes.c_ulong, [ctypes.c_ulong]
+    return {name for name, kind, bit in _HWCAP_BITS if getauxval(kind) & bit}
 
 
 def cpu_model() -> str:
