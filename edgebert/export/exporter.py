@@ -93,6 +93,7 @@ def export_bundle(target: str | Target, model_dir: str | Path | None = None, out
 
     model, tokenizer = load_classifier(source_dir)
     cfg = model.config
+    max_length = min(max_length, position_limit(cfg))
     evals = resolve_eval_data(source_dir, dataset, text_column, label_column, eval_split)
     l2i = label2id(model)
     y_eval = evals.evaluation.label_ids(l2i)
@@ -197,6 +198,12 @@ def _build_onnx(model, tokenizer, input_names, dst: Path, tgt: Target, source_ma
     details["graph"] = ox.graph_summary(dst)
     details["bytes"] = dst.stat().st_size
     return details
+
+
+def position_limit(cfg) -> int:
+    """The longest input the model's position embeddings allow (RoBERTa and MPNet start positions after the pad id)."""
+    offset = cfg.pad_token_id + 1 if cfg.model_type in ("roberta", "mpnet") else 0
+    return int(getattr(cfg, "max_position_embeddings", 512)) - offset
 
 
 def _calibration_batches(tokenizer, input_names, texts, max_length: int, batch_size: int = 8) -> list[dict]:

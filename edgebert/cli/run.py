@@ -1,0 +1,47 @@
+"""`edgebert run`: compress → export → bench → report over searched recipes; ends with the best bundle."""
+from __future__ import annotations
+
+import click
+
+from edgebert.cli.common import console, log
+
+
+@click.command("run")
+@click.option("--target", "-t", required=True, help="Target name or alias (see `edgebert targets list`) or a .toml file.")
+@click.option("--model", "-m", type=click.Path(), default=None, help="Local Hugging Face model directory (default: the default task model).")
+@click.option("--dataset", type=click.Path(), default=None, help="CSV/JSONL of labelled texts, split 80/10/10 (default: the task's data).")
+@click.option("--text-column", default="text", show_default=True)
+@click.option("--label-column", default="label", show_default=True)
+@click.option("--max-accuracy-drop", default=1.0, show_default=True, type=float, help="Points of dev accuracy the result may lose against fp32.")
+@click.option("--budget-minutes", default=12.0, show_default=True, type=float, help="Stop starting new trials after this long.")
+@click.option("--trials", default=4, show_default=True, type=int, help="Total trials in the study (finished ones count when resuming).")
+@click.option("--storage", default=None, help="Optuna storage URL (default: sqlite:///<out>/study.db); share one to search from several machines.")
+@click.option("--study-name", default=None, help="Study name inside the storage (default: edgebert-<target>).")
+@click.option("--out", "-o", type=click.Path(), default=None, help="Run directory (default: runs/<target>); re-running it resumes.")
+def command(target, model, dataset, text_column, label_column, max_accuracy_drop, budget_minutes, trials, storage, study_name, out) -> None:
+    """Search recipes for the fastest bundle within an accuracy budget, with the evidence."""
+    from edgebert.config import from_dict
+    from edgebert.search import RunConfig, run_search
+
+    config = from_dict(RunConfig, {
+        "target": target, "model": model, "dataset": dataset, "text_column": text_column, "label_column": label_column,
+        "max_accuracy_drop": max_accuracy_drop, "budget_minutes": budget_minutes, "trials": trials, "storage": storage,
+        "study_name": study_name, "out": out or f"runs/{target}",
+    })
+
+    def on_trial(trial) -> None:
+        state = trial.state.name.lower()
+        console.print(f"[bold]trial {trial.number}[/] {state}" + (f": {trial.values[0]:.2f} ms, dev accuracy {trial.values[1]:.2%}" if trial.values else ""))
+
+    with console.status("[bold]edgebert run[/]: working", spinner="dots") as status:
+        def step(message: str) -> None:
+            status.update(f"[bold]edgebert run[/]: {message}")
+            log(message)
+
+        summary = run_search(config, log=step, progress=on_trial)
+    c = summary["chosen"]
+    console.print(f"[green]chosen[/] trial {c['trial']}: {c['bundle']}")
+    if "speedup_vs_int8" in summary:
+        console.print(f"test split, real lengths: {summary['speedup_vs_int8']:.2f}× faster than plain int8, "
+                      f"{summary['accuracy_drop_vs_fp32_points']:.2f} points below fp32")
+    console.print(f"report: {summary['report_md']} and {summary['report_html']}")

@@ -1,0 +1,403 @@
+"""`edgebert run`: from a model to the fastest bundle for a target that stays inside an accuracy budget.
+
+Each trial is compress → export → bench, with its recipe drawn by Optuna's multi-objective TPE sampler over
+(latency, accuracy, size). Recipes are *chosen* on the dev split — bench scores every trial's bundle on it — and
+the test split is only what export validates parity on and what the final report shows. The study lives in an
+Optuna RDB storage (SQLite file in the run directory by default), so a run resumes where it stopped and several
+machines can work on one study. Every trial keeps its model, bundle and bench results in `trials/NNN/`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from edgebert import bundle, cpu, data
+from edgebert.config import dumps_toml
+from edgebert.errors import EdgebertError, UserError, require
+from edgebert.targets import Target, load_target
+
+Log = Callable[[str], None]
+
+# Known-good starting points, tried first: plain int8 with the recipe space's extremes, then a strong prune.
+SEED_TRIALS = (
+    {"layers_kept": 3, "heads_ratio": 0.5, "ffn_ratio": 0.5, "distill_steps": 300, "quantization": "dynamic-per-channel"},
+    {"layers_kept": 4, "heads_ratio": 0.5, "ffn_ratio": 0.5, "distill_steps": 300, "quantization": "dynamic-per-channel"},
+)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    layers_kept: tuple[int, ...] = (6, 4, 3)
+    heads_ratio: tuple[float, ...] = (0.0, 0.25, 0.5)
+    ffn_ratio: tuple[float, ...] = (0.0, 0.25, 0.5)
+    distill_steps: tuple[int, ...] = (0, 150, 300)
+    quantization: tuple[str, ...] = ("dynamic-per-channel", "dynamic-per-tensor", "static-qdq")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    target: str
+    model: str | None = None
+    dataset: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    max_accuracy_drop: float = 1.0  # points of dev accuracy below the fp32 bundle
+    budget_minutes: float = 12.0
+    trials: int = 4
+    storage: str | None = None
+    out: str = "runs/default"
+    max_length: int = 128
+    bench_iterations: int = 50
+    study_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.trials < 1:
+            raise ValueError(f"--trials must be at least 1, got {self.trials}")
+        if not self.budget_minutes > 0:
+            raise ValueError(f"--budget-minutes must be more than 0, got {self.budget_minutes}")
+        if not 0 <= self.max_accuracy_drop <= 100:
+            raise ValueError(f"--max-accuracy-drop is in points (0-100), got {self.max_accuracy_drop}")
+
+
+def recipe_for(params: dict[str, Any], num_layers: int, seed: int = 0) -> dict[str, Any]:
+    """The compress recipe a trial's parameters stand for."""
+    q = params["quantization"]
+    recipe: dict[str, Any] = {"name": "trial", "seed": seed, "max_length": 64}
+    layers_ratio = round(1 - params["layers_kept"] / num_layers, 6) if params["layers_kept"] < num_layers else 0.0
+    if layers_ratio or params["heads_ratio"] or params["ffn_ratio"]:
+        recipe["prune_structured"] = {"heads_ratio": params["heads_ratio"], "ffn_ratio": params["ffn_ratio"], "layers_ratio": layers_ratio}
+    if params["distill_steps"]:
+        recipe["distill"] = {"steps": params["distill_steps"]}
+    recipe["quantize"] = {
+        "dynamic-per-channel": {"mode": "dynamic", "per_channel": True},
+        "dynamic-per-tensor": {"mode": "dynamic", "per_channel": False},
+        "static-qdq": {"mode": "static", "format": "QDQ", "activation_type": "int8", "weight_type": "int8"},
+    }[q]
+    return recipe
+
+
+class Search:
+    """One run directory: baselines, the study, the trials, the choice and the report."""
+
+    def __init__(self, config: RunConfig, log: Log | None = None, progress=None):
+        self.config = config
+        self.log = log or (lambda msg: None)
+        self.progress = progress
+        self.out = Path(config.out).absolute()
+        self.target: Target = load_target(config.target)
+        self.proxy = self.target.arch not in ("any", cpu.machine()) or "CUDAExecutionProvider" in self.target.runtime.execution_providers
+
+    # -- set-up ---------------------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        from edgebert.export.exporter import resolve_model_dir
+
+        if not self.out.parent.exists():
+            raise UserError(f"the parent directory of {self.out} does not exist; create it first")
+        self.out.mkdir(exist_ok=True)
+        self.model_dir = resolve_model_dir(self.config.model, self.log)
+        self.dev_file = self._write_dev_split()
+        from edgebert.models import read_config
+
+        cfg = read_config(self.model_dir)
+        self.num_layers = int(cfg.get("num_hidden_layers") or cfg.get("n_layers"))
+
+    def _write_dev_split(self) -> Path:
+        """The dev split as JSONL: what every trial's accuracy is measured on (never the test split)."""
+        from edgebert.compress.recipe import resolve_data
+
+        splits, _ = resolve_data(self.model_dir, self.config.dataset, self.config.text_column, self.config.label_column)
+        if splits is None:
+            raise UserError(f"{self.model_dir} is not an edgebert task model; pass --dataset FILE with labelled texts")
+        self.splits = splits
+        path = self.out / "dev.jsonl"
+        splits["dev"].to_jsonl(path)
+        return path
+
+    def _export(self, model_dir: Path, out: Path, quantization=None) -> Path:
+        from edgebert.export.exporter import export_bundle
+
+        if (out / bundle.MANIFEST).is_file():
+            return out  # resumed: already exported and validated
+        dataset = None
+        if self.config.dataset is not None:
+            test = self.out / "test.jsonl"
+            self.splits["test"].to_jsonl(test)
+            dataset = test
+        return export_bundle(self.target, model_dir, out, dataset=dataset, quantization=quantization, max_length=self.config.max_length,
+                             force=True)
+
+    def _bench(self, bundle_dir: Path, out: Path, dataset: Path | None) -> dict[str, Any]:
+        from edgebert.bench.runner import bench_bundle
+
+        if out.is_file():
+            return json.loads(out.read_text())
+        seq = min(128, int(bundle.read_manifest(bundle_dir)["tokenizer"]["max_length"]))
+        return bench_bundle(bundle_dir, batch_sizes=(1,), seq_lens=(seq,), real=True, warmup=5,
+                            iterations=self.config.bench_iterations, dataset=dataset, out=out)
+
+    def baselines(self) -> dict[str, dict[str, Any]]:
+        """The fp32 export and the plain int8 export of the unmodified model: what the search must beat."""
+        from edgebert.targets import QuantizationSettings
+
+        out = {}
+        for name, q in (("fp32", QuantizationSettings(mode="none")), ("int8", None)):
+            d = self.out / "baselines" / name
+            d.mkdir(parents=True, exist_ok=True)
+            self.log(f"baseline {name}: export and bench")
+            b = self._export(self.model_dir, d / "bundle", q)
+            out[name] = {"bundle": str(b), "dev": self._bench(b, d / "dev-results.json", self.dev_file)}
+        self.base = out
+        return out
+
+    # -- the study ------------------------------------------------------------------------------------------
+    def study(self):
+        optuna = require("optuna")
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        storage = self.config.storage or f"sqlite:///{self.out / 'study.db'}"
+        name = self.config.study_name or f"edgebert-{self.target.name}"
+        try:
+            study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
+                                        directions=["minimize", "maximize", "minimize"],
+                                        sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=len(SEED_TRIALS) + 1))
+        except Exception as exc:  # sqlalchemy/optuna raise many kinds for a bad URL or an unreachable server
+            if isinstance(exc, EdgebertError):
+                raise
+            raise UserError(f"cannot open the Optuna storage {storage!r}: {str(exc).splitlines()[0][:160]}") from None
+        space = SearchSpace()
+        for params in SEED_TRIALS:
+            if params["layers_kept"] <= self.num_layers and all(params[k] in getattr(space, k) for k in params):
+                study.enqueue_trial(params, skip_if_exists=True)
+        return study
+
+    def objective(self, trial) -> tuple[float, float, float]:
+        space = SearchSpace()
+        layers = tuple(n for n in space.layers_kept if n <= self.num_layers) or (self.num_layers,)
+        params = {
+            "layers_kept": trial.suggest_categorical("layers_kept", layers),
+            "heads_ratio": trial.suggest_categorical("heads_ratio", space.heads_ratio),
+            "ffn_ratio": trial.suggest_categorical("ffn_ratio", space.ffn_ratio),
+            "distill_steps": trial.suggest_categorical("distill_steps", space.distill_steps),
+            "quantization": trial.suggest_categorical("quantization", space.quantization),
+        }
+        recipe = recipe_for(params, self.num_layers)
+        d = self.out / "trials" / f"{trial.number:03d}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "recipe.toml").write_text(dumps_toml(recipe))
+        trial.set_user_attr("dir", str(d))
+        self.log(f"trial {trial.number}: {params}")
+        from edgebert.compress.recipe import compress_model
+
+        started = time.time()
+        model = d / "model"
+        if not (model / bundle.MANIFEST).is_file():
+            compress_model(self.model_dir, recipe, model, dataset=self.config.dataset, text_column=self.config.text_column,
+                           label_column=self.config.label_column, force=True)
+        b = self._export(model, d / "bundle")
+        results = self._bench(b, d / "dev-results.json", self.dev_file)
+        latency = real_p50(results)
+        acc = results["accuracy"]["accuracy"]
+        size = results["size"]["model_bytes"]
+        manifest = bundle.read_manifest(model)
+        trial.set_user_attr("macs_per_token", manifest.get("macs_per_token"))
+        trial.set_user_attr("seconds", round(time.time() - started, 1))
+        trial.set_user_attr("bundle", str(b))
+        self.log(f"trial {trial.number}: {latency:.2f} ms (real lengths, batch 1), dev accuracy {acc:.2%}, {size / 2**20:.1f} MB")
+        return latency, acc, float(size)
+
+    def optimize(self, study) -> Any:
+        optuna = require("optuna")
+        done = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)]
+        remaining = self.config.trials - len(done)
+        if remaining <= 0:
+            self.log(f"the study already has {len(done)} finished trials; nothing left to run (raise --trials to run more)")
+            return study
+        self.log(f"running up to {remaining} trials within {self.config.budget_minutes:g} minutes")
+        # Failed trials are recorded with their error (Optuna's fail_reason) and the search goes on.
+        callbacks = [optuna.study.MaxTrialsCallback(self.config.trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL))]
+        if self.progress is not None:
+            callbacks.append(lambda study, trial: self.progress(trial))
+        study.optimize(self.objective, n_trials=remaining, timeout=self.config.budget_minutes * 60,
+                       catch=(EdgebertError, RuntimeError, ValueError), callbacks=callbacks)
+        return study
+
+
+def real_p50(results: dict[str, Any]) -> float:
+    rows = [r for r in results["latency"] if r["mode"] == "real" and r["batch_size"] == 1]
+    return float(rows[0]["p50_ms"])
+
+
+@dataclass(frozen=True)
+class Choice:
+    trial: int | None
+    params: dict[str, Any]
+    latency_ms: float
+    accuracy: float
+    size_bytes: float
+    bundle: str
+    within_budget: bool
+
+
+def choose(study, fp32_accuracy: float, max_drop_points: float) -> tuple[Choice | None, list[Choice]]:
+    """(the fastest completed trial within the accuracy budget, the Pareto front). Without one: the closest."""
+    optuna = require("optuna")
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not done:
+        return None, []
+    floor = fp32_accuracy - max_drop_points / 100 - 1e-9
+
+    def as_choice(t) -> Choice:
+        lat, acc, size = t.values
+        return Choice(t.number, dict(t.params), lat, acc, size, t.user_attrs.get("bundle", ""), acc >= floor)
+
+    front = sorted((as_choice(t) for t in study.best_trials), key=lambda c: c.latency_ms)
+    inside = [as_choice(t) for t in done if t.values[1] >= floor]
+    if inside:
+        return min(inside, key=lambda c: c.latency_ms), front
+    return max((as_choice(t) for t in done), key=lambda c: c.accuracy), front
+
+
+def choice_dict(c: Choice | None) -> dict[str, Any] | None:
+    return dataclasses.asdict(c) if c is not None else None
+
+
+def dev_dataset_digest(path: Path) -> str:
+    return data.dataset_digest(data.load_dataset(path))
+
+
+class BudgetNotMet(EdgebertError):
+    """No trial stayed inside the accuracy budget (the report names the closest)."""
+
+    exit_code = 1
+
+
+def run_search(config: RunConfig, log: Log | None = None, progress=None) -> dict[str, Any]:
+    """The whole `edgebert run`: baselines, search, choice, final test-split bench, report. Returns the summary."""
+    log = log or (lambda msg: None)
+    search = Search(config, log, progress)
+    search.prepare()
+    study = search.study()  # a bad storage URL fails here, before minutes of baselines
+    base = search.baselines()
+    fp32_dev = base["fp32"]["dev"]["accuracy"]["accuracy"]
+    study = search.optimize(study)
+    best, front = choose(study, fp32_dev, config.max_accuracy_drop)
+    summary = final_report(search, study, best, front)
+    if best is None:
+        raise BudgetNotMet(f"no trial finished (see {summary['report_md']}); raise --budget-minutes or --trials")
+    if not best.within_budget:
+        raise BudgetNotMet(
+            f"no trial stayed within {config.max_accuracy_drop:g} points of fp32 dev accuracy {fp32_dev:.2%}; the closest, "
+            f"trial {best.trial}, reached {best.accuracy:.2%} (report: {summary['report_md']})"
+        )
+    return summary
+
+
+def final_report(search: Search, study, best: Choice | None, front: list[Choice]) -> dict[str, Any]:
+    """Bench the chosen bundle and both baselines on the test split; write report.md/.html and summary.json."""
+    from edgebert.report import render_report, write_text_atomic
+
+    out, log = search.out, search.log
+    final_dir = out / "final"
+    final_dir.mkdir(exist_ok=True)
+    finals: dict[str, Path] = {}
+    for name, b in (("fp32", search.base["fp32"]["bundle"]), ("int8", search.base["int8"]["bundle"])) + (
+            (("chosen", best.bundle),) if best is not None else ()):
+        path = final_dir / f"{name}.json"
+        if name == "chosen" and path.is_file() and json.loads(path.read_text())["bundle"]["path"] != str(Path(b).absolute()):
+            path.unlink()  # a later run chose another trial
+        log(f"final bench on the test split: {name}")
+        search._bench(Path(b), path, None)
+        finals[name] = path
+    results = {k: json.loads(v.read_text()) for k, v in finals.items()}
+    trials = trial_rows(study)
+    summary = {
+        "target": search.target.name, "proxy_latency": search.proxy, "max_accuracy_drop_points": search.config.max_accuracy_drop,
+        "fp32_dev_accuracy": search.base["fp32"]["dev"]["accuracy"]["accuracy"], "chosen": choice_dict(best),
+        "front": [choice_dict(c) for c in front], "trials": trials,
+        "test": {k: {"real_p50_ms": real_p50(v), "accuracy": v["accuracy"]["accuracy"], "model_bytes": v["size"]["model_bytes"]}
+                 for k, v in results.items()},
+        "recipe": (out / "trials" / f"{best.trial:03d}" / "recipe.toml").read_text() if best is not None else None,
+    }
+    if "chosen" in summary["test"]:
+        t = summary["test"]
+        summary["speedup_vs_int8"] = t["int8"]["real_p50_ms"] / t["chosen"]["real_p50_ms"]
+        summary["speedup_vs_fp32"] = t["fp32"]["real_p50_ms"] / t["chosen"]["real_p50_ms"]
+        summary["accuracy_drop_vs_fp32_points"] = 100 * (t["fp32"]["accuracy"] - t["chosen"]["accuracy"])
+    md = search_markdown(summary) + "\n" + render_report([str(finals[k]) for k in finals], "md", baseline=str(finals["int8"]))
+    dev_paths = [str(out / "baselines" / n / "dev-results.json") for n in ("fp32", "int8")] + [
+        r["results"] for r in trials if r["state"] == "COMPLETE"]
+    html = render_report(dev_paths, "html", baseline=dev_paths[1])
+    html = html.replace("<body>", "<body>\n" + search_html(summary), 1)
+    write_text_atomic(out / "report.md", md)
+    write_text_atomic(out / "report.html", html)
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    summary["report_md"], summary["report_html"] = str(out / "report.md"), str(out / "report.html")
+    return summary
+
+
+def trial_rows(study) -> list[dict[str, Any]]:
+    rows = []
+    front = {t.number for t in study.best_trials} if any(t.values for t in study.trials if t.state.name == "COMPLETE") else set()
+    for t in study.trials:
+        row = {"trial": t.number, "state": t.state.name, "params": dict(t.params), "on_front": t.number in front,
+               "seconds": t.user_attrs.get("seconds"), "macs_per_token": t.user_attrs.get("macs_per_token"),
+               "error": t.system_attrs.get("fail_reason")}
+        if t.state.name == "COMPLETE":
+            row.update(latency_ms=t.values[0], accuracy=t.values[1], size_bytes=t.values[2],
+                       results=str(Path(t.user_attrs["dir"]) / "dev-results.json"))
+        rows.append(row)
+    return rows
+
+
+def _params_text(p: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in p.items())
+
+
+def search_markdown(s: dict[str, Any]) -> str:
+    lines = [f"# edgebert run — {s['target']}", ""]
+    c = s["chosen"]
+    if s["proxy_latency"]:
+        lines += [f"> Latency here is a **proxy**: {s['target']} bundles were timed on this {cpu.machine()} machine, and the "
+                  "search also records multiply-accumulates per token. Bench the chosen bundle on the device itself.", ""]
+    if c is None:
+        lines += ["No trial finished.", ""]
+    else:
+        verdict = "within" if c["within_budget"] else "**outside**"
+        lines += [f"Chosen: trial {c['trial']} ({_params_text(c['params'])}), {verdict} the budget of "
+                  f"{s['max_accuracy_drop_points']:g} points below fp32 (dev accuracy {c['accuracy']:.2%} vs fp32 {s['fp32_dev_accuracy']:.2%}).", ""]
+        if "speedup_vs_int8" in s:
+            lines += [f"On the test split at real lengths, batch 1: **{s['speedup_vs_int8']:.2f}× faster than the plain int8 export**, "
+                      f"{s['speedup_vs_fp32']:.2f}× faster than fp32, {s['accuracy_drop_vs_fp32_points']:.2f} points of accuracy below fp32.", ""]
+        lines += ["Recipe (`edgebert compress --recipe`):", "", "```toml", s["recipe"].rstrip(), "```", ""]
+    lines += ["## Trials (dev split)", "", "| trial | state | layers | heads cut | FFN cut | distil steps | quantization | p50 ms (real) | dev acc | MB | front |",
+              "|---:|---|---:|---:|---:|---:|---|---:|---:|---:|:---:|"]
+    for r in s["trials"]:
+        p = r["params"]
+        if r["state"] == "COMPLETE":
+            figs = f"{r['latency_ms']:.2f} | {r['accuracy']:.2%} | {r['size_bytes'] / 2**20:.1f}"
+        else:
+            figs = f"{(r.get('error') or '')[:60]} | | "
+        lines.append(f"| {r['trial']} | {r['state']} | {p.get('layers_kept', '')} | {p.get('heads_ratio', '')} | {p.get('ffn_ratio', '')} | "
+                     f"{p.get('distill_steps', '')} | {p.get('quantization', '')} | {figs} | {'★' if r['on_front'] else ''} |")
+    return "\n".join(lines) + "\n"
+
+
+def search_html(s: dict[str, Any]) -> str:
+    import html
+
+    c = s["chosen"]
+    parts = [f"<section><h1>edgebert run — {html.escape(s['target'])}</h1>"]
+    if s["proxy_latency"]:
+        parts.append("<p><strong>Latency is a proxy</strong>: these bundles were timed on this machine, not on the target.</p>")
+    if c is not None:
+        parts.append(f"<p>Chosen: trial {c['trial']} ({html.escape(_params_text(c['params']))}); dev accuracy {c['accuracy']:.2%} "
+                     f"(fp32 {s['fp32_dev_accuracy']:.2%}).</p>")
+        if "speedup_vs_int8" in s:
+            parts.append(f"<p>Test split, real lengths, batch 1: {s['speedup_vs_int8']:.2f}× faster than plain int8, "
+                         f"{s['speedup_vs_fp32']:.2f}× faster than fp32, {s['accuracy_drop_vs_fp32_points']:.2f} points below fp32.</p>")
+        parts.append(f"<pre>{html.escape(s['recipe'])}</pre>")
+    parts.append("<p>Charts below: every trial on the dev split (the Pareto chart marks the front).</p></section>")
+    return "\n".join(parts)
