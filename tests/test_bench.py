@@ -191,6 +191,16 @@ def test_threads_above_cores_warns_but_runs(tiny_int8_bundle):
     assert f"warning: {many} threads" in result.output
 
 
+def test_target_threads_above_cores_warn(tiny_int8_bundle, tmp_path):
+    b = shutil.copytree(tiny_int8_bundle, tmp_path / "b")
+    m = json.loads((b / "manifest.json").read_text())
+    m["target"]["runtime"]["intra_op_threads"] = os.cpu_count() + 1
+    (b / "manifest.json").write_text(json.dumps(m))
+    doc = bench_bundle(b, batch_sizes=[1], seq_lens=[8], **FAST)
+    assert any("target's setting; override with --threads" in w for w in doc["environment"]["warnings"])
+    assert doc["environment"]["threads"] == os.cpu_count() + 1
+
+
 @pytest.fixture(scope="module")
 def tiny_ts_bundle(tmp_path_factory, tiny_trained_model, tiny_dataset) -> Path:
     from edgebert.export.exporter import export_bundle
@@ -259,6 +269,7 @@ def bad_datasets(tmp_path_factory):
         "no-column": write_csv(d / "cols.csv", [{"sentence": "great film", "label": "pos"}], columns=("sentence", "label")),
         "unseen": write_csv(d / "labels.csv", [{"text": "great film", "label": "positive"}, {"text": "dull", "label": "neg"}]),
         "missing": d / "nope.csv",
+        "dir": d,
     }
 
 
@@ -274,6 +285,7 @@ BAD_ARGS = [
     (["--seq-lens", "8,999"], "sequence length 999 exceeds the bundle's max length 32"),
     (["--threads", "-1"], "threads must be an integer >= 0"),
     (["--out", "/nonexistent-dir/r.json"], "does not exist"),
+    (["--out", "{dir}"], "is a directory"),
     (["--dataset", "{no-column}"], "has no column 'text'"),
     (["--dataset", "{unseen}"], "labels the model does not know: 'positive'"),
     (["--dataset", "{missing}"], "does not exist"),

@@ -1,7 +1,7 @@
 """Resident memory while a bundle runs, and the bundle's sizes on disk. psutil + stdlib only.
 
 Two peaks, because each misses something: a sampler thread sees the RSS of this run only but can miss a spike
-shorter than its interval; the OS's max-RSS (getrusage) never misses a spike but covers the whole process life,
+shorter than its interval; the kernel's high-water mark never misses a spike but covers the whole process life,
 imports and anything run earlier in the same process included.
 """
 from __future__ import annotations
@@ -23,13 +23,22 @@ def rss_bytes() -> int:
 
 
 def max_rss_os_bytes() -> int | None:
-    """The OS's peak RSS of this process since it started (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    """The kernel's peak RSS of this process: VmHWM on Linux, else getrusage's ru_maxrss.
+
+    Why VmHWM first: Linux carries ru_maxrss across fork + exec, so a bench started by a big parent (a test
+    runner holding torch, say) would report the parent's peak; VmHWM belongs to this program's own memory map.
+    """
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
     try:
         import resource
     except ImportError:  # pragma: no cover - Windows
         return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # bytes on macOS, KiB elsewhere
 
 
 class RssSampler:

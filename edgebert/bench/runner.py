@@ -172,11 +172,12 @@ def plan(bundle: str | Path, batch_sizes: Sequence[int], seq_lens: Sequence[int]
     if too_long:
         raise UserError(f"sequence length {too_long[0]} exceeds the bundle's max length {max_len}; use --seq-lens up to {max_len}")
     warnings: list[str] = []
-    if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-            raise UserError(f"threads must be an integer >= 0 (0 = the runtime's default), got {threads!r}")
-        if threads > cpu.usable_cores():
-            warnings.append(f"{threads} threads on {cpu.usable_cores()} usable cores: threads compete for cores, latency suffers")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 0):
+        raise UserError(f"threads must be an integer >= 0 (0 = the runtime's default), got {threads!r}")
+    wanted = threads if threads is not None else int(manifest["target"].get("runtime", {}).get("intra_op_threads", 0))
+    if wanted > cpu.usable_cores():
+        source = "" if threads is not None else f" (the {manifest['target'].get('name')} target's setting; override with --threads)"
+        warnings.append(f"{wanted} threads on {cpu.usable_cores()} usable cores{source}: threads compete for cores, latency suffers")
     out_path = Path(out) if out is not None else None
     _check_out(out_path)
     evaluation = accuracy.load_evaluation(bundle_dir, manifest, dataset, text_column, label_column)

@@ -75,7 +75,7 @@ def render(doc: dict[str, Any], console: Console) -> None:
     console.print(f"accuracy  {acc['accuracy']:.2%} (macro-F1 {acc['macro_f1']:.4f}) on {acc['size']} texts of {acc['dataset']}"
                   + (f"; agreement with the source model {agreement:.2%}" if agreement is not None else "")
                   + (f"; source model {acc['reference_accuracy']:.2%}" if acc.get("reference_accuracy") is not None else ""))
-    console.print(f"harness   {h['overhead_ms_per_call'] * 1e3:.2f} µs per call = {h['overhead_fraction_of_fastest']:.3%} of the fastest call")
+    console.print(f"harness   {h['overhead_ms_per_call'] * 1e3:.2f} µs per call = {h['overhead_fraction_of_fastest'] * 100:.2g}% of the fastest call")
     console.print(f"machine   {env['arch']} {', '.join(env['cpu_features']) or 'no listed features'}; {env['cores']} cores; "
                   f"{env['execution_provider']}; onnxruntime {env['onnxruntime']}; other CPU load {env['cpu_load_others_before']:.0%} "
                   f"before, {env['cpu_load_others_during']:.0%} during" + ("; EMULATED" if env["emulated"] else ""))
