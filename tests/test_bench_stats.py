@@ -168,3 +168,29 @@ def test_parse_nvidia_smi():
     assert memory.parse_nvidia_smi(text, 456) == 1034 * 2**20
     assert memory.parse_nvidia_smi(text, 789) is None
     assert memory.device_bytes(["CPUExecutionProvider"]) is None
+
+
+@pytest.mark.parametrize("arch,flags,env,expected", [
+    ("x86_64", {"sse2", "avx2"}, "", False),
+    ("aarch64", {"asimd", "asimddp"}, "", False),
+    ("aarch64", {"sse2", "avx2"}, "", True),  # qemu-user passing the x86 host's cpuinfo through
+    ("x86_64", {"asimd"}, "", True),
+    ("aarch64", {"asimd"}, "1", True),  # set by the emulation scripts
+    ("aarch64", {"asimd"}, "0", False),
+])
+def test_looks_emulated(monkeypatch, arch, flags, env, expected):
+    from edgebert.bench import environment
+
+    monkeypatch.setattr(environment.cpu, "machine", lambda: arch)
+    monkeypatch.setattr(environment.cpu, "cpu_features", lambda: frozenset(flags))
+    monkeypatch.setenv(environment.EMULATED_ENV, env)
+    assert environment.looks_emulated() is expected
+
+
+def test_cpu_load_shares_are_fractions():
+    from edgebert.bench import environment
+
+    probe = environment.CpuLoad()
+    sum(i * i for i in range(300_000))  # some work of our own
+    load = probe.stop()
+    assert 0.0 <= load["others"] <= load["total"] <= 1.0
