@@ -26,7 +26,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 FULL = {"warmup": 10, "iterations": 100, "batch_iterations": 30, "real_texts": None, "gemm_iterations": 20, "probe_calls": 5}
-QUICK = {"warmup": 1, "iterations": 4, "batch_iterations": 2, "real_texts": 24, "gemm_iterations": 3, "probe_calls": 1}
+QUICK = {"warmup": 1, "iterations": 4, "batch_iterations": 2, "real_texts": 64, "gemm_iterations": 3, "probe_calls": 1}
 
 
 def _log(message: str) -> None:
@@ -45,7 +45,11 @@ def _model_dir(model: str | None) -> Path:
 
 
 def _test_split(model_dir: Path, limit: int | None):
-    """The default task's test split (the model must know its labels), or its first `limit` texts."""
+    """(first `limit` texts of the default task's test split, their label ids, the whole split).
+
+    The model must predict the task's labels. The whole split fills the fixed-length rows and is what edgebert's
+    exports check parity on (a 64-text slice is too small a sample for the int8 label-agreement gate).
+    """
     import json
 
     from edgebert.models import read_config
@@ -57,9 +61,9 @@ def _test_split(model_dir: Path, limit: int | None):
         raise DatasetError(f"{model_dir} predicts {sorted(labels)}, not the Rotten Tomatoes labels {sorted(set(test.labels))}; "
                            "pass a model fine-tuned on the default task (or omit --model)")
     label2id = {str(v): int(k) for k, v in json.loads((model_dir / "config.json").read_text())["id2label"].items()}
-    pack = list(test.texts)
+    full = test
     test = test.head(limit) if limit else test
-    return test, test.label_ids(label2id), pack
+    return test, test.label_ids(label2id), full
 
 
 def _build(model_dir: Path, work: Path, eval_file: Path, compressed: Path | None, recipe: Path | None, wanted: set[str] | None):
@@ -131,20 +135,23 @@ def run(model: str | None, out: Path, quick: bool, threads: int | None, compress
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     model_dir = _model_dir(model)
-    test, y, pack_texts = _test_split(model_dir, settings["real_texts"])
-    workloads = build_workloads(model_dir, list(test.texts), pack_texts)
+    test, y, full_test = _test_split(model_dir, settings["real_texts"])
+    workloads = build_workloads(model_dir, list(test.texts), list(full_test.texts))
     idle_load = load_before(1.0)
     with tempfile.TemporaryDirectory(prefix="peers-") as tmp:
         work = keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         eval_file = work / "eval.jsonl"
-        test.to_jsonl(eval_file)
+        full_test.to_jsonl(eval_file)
+        phases = {"setup": time.time() - started}
         variants = _build(model_dir, work, eval_file, compressed, recipe, wanted)
+        phases["build"] = time.time() - started - sum(phases.values())
         _check_tokenizers(variants, model_dir)
         _log(f"loading {len(variants)} variants ({threads} threads each)")
         runners = {v.name: open_runner(v.spec, threads) for v in variants}
         _log("measuring onnxruntime's fp32 and int8 GEMM throughput (the machine's limit)")
         gemm = limits.measure_gemm_peak(threads, iterations=settings["gemm_iterations"])
+        phases["load_and_gemm"] = time.time() - started - sum(phases.values())
         plan = [(w, settings["iterations" if w.batch_size == 1 and w.seq_len else "batch_iterations"]) for w in workloads.values()
                 if w.seq_len] + [(workloads["real-b1"], len(test))]
         latency, outputs = {}, {}
@@ -158,11 +165,13 @@ def run(model: str | None, out: Path, quick: bool, threads: int | None, compress
                 latency[w.name] = stats
                 outputs.update(outs)
         timing_load = load.stop()
+        phases["timing"] = time.time() - started - sum(phases.values())
         del runners
         _log("measuring each variant's memory in its own process")
         npz = work / "b8.npz"
         np.savez(npz, **workloads["b8-s128"].calls[0])
         memory = {v.name: memory_probe.measure(v.spec.to_dict(), npz, threads, settings["probe_calls"]) for v in variants}
+        phases["memory"] = time.time() - started - sum(phases.values())
         macs = {}
         for d in {v.model_dir for v in variants}:
             counter = limits.MacCounter(d)
@@ -171,7 +180,8 @@ def run(model: str | None, out: Path, quick: bool, threads: int | None, compress
         doc = report.assemble(
             command=command_line(), variants=variants, latency=latency, outputs=outputs, labels=y, memory=memory, macs=macs,
             gemm=gemm, threads=threads, settings={**settings, "gap_ms": gap_ms, "quick": quick, "real_texts": len(test),
-                                                   "plan": {w.name: n for w, n in plan}},
+                                                   "plan": {w.name: n for w, n in plan},
+                                                   "phases_s": {k: round(v, 1) for k, v in phases.items()}},
             loads={"before": idle_load, "during_timing": timing_load}, model_dir=model_dir, seconds=time.time() - started)
     return report.write(doc, out)
 
@@ -184,7 +194,7 @@ def command_line() -> str:
 @click.option("--model", type=click.Path(), default=None, help="Local model directory (default: the default task model).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Where peers.md/peers.json go (default: reports/; with --quick, a new temp directory).")
-@click.option("--quick", is_flag=True, help="Smoke run: few iterations, 24 test texts; never writes over reports/.")
+@click.option("--quick", is_flag=True, help="Smoke run: few iterations, 64 test texts (export parity needs 64); never writes over reports/.")
 @click.option("--threads", type=click.IntRange(1, 256), default=None, help="Threads per variant (default: usable cores).")
 @click.option("--compressed-bundle", type=click.Path(), default=None, help="An edgebert bundle of a compressed model to include.")
 @click.option("--recipe", type=click.Path(), default=None, help="Compress the model with this recipe, export for x86, include it.")

@@ -4,8 +4,8 @@ load hit all alike, and no variant always runs right after the same one.
 Each call is timed by `edgebert.bench.latency.time_calls` (one call, no warm-up: warm-up happens before the
 rounds) and summarised by `summarize`, the same code `edgebert bench` uses. A short pause before each timed call,
 outside the timed window, lets the previous variant's worker threads (PyTorch's OpenMP pool, onnxruntime's
-pool) stop spinning, so they do not steal cores from the next variant: two threads on two cores leave no
-slack for that.
+pool) stop spinning: a precaution, because with as many threads as cores a pool still spinning after its call
+would take cores from the next variant.
 """
 from __future__ import annotations
 
