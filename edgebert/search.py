@@ -188,6 +188,7 @@ class Search:
         d.mkdir(parents=True, exist_ok=True)
         (d / "recipe.toml").write_text(dumps_toml(recipe))
         trial.set_user_attr("dir", str(d))
+        trial.set_user_attr("recipe", recipe)  # in the study itself: workers on other machines see it too
         self.log(f"trial {trial.number}: {params}")
         from edgebert.compress.recipe import compress_model
 
@@ -239,6 +240,7 @@ class Choice:
     size_bytes: float
     bundle: str
     within_budget: bool
+    recipe: dict[str, Any] | None = None
 
 
 def choose(study, fp32_accuracy: float, max_drop_points: float) -> tuple[Choice | None, list[Choice]]:
@@ -251,7 +253,7 @@ def choose(study, fp32_accuracy: float, max_drop_points: float) -> tuple[Choice 
 
     def as_choice(t) -> Choice:
         lat, acc, size = t.values
-        return Choice(t.number, dict(t.params), lat, acc, size, t.user_attrs.get("bundle", ""), acc >= floor)
+        return Choice(t.number, dict(t.params), lat, acc, size, t.user_attrs.get("bundle", ""), acc >= floor, t.user_attrs.get("recipe"))
 
     front = sorted((as_choice(t) for t in study.best_trials), key=lambda c: c.latency_ms)
     inside = [as_choice(t) for t in done if t.values[1] >= floor]
@@ -319,7 +321,7 @@ def final_report(search: Search, study, best: Choice | None, front: list[Choice]
         "front": [choice_dict(c) for c in front], "trials": trials,
         "test": {k: {"real_p50_ms": real_p50(v), "accuracy": v["accuracy"]["accuracy"], "model_bytes": v["size"]["model_bytes"]}
                  for k, v in results.items()},
-        "recipe": (out / "trials" / f"{best.trial:03d}" / "recipe.toml").read_text() if best is not None else None,
+        "recipe": dumps_toml(best.recipe) if best is not None and best.recipe else None,
     }
     if "chosen" in summary["test"]:
         t = summary["test"]
@@ -327,8 +329,9 @@ def final_report(search: Search, study, best: Choice | None, front: list[Choice]
         summary["speedup_vs_fp32"] = t["fp32"]["real_p50_ms"] / t["chosen"]["real_p50_ms"]
         summary["accuracy_drop_vs_fp32_points"] = 100 * (t["fp32"]["accuracy"] - t["chosen"]["accuracy"])
     md = search_markdown(summary) + "\n" + render_report([str(finals[k]) for k in finals], "md", baseline=str(finals["int8"]))
+    # Trials another worker ran on another machine have their evidence there: chart what this machine holds.
     dev_paths = [str(out / "baselines" / n / "dev-results.json") for n in ("fp32", "int8")] + [
-        r["results"] for r in trials if r["state"] == "COMPLETE"]
+        r["results"] for r in trials if r["state"] == "COMPLETE" and Path(r["results"]).is_file()]
     html = render_report(dev_paths, "html", baseline=dev_paths[1])
     html = html.replace("<body>", "<body>\n" + search_html(summary), 1)
     write_text_atomic(out / "report.md", md)

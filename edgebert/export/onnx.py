@@ -8,6 +8,7 @@ optimizer and quantizer then do the rest.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import warnings
@@ -70,18 +71,24 @@ def inline_initializer_aliases(path: Path) -> int:
     return len(alias)
 
 
+@contextlib.contextmanager
+def quiet_logs():
+    """onnxruntime's optimizer and quantizer log advice at WARNING through module-level loggers: not for our users."""
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def optimize_graph(src: Path, dst: Path, model_type: str) -> dict[str, int]:
     """onnxruntime's transformer optimizer (fused Attention, SkipLayerNorm, BiasGelu). Returns the fused-op counts."""
     from onnxruntime.transformers.optimizer import optimize_model
 
     ort_type = {"distilbert": "bert", "roberta": "bert", "mpnet": "bert"}.get(model_type, model_type)
-    # The fusion modules log shape notes at WARNING through module-level loggers: not for our users.
-    logging.disable(logging.WARNING)
-    try:
+    with quiet_logs():
         # num_heads/hidden_size 0: read from the graph, so pruned heads are handled per layer.
         opt = optimize_model(str(src), model_type=ort_type, num_heads=0, hidden_size=0, opt_level=1)
-    finally:
-        logging.disable(logging.NOTSET)
     opt.save_model_to_file(str(dst))
     return {k: int(v) for k, v in opt.get_fused_operator_statistics().items() if v}
 
@@ -105,7 +112,7 @@ def quantize(src: Path, dst: Path, q: QuantizationSettings, calibration_inputs: 
     from onnxruntime import quantization as oq
 
     weight_type = getattr(oq.QuantType, _QTYPES[q.weight_type])
-    with tempfile.TemporaryDirectory(prefix="edgebert-quant-") as work:
+    with tempfile.TemporaryDirectory(prefix="edgebert-quant-") as work, quiet_logs():
         if q.mode == "dynamic":
             oq.quantize_dynamic(str(src), str(dst), weight_type=weight_type, per_channel=q.per_channel, reduce_range=q.reduce_range,
                                 # optimized graphs lose some type info; without this the quantizer fails on fused ops
