@@ -43,6 +43,8 @@ def test_help_says_emulated_latency_is_meaningless():
     ("two bundles", lambda tmp: [tmp, tmp], "give one bundle"),
     ("tiny and a bundle", lambda tmp: ["--tiny", tmp], "give either --tiny or BUNDLE"),
     ("unknown option", lambda tmp: ["--fast"], "unknown option --fast"),
+    ("zero texts", lambda tmp: ["--tiny", "--texts", "0"], "--texts (EDGEBERT_ARM64_TEXTS) must be a whole number >= 1"),
+    ("texts without eval split", lambda tmp: ["--texts", "5", fake_bundle(tmp / "b", "aarch64")], "has no eval.jsonl"),
 ])
 def test_bad_input_is_one_line_error_before_any_setup(tmp_path, case, args, message):
     r = run_script(*args(tmp_path), EDGEBERT_ARM64_CACHE=str(tmp_path / "cache"))
