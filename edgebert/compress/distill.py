@@ -4,9 +4,10 @@ loss = kd_weight · T² · KL(softmax(teacher/T) ‖ softmax(student/T))      (H
      + (1 − kd_weight) · cross-entropy(student, labels)                   comparable across temperatures)
      + hidden_weight · mean MSE(student layer i output, teacher layer map[i] output)   (optional, equal widths only)
 
-The teacher is fixed, so its logits on the training texts are computed once and cached on disk, keyed by the
-teacher's weights, the texts and max_length (`~/.cache/edgebert/teacher-logits/<key>.npy`, read back with
-allow_pickle=False): each step then runs only the student, and the next trial of a search pays nothing for them.
+The teacher is fixed, so its logits are computed once, before training, for the texts the seeded batch schedule
+draws, and cached on disk, keyed by the teacher's weights, the texts and max_length
+(`~/.cache/edgebert/teacher-logits/<key>.npy`, read back with allow_pickle=False): each step then runs only the
+student, and the next trial of a search pays only for texts no earlier run drew.
 The hidden-state loss needs the teacher's activations per batch, so with it the teacher runs online.
 `kd_weight = 0` is plain fine-tuning on the labels: the baseline distillation is measured against (same steps).
 """
@@ -70,27 +71,36 @@ def check(config: DistillConfig, ctx: CompressContext) -> None:
                           "distil from a teacher trained on the same label set")
 
 
-def teacher_logits(path: Path, texts: data.LabelledTexts, ctx: CompressContext, teacher=None) -> tuple[np.ndarray, bool]:
-    """Teacher logits for every training text, from the disk cache when present; (logits, cache hit)."""
+def teacher_logits(path: Path, texts: data.LabelledTexts, needed: np.ndarray, ctx: CompressContext, teacher=None) -> tuple[np.ndarray, int]:
+    """Teacher logits for the training texts (rows the schedule never draws stay NaN); (logits, rows computed now).
+
+    The cache holds one row per training text, filled as trials need them: a longer run later computes only
+    the texts an earlier run did not draw.
+    """
     from edgebert.models import load_classifier, predict_logits, weights_file
     from edgebert.tasks import cache_dir
 
     key = hashlib.sha256(f"{bundle.sha256_file(weights_file(path))} {data.dataset_digest(texts)} {ctx.max_length}".encode()).hexdigest()[:24]
     cached = cache_dir() / "teacher-logits" / f"{key}.npy"
+    logits = None
     if cached.is_file():
         try:
-            return np.load(cached, allow_pickle=False), True
+            logits = np.load(cached, allow_pickle=False)
         except (ValueError, OSError):
-            pass  # a damaged cache entry is recomputed
-    if teacher is None:
-        teacher, _ = load_classifier(path)
-    ctx.log(f"teacher logits on {len(texts)} training texts (once; cached)")
-    logits = predict_logits(teacher, ctx.tokenizer, texts.texts, max_length=ctx.max_length)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.npy")
-    np.save(tmp, logits, allow_pickle=False)
-    tmp.replace(cached)
-    return logits, False
+            logits = None  # a damaged cache entry is recomputed
+    if logits is None or logits.shape != (len(texts), len(ctx.label2id)):
+        logits = np.full((len(texts), len(ctx.label2id)), np.nan, dtype=np.float32)
+    missing = needed[np.isnan(logits[needed, 0])]
+    if len(missing):
+        if teacher is None:
+            teacher, _ = load_classifier(path)
+        ctx.log(f"teacher logits on {len(missing)} training texts (cached for later runs)")
+        logits[missing] = predict_logits(teacher, ctx.tokenizer, [texts.texts[i] for i in missing], max_length=ctx.max_length)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.npy")
+        np.save(tmp, logits, allow_pickle=False)
+        tmp.replace(cached)
+    return logits, len(missing)
 
 
 def _layer_pairs(student, teacher, ctx: CompressContext, same_source: bool) -> list[tuple[int, int]]:
@@ -123,14 +133,17 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
         if teacher.config.hidden_size != model.config.hidden_size:
             notes.append("hidden-state loss skipped: teacher and student hidden sizes differ")
             use_hidden = False
-    t_logits, cache_hit = teacher_logits(path, train, ctx, teacher)
+    # The whole batch schedule is drawn up front (seeded), so only the texts it uses need teacher logits.
+    rng = np.random.default_rng(ctx.seed)
+    size = min(config.batch_size, len(train))
+    schedule = [rng.choice(len(train), size=size, replace=False) for _ in range(config.steps)]
+    t_logits, computed = teacher_logits(path, train, np.unique(np.concatenate(schedule)), ctx, teacher)
     pairs = _layer_pairs(model, teacher, ctx, path == ctx.teacher_dir) if use_hidden else []
     t_logits = torch.as_tensor(t_logits)
     y_all = torch.as_tensor(train.label_ids(ctx.label2id))
     teacher_seconds = time.time() - started
 
     torch.manual_seed(ctx.seed)
-    rng = np.random.default_rng(ctx.seed)
     optim = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
     warmup = max(1, int(config.warmup_ratio * config.steps))
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -144,7 +157,7 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
         for step in range(config.steps):
             if deadline is not None and time.time() > deadline:
                 break
-            idx = rng.choice(len(train), size=min(config.batch_size, len(train)), replace=False)
+            idx = schedule[step]
             enc = encode(model, ctx.tokenizer, [train.texts[i] for i in idx], ctx.max_length)
             out = model(**enc, output_hidden_states=use_hidden)
             kd = functional.kl_div(functional.log_softmax(out.logits / T, -1), functional.softmax(t_logits[idx] / T, -1),
@@ -167,7 +180,7 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
     model.eval()
     details: dict[str, Any] = {
         "teacher": str(Path(path).absolute()), "steps_run": len(losses), "stopped_by": "steps" if len(losses) == config.steps else "minutes",
-        "teacher_logits": "cache" if cache_hit else "computed", "teacher_seconds": round(teacher_seconds, 1),
+        "teacher_logits_computed": computed, "teacher_seconds": round(teacher_seconds, 1),
         "loss_first": round(float(np.mean(losses[:10])), 4) if losses else None,
         "loss_last": round(float(np.mean(losses[-10:])), 4) if losses else None,
         "hidden_pairs": pairs or None,

@@ -1,0 +1,256 @@
+"""Every compression method on tiny models: it really changes the model, the change survives save/reload/export,
+and the stage record says by how much."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import build_model, make_rows, write_csv
+from edgebert import bundle, data
+from edgebert.compress import common
+from edgebert.compress.common import CompressContext, Layout, macs_per_token
+from edgebert.compress.prune_structured import PruneStructuredConfig, prune_structured_, unit_importance
+from edgebert.compress.prune_unstructured import PruneUnstructuredConfig, prune_unstructured_
+from edgebert.compress.recipe import compress_model
+from edgebert.compress.share import ShareConfig, share_layers_
+from edgebert.export.exporter import export_bundle
+from edgebert.models import label2id, load_classifier, predict_logits, save_model
+from edgebert.targets import QuantizationSettings
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_cache(tmp_path_factory):
+    """Teacher logits are cached on disk: keep the tests' cache out of the user's."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EDGEBERT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+@pytest.fixture(scope="module")
+def train_csv(tmp_path_factory) -> Path:
+    """600 labelled sentences: split 480 train / 60 dev / 60 test by compress."""
+    return write_csv(tmp_path_factory.mktemp("compress-data") / "train.csv", make_rows(600, seed=3))
+
+
+@pytest.fixture(scope="module")
+def splits(train_csv):
+    return data.split(data.load_dataset(train_csv))
+
+
+def context(model, tokenizer, splits, **kw) -> CompressContext:
+    return CompressContext(tokenizer=tokenizer, label2id=label2id(model), train=splits["train"], dev=splits["dev"],
+                           max_length=32, **kw)
+
+
+@pytest.fixture(scope="module")
+def pruned_dir(tmp_path_factory, tiny_trained_model, train_csv) -> Path:
+    recipe = {"name": "pruned", "max_length": 32,
+              "prune_structured": {"heads_ratio": 0.5, "ffn_ratio": 0.5, "layers_ratio": 0.5, "samples": 128}}
+    return compress_model(tiny_trained_model, recipe, tmp_path_factory.mktemp("c") / "pruned", dataset=train_csv)
+
+
+def onnx_structure(bundle_dir: Path) -> dict:
+    """Layers (attention ops), attention widths and FFN widths read from an exported, fused fp32 graph."""
+    import onnx
+
+    model = onnx.load(str(bundle_dir / "model.onnx"))
+    dims = {i.name: tuple(i.dims) for i in model.graph.initializer}
+    attention = [dims[n.input[1]][1] // 3 for n in model.graph.node if n.op_type == "Attention"]
+    producer = {out: n for n in model.graph.node for out in n.output}
+    # the FFN's first Linear is the MatMul whose output the fused BiasGelu takes
+    ffn = [dims[producer[n.input[0]].input[1]][1] for n in model.graph.node if n.op_type == "BiasGelu"]
+    return {"layers": len(attention), "attention_width": attention, "ffn_width": ffn}
+
+
+def test_structured_pruning_record(pruned_dir, tiny_trained_model):
+    m = bundle.read_manifest(pruned_dir)
+    assert m["kind"] == "model"
+    (stage,) = m["stages"]
+    assert stage["stage"] == "prune_structured"
+    assert stage["shape_after"] == {"layers": 1, "heads": [2], "ffn": [32]}
+    assert m["source"]["shape"] == {"layers": 2, "heads": [4, 4], "ffn": [64, 64]}
+    assert stage["params_after"] < stage["params_before"] == m["source"]["parameters"]
+    assert stage["macs_per_token_after"] < stage["macs_per_token_before"]
+    assert stage["dev_accuracy_before"] is not None and stage["dev_accuracy_after"] is not None
+    assert len(stage["result"]["layers_kept"]) == 1 and stage["seconds"] >= 0
+    model, _ = load_classifier(pruned_dir)  # transformers re-applies config.pruned_heads on load
+    assert common.shape_summary(model) == stage["shape_after"]
+    assert common.count_parameters(model) == m["parameters"]
+
+
+def test_pruned_model_exports_with_smaller_shapes_and_fewer_layers(pruned_dir, tiny_trained_model, tiny_dataset, tmp_path):
+    none = QuantizationSettings(mode="none")
+    full = export_bundle("x86-avx512-vnni", tiny_trained_model, tmp_path / "full", dataset=tiny_dataset, quantization=none, max_length=32)
+    small = export_bundle("x86-avx512-vnni", pruned_dir, tmp_path / "small", dataset=tiny_dataset, quantization=none, max_length=32)
+    assert onnx_structure(full) == {"layers": 2, "attention_width": [32, 32], "ffn_width": [64, 64]}
+    assert onnx_structure(small) == {"layers": 1, "attention_width": [16], "ffn_width": [32]}
+    # int8 export of the pruned model passes the same parity check as any export
+    int8 = export_bundle("x86-avx512-vnni", pruned_dir, tmp_path / "int8", dataset=tiny_dataset, max_length=32)
+    assert bundle.read_manifest(int8)["parity"]["passed"]
+
+
+def test_macs_per_token_follows_the_documented_formula(tiny_trained_model):
+    model, _ = load_classifier(tiny_trained_model)
+    h, i, layers, labels, L = 32, 64, 2, 2, 128
+    per_layer = 4 * h * h + 2 * h * i + 2 * L * h  # Q, K, V, O + FFN in/out + scores and context
+    assert macs_per_token(model, L) == round(layers * per_layer + (h * h + h * labels) / L)
+
+
+def test_gradient_head_importance_is_the_head_mask_gradient(tiny_trained_model, splits):
+    """Michel et al.: importance of head h = Σ_examples |∂L/∂mask_h|; our hook-based score must equal it."""
+    model, tok = load_classifier(tiny_trained_model)
+    model.config._attn_implementation = "eager"  # head_mask is honoured by the eager attention
+    ctx = context(model, tok, splits)
+    cfg = PruneStructuredConfig(samples=16, batch_size=16)
+    heads, _ = unit_importance(model, splits["train"], cfg, ctx)
+    expected = np.zeros((2, 4))
+    for enc, y in common.batches(model, splits["train"], ctx, 16, 1):  # one example per batch: per-example |gradient|
+        mask = torch.ones(2, 4, requires_grad=True)
+        loss = torch.nn.functional.cross_entropy(model(**enc, head_mask=mask).logits, y, reduction="sum")
+        expected += torch.autograd.grad(loss, mask)[0].abs().numpy()
+    np.testing.assert_allclose(np.stack(heads), expected, rtol=1e-3, atol=1e-6)
+
+
+def test_pruning_keeps_the_most_important_units(tiny_trained_model, splits):
+    model, tok = load_classifier(tiny_trained_model)
+    ctx = context(model, tok, splits)
+    cfg = PruneStructuredConfig(heads_ratio=0.25, ffn_ratio=0.5, samples=64)
+    heads, ffn = unit_importance(model, splits["train"], cfg, ctx)
+    before = [layer.intermediate.dense.weight.detach().clone() for layer in model.bert.encoder.layer]
+    result = prune_structured_(model, cfg, ctx)
+    for i, layer in enumerate(model.bert.encoder.layer):
+        assert result["pruned_heads"][str(i)] == [int(np.argmin(heads[i]))]
+        top = np.sort(np.argsort(-ffn[i])[:32])
+        assert torch.equal(layer.intermediate.dense.weight, before[i][top])
+
+
+def test_layers_are_chosen_by_measured_loss(tiny_trained_model, splits):
+    model, tok = load_classifier(tiny_trained_model)
+    ctx = context(model, tok, splits)
+    cfg = PruneStructuredConfig(layers_ratio=0.5, samples=64)
+    result = prune_structured_(model, cfg, ctx)
+    (round_,) = result["layer_selection"]
+    losses = {int(k): v for k, v in round_["loss_without"].items()}
+    assert round_["dropped"] == min(losses, key=losses.get)
+    assert result["layers_kept"] == [1 - round_["dropped"]] and ctx.layer_map == result["layers_kept"]
+    # the recorded loss is the loss of the model that was kept, on the same texts
+    total = n = 0
+    with torch.inference_mode():
+        for enc, y in common.batches(model, splits["train"], ctx, 64, 32):
+            total += float(torch.nn.functional.cross_entropy(model(**enc).logits, y, reduction="sum"))
+            n += len(y)
+    assert total / n == pytest.approx(losses[round_["dropped"]], abs=1e-3)
+
+
+@pytest.mark.parametrize("model_type", ["bert", "distilbert", "roberta", "mpnet"])
+def test_every_architecture_prunes_shares_and_reloads_exactly(tiny_model_factory, splits, tmp_path, model_type):
+    src = tiny_model_factory(model_type, layers=4)
+    model, tok = load_classifier(src)
+    ctx = context(model, tok, splits)
+    prune_structured_(model, PruneStructuredConfig(heads_ratio=0.5, ffn_ratio=0.25, layers_ratio=0.25, samples=32), ctx)
+    share_layers_(model, ShareConfig(group_size=2), ctx)
+    assert common.shape_summary(model) == {"layers": 3, "heads": [2, 2, 2], "ffn": [48, 48, 48]}
+    texts = splits["dev"].texts[:16]
+    expected = predict_logits(model, tok, texts, max_length=32)
+    save_model(model, tok, tmp_path / "m")
+    again, tok2 = load_classifier(tmp_path / "m")
+    layers = Layout(again).layers
+    assert layers[0] is layers[1] and layers[2] is not layers[0]
+    assert common.count_parameters(again) == common.count_parameters(model)
+    np.testing.assert_allclose(predict_logits(again, tok2, texts, max_length=32), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("scope", ["global", "layer"])
+def test_unstructured_pruning_hits_the_exact_sparsity(tiny_trained_model, scope, tmp_path):
+    model, tok = load_classifier(tiny_trained_model)
+    macs = macs_per_token(model)
+    result = prune_unstructured_(model, PruneUnstructuredConfig(sparsity=0.37, scope=scope))
+    linears = Layout(model).linear_weights()
+    if scope == "layer":
+        for m in linears:
+            assert int((m.weight == 0).sum()) == round(0.37 * m.weight.numel())
+    assert result["zeros"] == result["target_zeros"] == round(0.37 * sum(m.weight.numel() for m in linears))
+    assert result["gzip_bytes_after"] < result["gzip_bytes_before"]
+    assert macs_per_token(model) == macs  # dense kernels do the same work: the record says so
+    assert "no speed" in result["note"]
+    assert not any(hasattr(m, "weight_mask") for m in linears)  # made permanent
+    save_model(model, tok, tmp_path / "m")
+    assert common.linear_sparsity(load_classifier(tmp_path / "m")[0]) == pytest.approx(result["achieved_sparsity"])
+
+
+def test_sparsity_survives_distillation(tiny_trained_model, train_csv, tmp_path):
+    recipe = {"max_length": 32, "prune_unstructured": {"sparsity": 0.5}, "distill": {"steps": 5, "learning_rate": 1e-2}}
+    out = compress_model(tiny_trained_model, recipe, tmp_path / "sparse", dataset=train_csv)
+    m = bundle.read_manifest(out)
+    total = sum(w.weight.numel() for w in Layout(load_classifier(out)[0]).linear_weights())
+    expected = round(0.5 * total) / total
+    assert [s["sparsity_after"] for s in m["stages"]] == [pytest.approx(expected, abs=1e-6)] * 2
+    assert common.linear_sparsity(load_classifier(out)[0]) == pytest.approx(expected)
+
+
+def test_shared_layers_store_once_and_export_a_smaller_file(tiny_trained_model, train_csv, tiny_dataset, tiny_int8_bundle, tmp_path):
+    out = compress_model(tiny_trained_model, {"max_length": 32, "share": {"group_size": 2}, "distill": {"steps": 5}},
+                         tmp_path / "shared", dataset=train_csv)
+    m = bundle.read_manifest(out)
+    assert m["shared_weights"] is True
+    assert [s["stage"] for s in m["stages"]] == ["share", "distill"]
+    assert m["stages"][0]["params_after"] < m["stages"][0]["params_before"]
+    assert m["stages"][0]["macs_per_token_after"] == m["stages"][0]["macs_per_token_before"]  # same compute
+    from safetensors import safe_open
+
+    with safe_open(str(out / "model.safetensors"), "np") as f:
+        assert not any(".layer.1." in k for k in f.keys())
+    model, _ = load_classifier(out)
+    assert model.bert.encoder.layer[0] is model.bert.encoder.layer[1]
+    none = QuantizationSettings(mode="none")
+    fp32_full = export_bundle("x86-avx512-vnni", tiny_trained_model, tmp_path / "f", dataset=tiny_dataset, quantization=none, max_length=32)
+    fp32_shared = export_bundle("x86-avx512-vnni", out, tmp_path / "fs", dataset=tiny_dataset, quantization=none, max_length=32)
+    int8_shared = export_bundle("x86-avx512-vnni", out, tmp_path / "is", dataset=tiny_dataset, max_length=32)
+    size = lambda b: (b / "model.onnx").stat().st_size  # noqa: E731
+    layer_bytes = 4 * sum(p.numel() for p in model.bert.encoder.layer[0].parameters())
+    assert size(fp32_full) - size(fp32_shared) >= 0.9 * layer_bytes  # one layer's weights less
+    assert size(int8_shared) < size(tiny_int8_bundle)
+    assert bundle.read_manifest(int8_shared)["parity"]["passed"]
+
+
+def test_distillation_improves_the_pruned_model(tiny_trained_model, train_csv, tmp_path):
+    prune = {"heads_ratio": 0.75, "ffn_ratio": 0.9, "layers_ratio": 0.5, "samples": 128}
+    plain = compress_model(tiny_trained_model, {"max_length": 32, "prune_structured": prune}, tmp_path / "p", dataset=train_csv)
+    distilled = compress_model(tiny_trained_model, {"max_length": 32, "prune_structured": prune,
+                                                    "distill": {"steps": 60, "learning_rate": 3e-3}},
+                               tmp_path / "d", dataset=train_csv)
+    acc_plain = bundle.read_manifest(plain)["accuracy"]["dev"]
+    m = bundle.read_manifest(distilled)
+    record = m["stages"][-1]
+    assert record["stage"] == "distill" and record["result"]["steps_run"] == 60
+    assert record["dev_accuracy_before"] == acc_plain  # the same pruning, seeded
+    assert m["accuracy"]["dev"] >= acc_plain + 0.05
+    assert record["result"]["loss_last"] < record["result"]["loss_first"]
+
+
+def test_teacher_logits_are_computed_once(tiny_trained_model, train_csv, tmp_path):
+    recipe = {"max_length": 32, "distill": {"steps": 2}}
+    first = compress_model(tiny_trained_model, recipe, tmp_path / "a", dataset=train_csv)
+    second = compress_model(tiny_trained_model, recipe, tmp_path / "b", dataset=train_csv)
+    computed = [bundle.read_manifest(d)["stages"][-1]["result"]["teacher_logits_computed"] for d in (first, second)]
+    assert computed[0] > 0 and computed[1] == 0
+    assert bundle.read_manifest(first)["accuracy"] == bundle.read_manifest(second)["accuracy"]  # seeded
+
+
+def test_hidden_state_loss_pairs_layers_with_their_origin(tiny_trained_model, train_csv, tmp_path):
+    recipe = {"max_length": 32, "prune_structured": {"layers_ratio": 0.5, "samples": 64},
+              "distill": {"steps": 3, "hidden_weight": 1.0}}
+    m = bundle.read_manifest(compress_model(tiny_trained_model, recipe, tmp_path / "h", dataset=train_csv))
+    kept = m["stages"][0]["result"]["layers_kept"]
+    assert m["stages"][1]["result"]["hidden_pairs"] == [[0, 0], [1, kept[0] + 1]]
+
+
+def test_export_applies_the_recipes_quantization(tiny_trained_model, train_csv, tiny_dataset, tmp_path):
+    out = compress_model(tiny_trained_model, {"quantize": {"mode": "dynamic", "per_channel": False}}, tmp_path / "q", dataset=train_csv)
+    m = bundle.read_manifest(out)
+    assert m["quantization"]["per_channel"] is False and m["precision"] == "int8"
+    b = bundle.read_manifest(export_bundle("x86-avx512-vnni", out, tmp_path / "b", dataset=tiny_dataset, max_length=32))
+    assert b["precision"] == "int8" and b["target"]["quantization"]["per_channel"] is False
+    assert [s["stage"] for s in b["stages"]] == ["quantize"]
