@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -110,6 +110,22 @@ def predict_logits(model, tokenizer, texts, batch_size: int = 64, max_length: in
             enc = encode(model, tokenizer, [texts[j] for j in idx], max_length)
             out[idx] = model(**enc).logits.float().numpy()
     return out
+
+
+def logits_module(model, input_names: Sequence[str]):
+    """`model` taking its inputs positionally and returning logits only: the form torch.onnx and torch.jit.trace want."""
+    torch = require("torch")
+    names = list(input_names)
+
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args):
+            return self.inner(**dict(zip(names, args)), return_dict=False)[0]
+
+    return LogitsOnly(model).eval()
 
 
 def count_parameters(model) -> int:

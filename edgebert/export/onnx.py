@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from edgebert.errors import EdgebertError, require
+from edgebert.models import logits_module
 from edgebert.targets import QuantizationSettings
 
 _QTYPES = {"int8": "QInt8", "uint8": "QUInt8"}
@@ -28,17 +29,9 @@ def torch_to_onnx(model, input_names: Sequence[str], path: Path, opset: int) -> 
     axes = {name: {0: "batch", 1: "sequence"} for name in input_names}
     axes["logits"] = {0: "batch"}
 
-    class LogitsOnly(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, *args):
-            return self.inner(**dict(zip(input_names, args)), return_dict=False)[0]
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about python control flow on shapes are expected here
-        torch.onnx.export(LogitsOnly(model).eval(), dummy, str(path), dynamo=False, input_names=list(input_names),
+        torch.onnx.export(logits_module(model, input_names), dummy, str(path), dynamo=False, input_names=list(input_names),
                           output_names=["logits"], dynamic_axes=axes, opset_version=opset, do_constant_folding=True)
     inline_initializer_aliases(path)
 

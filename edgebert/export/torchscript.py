@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from edgebert.errors import ConfigError, require
+from edgebert.models import logits_module
 from edgebert.targets import Target
 
 
@@ -34,18 +35,10 @@ def to_torchscript(model, input_names: Sequence[str], path: Path, target: Target
     elif target.export.precision == "bf16":
         model = model.to(torch.bfloat16)
 
-    class LogitsOnly(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, *args):
-            return self.inner(**dict(zip(input_names, args)), return_dict=False)[0]
-
     example = tuple(torch.ones((2, 16), dtype=torch.long) for _ in input_names)
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(LogitsOnly(model).eval(), example, check_trace=False, strict=False)
+        traced = torch.jit.trace(logits_module(model, input_names), example, check_trace=False, strict=False)
         traced = torch.jit.freeze(traced) if q.mode == "none" else traced
     traced.save(str(path))
     return info
