@@ -25,8 +25,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-FULL = {"warmup": 10, "iterations": 100, "batch_iterations": 30, "real_texts": None, "gemm_iterations": 20, "probe_calls": 5}
-QUICK = {"warmup": 1, "iterations": 4, "batch_iterations": 2, "real_texts": 64, "gemm_iterations": 3, "probe_calls": 1}
+FULL = {"warmup": 10, "iterations": 100, "batch_iterations": 30, "real_texts": None, "gemm_iterations": 20, "probe_calls": 5,
+        "threads": None}
+# Quick: a smoke run whose figures mean nothing. One thread, because two-thread PyTorch collapses on a busy
+# 2-core CI machine (seconds per call) and the run must finish in a few minutes there.
+QUICK = {"warmup": 1, "iterations": 4, "batch_iterations": 2, "real_texts": 32, "gemm_iterations": 3, "probe_calls": 1,
+         "threads": 1}
 
 
 def _log(message: str) -> None:
@@ -120,7 +124,7 @@ def run(model: str | None, out: Path, quick: bool, threads: int | None, compress
     from benchmarks.peers.runners import open_runner
     from benchmarks.peers.workload import build_workloads
 
-    threads = threads or cpu.usable_cores()
+    threads = threads or settings["threads"] or cpu.usable_cores()
     if compressed is not None and recipe is not None:
         raise UserError("give --compressed-bundle or --recipe, not both")
     wanted = {s.strip() for s in variants_csv.split(",") if s.strip()} if variants_csv else None
@@ -194,8 +198,8 @@ def command_line() -> str:
 @click.option("--model", type=click.Path(), default=None, help="Local model directory (default: the default task model).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Where peers.md/peers.json go (default: reports/; with --quick, a new temp directory).")
-@click.option("--quick", is_flag=True, help="Smoke run: few iterations, 64 test texts (export parity needs 64); never writes over reports/.")
-@click.option("--threads", type=click.IntRange(1, 256), default=None, help="Threads per variant (default: usable cores).")
+@click.option("--quick", is_flag=True, help="Smoke run: few iterations, 32 test texts, 1 thread; never writes over reports/.")
+@click.option("--threads", type=click.IntRange(1, 256), default=None, help="Threads per variant (default: usable cores; 1 with --quick).")
 @click.option("--compressed-bundle", type=click.Path(), default=None, help="An edgebert bundle of a compressed model to include.")
 @click.option("--recipe", type=click.Path(), default=None, help="Compress the model with this recipe, export for x86, include it.")
 @click.option("--variants", "variants_csv", default=None, help="Comma-separated variant names to run (eager fp32 always runs).")
