@@ -157,16 +157,26 @@ class Search:
     def study(self):
         optuna = require("optuna")
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        storage = self.config.storage or f"sqlite:///{self.out / 'study.db'}"
+        url = self.config.storage or f"sqlite:///{self.out / 'study.db'}"
         name = self.config.study_name or f"edgebert-{self.target.name}"
-        try:
-            study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
-                                        directions=["minimize", "maximize", "minimize"],
-                                        sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=len(SEED_TRIALS) + 1))
-        except Exception as exc:  # sqlalchemy/optuna raise many kinds for a bad URL or an unreachable server
-            if isinstance(exc, EdgebertError):
-                raise
-            raise UserError(f"cannot open the Optuna storage {storage!r}: {str(exc).splitlines()[0][:160]}") from None
+        # SQLite: wait for a busy database instead of failing, so several local workers can share one file.
+        engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+        attempts = 5
+        for attempt in range(attempts):
+            try:
+                storage = optuna.storages.RDBStorage(url, engine_kwargs=engine)
+                study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
+                                            directions=["minimize", "maximize", "minimize"],
+                                            sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=len(SEED_TRIALS) + 1))
+                break
+            except Exception as exc:  # sqlalchemy/optuna raise many kinds for a bad URL or an unreachable server
+                if isinstance(exc, EdgebertError):
+                    raise
+                # Two workers creating the same new database race on its schema; the loser retries and loads it.
+                racing = "already exists" in str(exc) or "locked" in str(exc)
+                if not racing or attempt == attempts - 1:
+                    raise UserError(f"cannot open the Optuna storage {url!r}: {str(exc).splitlines()[0][:160]}") from None
+                time.sleep(0.5 + attempt)
         space = SearchSpace()
         for params in SEED_TRIALS:
             if params["layers_kept"] <= self.num_layers and all(params[k] in getattr(space, k) for k in params):
