@@ -21,6 +21,7 @@ from edgebert.errors import EdgebertError, UserError, require
 from edgebert.targets import Target, load_target
 
 Log = Callable[[str], None]
+FINAL_RESERVE_S = 90  # benching the chosen bundle and both baselines on the test split, and writing the report
 
 # Known-good starting points, tried first: plain int8 with the recipe space's extremes, then a strong prune.
 SEED_TRIALS = (
@@ -46,7 +47,7 @@ class RunConfig:
     text_column: str = "text"
     label_column: str = "label"
     max_accuracy_drop: float = 1.0  # points of dev accuracy below the fp32 bundle
-    budget_minutes: float = 12.0
+    budget_minutes: float = 12.0  # the whole run: baselines, trials and the final bench
     trials: int = 4
     storage: str | None = None
     out: str = "runs/default"
@@ -89,6 +90,7 @@ class Search:
         self.progress = progress
         self.out = Path(config.out).absolute()
         self.target: Target = load_target(config.target)
+        self.started = time.time()
         self.proxy = self.target.arch not in ("any", cpu.machine()) or "CUDAExecutionProvider" in self.target.runtime.execution_providers
 
     # -- set-up ---------------------------------------------------------------------------------------------
@@ -226,12 +228,20 @@ class Search:
         if remaining <= 0:
             self.log(f"the study already has {len(done)} finished trials; nothing left to run (raise --trials to run more)")
             return study
-        self.log(f"running up to {remaining} trials within {self.config.budget_minutes:g} minutes")
+        # The budget covers the whole run: what the baselines used and the final bench's reserve come off it, but a
+        # study with no finished trial always runs one, or there would be nothing to choose.
+        left = self.config.budget_minutes * 60 - (time.time() - self.started) - FINAL_RESERVE_S
+        if left <= 0 and not [t for t in done if t.state == optuna.trial.TrialState.COMPLETE]:
+            remaining, left = 1, None
+        elif left <= 0:
+            self.log("the time budget is spent; reporting the trials the study has")
+            return study
+        self.log(f"running up to {remaining} trials" + (f" within {left / 60:.1f} minutes" if left else ""))
         # Failed trials are recorded with their error (Optuna's fail_reason) and the search goes on.
         callbacks = [optuna.study.MaxTrialsCallback(self.config.trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL))]
         if self.progress is not None:
             callbacks.append(lambda study, trial: self.progress(trial))
-        study.optimize(self.objective, n_trials=remaining, timeout=self.config.budget_minutes * 60,
+        study.optimize(self.objective, n_trials=remaining, timeout=left,
                        catch=(EdgebertError, RuntimeError, ValueError), callbacks=callbacks)
         return study
 
