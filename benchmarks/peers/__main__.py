@@ -136,7 +136,6 @@ def run(model: str | None, out: Path, quick: bool, threads: int | None, compress
         from edgebert.compress.recipe import load_recipe
 
         load_recipe(recipe)
-    out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     model_dir = _model_dir(model)
     test, y, full_test = _test_split(model_dir, settings["real_texts"])
@@ -156,8 +155,8 @@ def run(model: str | None, out: Path, quick: bool, threads: int | None, compress
         _log("measuring onnxruntime's fp32 and int8 GEMM throughput (the machine's limit)")
         gemm = limits.measure_gemm_peak(threads, iterations=settings["gemm_iterations"])
         phases["load_and_gemm"] = time.time() - started - sum(phases.values())
-        plan = [(w, settings["iterations" if w.batch_size == 1 and w.seq_len else "batch_iterations"]) for w in workloads.values()
-                if w.seq_len] + [(workloads["real-b1"], len(test))]
+        rounds = {"b1-s128": settings["iterations"], "b8-s128": settings["batch_iterations"], "real-b1": len(test)}
+        plan = [(workloads[name], n) for name, n in rounds.items()]
         latency, outputs = {}, {}
         load = CpuLoad()
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
