@@ -103,7 +103,7 @@ def test_choose_fastest_within_budget_else_closest():
 def test_recipe_for_maps_params_to_compress_stages():
     r = recipe_for({"layers_kept": 3, "heads_ratio": 0.5, "ffn_ratio": 0.25, "distill_steps": 150, "quantization": "static-qdq"}, 6)
     assert r["prune_structured"] == {"heads_ratio": 0.5, "ffn_ratio": 0.25, "layers_ratio": 0.5}
-    assert r["distill"] == {"steps": 150} and r["quantize"]["mode"] == "static"
+    assert r["distill"]["steps"] == 150 and r["quantize"]["mode"] == "static"
     plain = recipe_for({"layers_kept": 6, "heads_ratio": 0.0, "ffn_ratio": 0.0, "distill_steps": 0, "quantization": "dynamic-per-channel"}, 6)
     assert set(plain) == {"name", "seed", "max_length", "quantize"}
 
