@@ -72,7 +72,8 @@ def main() -> int:
 
     h_acc = host["accuracy"]
     print(f"\nbundle {host['bundle']['label']} ({host['bundle']['sha256'][:12]}), "
-          f"{h_acc['size']} texts of {h_acc['dataset']}; tolerance {args.tolerance_points} accuracy points")
+          f"{h_acc['size']} texts of {h_acc['dataset']} (one text = {100 / max(h_acc['size'], 1):.2f} points); "
+          f"tolerance {args.tolerance_points} accuracy points")
     print(f"{'run':<18}{'arch':<9}{'dotprod':<9}{'accuracy':>9}{'Δ points':>10}{'agree w/ ref':>14}{'real p50':>12}  verdict")
     print(f"{'host':<18}{host['environment'].get('arch', '?'):<9}{'-':<9}"
           f"{h_acc['accuracy']:>9.2%}{'':>10}{_agree(h_acc):>14}{real_p50_ms(host):>12}")
