@@ -48,7 +48,7 @@ TOLERANCE_POINTS=0.5
 SUITE=bookworm                # Debian 12: python 3.11, hence cp311 wheels
 ROOTFS=$CACHE/rootfs-$SUITE-arm64
 GUEST=/opt/edgebert           # where the venv, wheels, bundle and results live inside the userland
-# Few timed calls and one batch size: under emulation every call is ~10-50x slower, and only accuracy counts.
+# Few timed calls and one batch size: under emulation a call is ~30-100x slower here, and only accuracy counts.
 BENCH_ARGS=(--real --batch-sizes 1 --seq-lens 32 --warmup 1 --iterations "$ITERATIONS" --threads "$THREADS")
 
 START=$(date +%s)
@@ -100,9 +100,9 @@ mkdir -p "$CACHE"
 RESULTS=${RESULTS:-$CACHE/results}
 mkdir -p "$RESULTS"
 RESULTS=$(cd "$RESULTS" && pwd)
-rm -f "$RESULTS"/results-*.json   # a failed run must not leave an older run's figures to be compared
 exec 9>"$CACHE/lock"
 flock -n 9 || { echo "another arm64_emulated.sh run holds $CACHE/lock; waiting for it"; flock 9; }
+rm -f "$RESULTS"/results-*.json   # a failed run must not leave an older run's figures to be compared
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/edgebert-arm64.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
