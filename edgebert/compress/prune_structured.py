@@ -50,6 +50,11 @@ def _count(ratio: float, n: int) -> int:
 def check(model, config: PruneStructuredConfig) -> None:
     """One-line errors before any work: pruning every head of a layer, or every layer."""
     layout = Layout(model)
+    if config.heads_ratio and model.config.model_type == "mpnet":
+        # MPNet adds one relative-position bias per head of the *model* to every layer's scores: a layer with
+        # fewer heads no longer matches it (transformers' MPNet prune_heads leaves the model broken).
+        raise ConfigError("head pruning is not supported for mpnet models (their relative position bias spans every head); "
+                          "set prune_structured.heads_ratio = 0 and prune FFN neurons or layers")
     if getattr(model.config, "edgebert_shared_layers", None):
         raise ConfigError("prune_structured must run before layers are shared; the recipe order does that")
     for i, layer in enumerate(layout.layers):
