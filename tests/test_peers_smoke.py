@@ -73,6 +73,17 @@ def test_mac_counter_matches_the_hand_formula(tiny_model_factory):
     assert counter.call(8, s) == 8 * counter.call(1, s)
 
 
+@pytest.mark.parametrize("a_only, b_only, expected", [(0, 0, 1.0), (10, 0, 2 / 2**10), (3, 3, 1.0), (1, 0, 1.0), (6, 1, 0.125)])
+def test_mcnemar_exact_p(a_only, b_only, expected):
+    from benchmarks.peers.report import mcnemar_p
+
+    both = 5  # texts both get right (or both wrong) do not count
+    a = np.array([True] * a_only + [False] * b_only + [True] * both)
+    b = np.array([False] * a_only + [True] * b_only + [True] * both)
+    assert mcnemar_p(a, b) == pytest.approx(expected)
+    assert mcnemar_p(b, a) == pytest.approx(expected)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--model", "/nonexistent/model"], "does not exist"),
     (["--compressed-bundle", "/nonexistent/bundle"], "does not exist"),

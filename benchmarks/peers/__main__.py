@@ -113,8 +113,22 @@ def _check_tokenizers(variants, model_dir: Path) -> None:
                 raise UserError(f"{v.name}'s tokenizer differs from {model_dir}'s; its inputs would not be the same as the others'")
 
 
+def _wait_for_quiet(limit_s: float) -> dict:
+    """Before timing, wait (up to `limit_s`) until other processes use under BUSY_LOAD of the CPUs for 5 s."""
+    from edgebert.bench.environment import BUSY_LOAD, load_before
+
+    start = time.time()
+    last = None
+    while limit_s > 0 and time.time() - start < limit_s:
+        last = load_before(5.0)
+        if last["others"] < BUSY_LOAD:
+            break
+        _log(f"others use {last['others']:.0%} of the CPUs; waiting for a quieter moment ({time.time() - start:.0f}/{limit_s:.0f} s)")
+    return {"seconds": round(time.time() - start, 1), "limit_s": limit_s, "last": last}
+
+
 def run(model: str | None, out: Path, quick: bool, threads: int | None, compressed: Path | None, recipe: Path | None,
-        variants_csv: str | None, gap_ms: float, keep: Path | None, settings: dict) -> Path:
+        variants_csv: str | None, gap_ms: float, keep: Path | None, settings: dict, wait_quiet_s: float = 0) -> Path:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from edgebert import cpu
@@ -157,11 +171,13 @@ def run(model: str | None, out: Path, quick: bool, threads: int | None, compress
         phases["load_and_gemm"] = time.time() - started - sum(phases.values())
         rounds = {"b1-s128": settings["iterations"], "b8-s128": settings["batch_iterations"], "real-b1": len(test)}
         plan = [(workloads[name], n) for name, n in rounds.items()]
+        waited = _wait_for_quiet(wait_quiet_s)
         latency, outputs = {}, {}
         load = CpuLoad()
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       transient=True) as bar:
             for w, n in plan:
+                _log(f"timing {w.name}: {n} rounds of {len(runners)} variants ({time.time() - started:.0f} s into the run)")
                 task = bar.add_task(f"timing {w.name}", total=n * len(runners))
                 stats, outs = timing.round_robin(runners, w, n, settings["warmup"], gap_ms / 1e3, keep_outputs=w.seq_len is None,
                                                  progress=lambda k, t=task: bar.update(t, advance=k))
@@ -185,7 +201,8 @@ def run(model: str | None, out: Path, quick: bool, threads: int | None, compress
             gemm=gemm, threads=threads, settings={**settings, "gap_ms": gap_ms, "quick": quick, "real_texts": len(test),
                                                    "plan": {w.name: n for w, n in plan},
                                                    "phases_s": {k: round(v, 1) for k, v in phases.items()}},
-            loads={"before": idle_load, "during_timing": timing_load}, model_dir=model_dir, seconds=time.time() - started)
+            loads={"before": idle_load, "waited_for_quiet": waited, "during_timing": timing_load}, model_dir=model_dir,
+            seconds=time.time() - started)
     return report.write(doc, out)
 
 
@@ -207,9 +224,11 @@ def command_line() -> str:
 @click.option("--real-texts", type=click.IntRange(8), default=None, help="Test texts for the real-length pass and accuracy.")
 @click.option("--warmup", type=click.IntRange(0), default=None, help="Untimed calls per variant before each workload.")
 @click.option("--gap-ms", type=click.FloatRange(0), default=2.0, show_default=True, help="Pause before each timed call.")
+@click.option("--wait-quiet", type=click.FloatRange(0), default=0, show_default=True,
+              help="Seconds to wait, before timing, for other processes to leave the CPUs mostly idle.")
 @click.option("--keep-artifacts", type=click.Path(file_okay=False), default=None, help="Build the variants here and keep them.")
 def main(model, out, quick, threads, compressed_bundle, recipe, variants_csv, iterations, batch_iterations, real_texts, warmup,
-         gap_ms, keep_artifacts) -> None:
+         gap_ms, wait_quiet, keep_artifacts) -> None:
     """Benchmark edgebert's bundles against Optimum and PyTorch on the same model, in one run."""
     import warnings
 
@@ -223,7 +242,7 @@ def main(model, out, quick, threads, compressed_bundle, recipe, variants_csv, it
         out = tempfile.mkdtemp(prefix="peers-quick-") if quick else "reports"
     try:
         path = run(model, Path(out), quick, threads, Path(compressed_bundle) if compressed_bundle else None,
-                   Path(recipe) if recipe else None, variants_csv, gap_ms, Path(keep_artifacts) if keep_artifacts else None, settings)
+                   Path(recipe) if recipe else None, variants_csv, gap_ms, Path(keep_artifacts) if keep_artifacts else None, settings, wait_quiet)
     except EdgebertError as exc:
         click.echo(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", err=True)
         sys.exit(exc.exit_code)
