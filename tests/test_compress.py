@@ -286,3 +286,20 @@ def test_export_applies_the_recipes_quantization(tiny_trained_model, train_csv, 
     b = bundle.read_manifest(export_bundle("x86-avx512-vnni", out, tmp_path / "b", dataset=tiny_dataset, max_length=32))
     assert b["precision"] == "int8" and b["target"]["quantization"]["per_channel"] is False
     assert [s["stage"] for s in b["stages"]] == ["quantize"]
+
+
+@pytest.mark.parametrize("mode, fmt, words", [
+    ("fp16", None, ["fp16", "parity.fp16", "--target cuda"]),  # x86 targets validate no fp16 (CPUs lack fast fp16)
+    ("bf16", "onnx", ["bf16", "TorchScript only"]),
+])
+def test_float_precisions_reach_export_as_one_line_errors_where_they_do_not_apply(tiny_trained_model, train_csv, tiny_dataset,
+                                                                                   tmp_path, mode, fmt, words):
+    from edgebert.errors import UserError
+
+    out = compress_model(tiny_trained_model, {"quantize": {"mode": mode}}, tmp_path / mode, dataset=train_csv)
+    m = bundle.read_manifest(out)
+    assert m["precision"] == mode and m["quantization"]["mode"] == "none"
+    with pytest.raises(UserError) as err:
+        export_bundle("x86-avx512-vnni", out, tmp_path / "b", format=fmt, dataset=tiny_dataset, max_length=32)
+    assert all(w in str(err.value) for w in words) and "\n" not in str(err.value)
+    assert not (tmp_path / "b").exists()

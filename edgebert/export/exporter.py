@@ -80,10 +80,8 @@ def export_bundle(target: str | Target, model_dir: str | Path | None = None, out
         quantization = QuantizationSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in source_manifest["quantization"].items()})
     if quantization is not None:
         tgt = tgt.with_quantization(quantization)
-    tgt = _with_source_precision(tgt, source_manifest, source_dir)
     fmt = format or tgt.export.format
-    if fmt == "onnx" and tgt.precision == "bf16":
-        raise UserError("bf16 bundles are TorchScript only (onnxruntime has no fast bf16 CPU kernels); add --format torchscript")
+    tgt = _with_source_precision(tgt, source_manifest, source_dir, fmt)
     if fmt not in ("onnx", "torchscript"):
         raise UserError(f"unknown format {fmt!r}; use onnx or torchscript")
     out_path = Path(out) if out else Path("bundles") / f"{tgt.name}-{fmt}-{tgt.precision}"
@@ -148,12 +146,16 @@ def export_bundle(target: str | Target, model_dir: str | Path | None = None, out
     return out_path
 
 
-def _with_source_precision(tgt: Target, source_manifest: dict, source_dir) -> Target:
+def _with_source_precision(tgt: Target, source_manifest: dict, source_dir, fmt: str) -> Target:
     """fp16/bf16 chosen by `compress` (manifest "precision", compress/quantize.py) replaces the target's float precision."""
     import dataclasses
 
     precision = source_manifest.get("precision")
-    if precision not in ("fp16", "bf16") or tgt.quantization.mode != "none" or tgt.export.precision == precision:
+    if precision not in ("fp16", "bf16") or tgt.quantization.mode != "none":
+        return tgt
+    if precision == "bf16" and fmt == "onnx":
+        raise UserError("bf16 bundles are TorchScript only (onnxruntime has no fast bf16 CPU kernels); add --format torchscript")
+    if tgt.export.precision == precision:
         return tgt
     if precision not in tgt.parity:
         raise UserError(f"{source_dir} is set to {precision} by its recipe, but target {tgt.name} has no [parity.{precision}] "
