@@ -74,17 +74,22 @@ def train_classifier(model, tokenizer, train: data.LabelledTexts, cfg: TrainConf
     for step in range(cfg.steps):
         idx = rng.choice(len(train), size=min(cfg.batch_size, len(train)), replace=False)
         enc = encode(model, tokenizer, [train.texts[i] for i in idx], cfg.max_length)
-        loss = model(**enc, labels=torch.as_tensor(y[idx])).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optim.step()
-        sched.step()
-        optim.zero_grad(set_to_none=True)
-        losses.append(float(loss.detach()))
+        losses.append(optimizer_step(model, model(**enc, labels=torch.as_tensor(y[idx])).loss, optim, sched))
         if progress is not None:
             progress(step + 1, cfg.steps, losses[-1])
     model.eval()
     return losses
+
+
+def optimizer_step(model, loss, optim, sched) -> float:
+    """One training step shared by fine-tuning and distillation: backward, clip to norm 1, step, schedule."""
+    torch = require("torch")
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optim.step()
+    sched.step()
+    optim.zero_grad(set_to_none=True)
+    return float(loss.detach())
 
 
 def accuracy(model, tokenizer, split: data.LabelledTexts) -> float:

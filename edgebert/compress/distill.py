@@ -24,6 +24,7 @@ import numpy as np
 
 from edgebert import bundle, data
 from edgebert.compress.common import CompressContext, require_data
+from edgebert.tasks import optimizer_step
 from edgebert.errors import ConfigError, require
 
 
@@ -170,12 +171,7 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
                 mse = sum(((out.hidden_states[s] - t_hidden[t]) ** 2 * mask).sum() / (mask.sum() * out.hidden_states[s].shape[-1])
                           for s, t in pairs) / len(pairs)
                 loss = loss + config.hidden_weight * mse
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optim.step()
-            sched.step()
-            optim.zero_grad(set_to_none=True)
-            losses.append(float(loss.detach()))
+            losses.append(optimizer_step(model, loss, optim, sched))
             bar.update(task, completed=step + 1, loss=losses[-1])
     model.eval()
     details: dict[str, Any] = {
