@@ -49,6 +49,34 @@ def test_round_robin_rotates_order_and_keeps_outputs_in_call_order():
     assert stats["a"]["mean_tokens_per_sequence"] == pytest.approx((3 + 5 + 9) / 3)
 
 
+def test_blocks_timed_while_others_were_busy_are_redone(monkeypatch):
+    loads = iter([0.9] + [0.0] * 100)  # the first block is busy, the wait and everything after quiet
+
+    class FakeLoad:
+        def stop(self):
+            return {"total": 1.0, "others": next(loads)}
+
+    monkeypatch.setattr(timing, "CpuLoad", FakeLoad)
+    monkeypatch.setattr(timing.time, "sleep", lambda s: None)
+    calls: list[int] = []
+
+    def run(x):
+        calls.append(x["input_ids"].shape[1])
+        return np.zeros((1, 2), dtype=np.float32) + x["input_ids"].shape[1]
+
+    wl = Workload("real-b1", 1, None, tuple(_call(n) for n in (3, 5, 9)))
+    gate = timing.QuietGate(budget_s=10)
+    stats, outputs = timing.round_robin({"a": run}, wl, iterations=3, warmup=0, gap_s=0, keep_outputs=True, gate=gate)
+    assert gate.discarded_rounds >= 1 and gate.busy_rounds_kept == 0 and gate.rounds == 3
+    assert calls[: gate.discarded_rounds] == calls[gate.discarded_rounds: 2 * gate.discarded_rounds]  # the same rounds again
+    assert stats["a"]["iterations"] == 3 and outputs["a"][:, 0].tolist() == [3.0, 5.0, 9.0]
+
+    loads = iter([0.9] * 100)  # busy throughout, no budget: rounds are kept and counted as busy
+    gate = timing.QuietGate(budget_s=0)
+    stats, _ = timing.round_robin({"a": run}, wl, iterations=3, warmup=0, gap_s=0, gate=gate)
+    assert gate.discarded_rounds == 0 and gate.busy_rounds_kept == 3 and stats["a"]["iterations"] == 3
+
+
 def test_workloads_are_identical_full_length_rows_and_true_lengths(tiny_model_factory):
     model_dir = tiny_model_factory("bert")
     texts = ["great superb film", "the plot was dull and the cast awful", "warm", "tender moving story"] * 40

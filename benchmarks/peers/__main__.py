@@ -113,20 +113,6 @@ def _check_tokenizers(variants, model_dir: Path) -> None:
                 raise UserError(f"{v.name}'s tokenizer differs from {model_dir}'s; its inputs would not be the same as the others'")
 
 
-def _wait_for_quiet(limit_s: float) -> dict:
-    """Before timing, wait (up to `limit_s`) until other processes use under BUSY_LOAD of the CPUs for 5 s."""
-    from edgebert.bench.environment import BUSY_LOAD, load_before
-
-    start = time.time()
-    last = None
-    while limit_s > 0 and time.time() - start < limit_s:
-        last = load_before(5.0)
-        if last["others"] < BUSY_LOAD:
-            break
-        _log(f"others use {last['others']:.0%} of the CPUs; waiting for a quieter moment ({time.time() - start:.0f}/{limit_s:.0f} s)")
-    return {"seconds": round(time.time() - start, 1), "limit_s": limit_s, "last": last}
-
-
 def run(model: str | None, out: Path, quick: bool, threads: int | None, compressed: Path | None, recipe: Path | None,
         variants_csv: str | None, gap_ms: float, keep: Path | None, settings: dict, wait_quiet_s: float = 0) -> Path:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -171,7 +157,7 @@ def run(model: str | None, out: Path, quick: bool, threads: int | None, compress
         phases["load_and_gemm"] = time.time() - started - sum(phases.values())
         rounds = {"b1-s128": settings["iterations"], "b8-s128": settings["batch_iterations"], "real-b1": len(test)}
         plan = [(workloads[name], n) for name, n in rounds.items()]
-        waited = _wait_for_quiet(wait_quiet_s)
+        gate = timing.QuietGate(budget_s=wait_quiet_s)
         latency, outputs = {}, {}
         load = CpuLoad()
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -180,7 +166,7 @@ def run(model: str | None, out: Path, quick: bool, threads: int | None, compress
                 _log(f"timing {w.name}: {n} rounds of {len(runners)} variants ({time.time() - started:.0f} s into the run)")
                 task = bar.add_task(f"timing {w.name}", total=n * len(runners))
                 stats, outs = timing.round_robin(runners, w, n, settings["warmup"], gap_ms / 1e3, keep_outputs=w.seq_len is None,
-                                                 progress=lambda k, t=task: bar.update(t, advance=k))
+                                                 progress=lambda k, t=task: bar.update(t, advance=k), gate=gate)
                 latency[w.name] = stats
                 outputs.update(outs)
         timing_load = load.stop()
@@ -201,7 +187,7 @@ def run(model: str | None, out: Path, quick: bool, threads: int | None, compress
             gemm=gemm, threads=threads, settings={**settings, "gap_ms": gap_ms, "quick": quick, "real_texts": len(test),
                                                    "plan": {w.name: n for w, n in plan},
                                                    "phases_s": {k: round(v, 1) for k, v in phases.items()}},
-            loads={"before": idle_load, "waited_for_quiet": waited, "during_timing": timing_load}, model_dir=model_dir,
+            loads={"before": idle_load, "during_timing": timing_load, "quiet_gate": gate.to_dict()}, model_dir=model_dir,
             seconds=time.time() - started)
     return report.write(doc, out)
 
@@ -225,7 +211,7 @@ def command_line() -> str:
 @click.option("--warmup", type=click.IntRange(0), default=None, help="Untimed calls per variant before each workload.")
 @click.option("--gap-ms", type=click.FloatRange(0), default=2.0, show_default=True, help="Pause before each timed call.")
 @click.option("--wait-quiet", type=click.FloatRange(0), default=0, show_default=True,
-              help="Seconds to wait, before timing, for other processes to leave the CPUs mostly idle.")
+              help="Seconds, in all, to wait for other processes to quieten: timing blocks run while they were busy are redone.")
 @click.option("--keep-artifacts", type=click.Path(file_okay=False), default=None, help="Build the variants here and keep them.")
 def main(model, out, quick, threads, compressed_bundle, recipe, variants_csv, iterations, batch_iterations, real_texts, warmup,
          gap_ms, wait_quiet, keep_artifacts) -> None:

@@ -167,7 +167,10 @@ def edgebert_variant(bundle_dir: Path, name: str, label: str, build_s: float, no
     stages = [s.get("stage") for s in manifest.get("stages", []) if s.get("stage") != "train"]
     notes = list(notes or [])
     if stages:
-        notes.append(f"compressed with: {', '.join(stages)}")
+        from edgebert.export.exporter import model_manifest
+
+        recipe = model_manifest(source).get("recipe", {}).get("name")
+        notes.append(f"compressed with: {', '.join(stages)}" + (f" (recipe {recipe})" if recipe else ""))
     name = name.format(precision=manifest["precision"])  # a compressed model may stay fp32
     return Variant(name, label, "edgebert", manifest["precision"],
                    "onnxruntime" if manifest["format"] == "onnx" else "torchscript",

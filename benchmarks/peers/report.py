@@ -164,9 +164,8 @@ def markdown(doc: dict[str, Any]) -> str:
         f"- onnxruntime {v['onnxruntime']}, torch {v['torch']}, transformers {v['transformers']}, optimum {v['optimum']} "
         f"(optimum-onnx {v['optimum-onnx']}), onnx {v['onnx']}, numpy {v['numpy']}, edgebert {v['edgebert']}; Python {env['python']}; {env['os']}",
         f"- CPU load from other processes: {load['before']['others']:.0%} of all CPUs while idle before the run, "
-        + (f"waited {load['waited_for_quiet']['seconds']:.0f} s for a quieter moment, " if load.get("waited_for_quiet", {}).get("seconds") else "")
-        + f"{load['during_timing']['others']:.0%} during the timed rounds (load average at the end: "
-        f"{', '.join(f'{x:.2f}' for x in env['loadavg_at_end'])})",
+        + f"{load['during_timing']['others']:.0%} during the timing phase (load average at the end: "
+        f"{', '.join(f'{x:.2f}' for x in env['loadavg_at_end'])}). " + _gate_text(load.get("quiet_gate")),
         f"- model: `{doc['model_dir']}`; test split: {rows[0]['accuracy']['size']} texts; timed rounds per variant: "
         + ", ".join(f"{WORKLOAD_TITLES.get(w, w)} {n}" for w, n in doc["settings"]["plan"].items())
         + f" (after {doc['settings']['warmup']} untimed calls each)",
@@ -174,7 +173,13 @@ def markdown(doc: dict[str, Any]) -> str:
         "## Results",
         "",
     ]
-    if load["during_timing"]["others"] > BUSY_LOAD:
+    gate = load.get("quiet_gate") or {}
+    if gate.get("rounds") and gate["busy_rounds_kept"] > 0.1 * gate["rounds"]:
+        lines += [f"**Warning:** {gate['busy_rounds_kept'] / gate['rounds']:.0%} of the timed rounds ran while other processes "
+                  f"used more than {gate['threshold_others']:.0%} of the CPUs. Round-robin order spreads that over all variants, "
+                  "but contention hurts some runtimes more than others (two-thread PyTorch worst: its threads wait on each other "
+                  "at every operator), so treat these ratios as a busy machine's; rerun with a larger `--wait-quiet`.", ""]
+    elif not gate and load["during_timing"]["others"] > BUSY_LOAD:
         lines += [f"**Warning:** other processes used {load['during_timing']['others']:.0%} of the CPUs while the variants were "
                   "timed. Round-robin order spreads that over all variants, but contention hurts some runtimes more than others "
                   "(two-thread PyTorch worst: its threads wait on each other at every operator), so treat these ratios as "
@@ -233,6 +238,17 @@ def markdown(doc: dict[str, Any]) -> str:
         "the PyTorch int8 figure is `torch.save(state_dict)` of the quantized model, written only to be measured.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _gate_text(gate: dict | None) -> str:
+    if not gate:
+        return ""
+    if not gate["budget_s"]:
+        return (f"No quiet gate (`--wait-quiet 0`): {gate['busy_rounds_kept']} of {gate['rounds']} rounds ran while others used "
+                f"more than {gate['threshold_others']:.0%} of the CPUs.")
+    return (f"Quiet gate: blocks of rounds timed while others used more than {gate['threshold_others']:.0%} of the CPUs were "
+            f"redone after they quietened ({gate['discarded_rounds']} rounds discarded, {gate['waited_s']:.0f} s of the "
+            f"{gate['budget_s']:.0f} s budget waited); {gate['busy_rounds_kept']} of {gate['rounds']} kept rounds still ran busy.")
 
 
 def _limit_section(doc: dict, rows: list[dict], wls: list[str]) -> list[str]:
