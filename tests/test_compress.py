@@ -303,3 +303,19 @@ def test_float_precisions_reach_export_as_one_line_errors_where_they_do_not_appl
         export_bundle("x86-avx512-vnni", out, tmp_path / "b", format=fmt, dataset=tiny_dataset, max_length=32)
     assert all(w in str(err.value) for w in words) and "\n" not in str(err.value)
     assert not (tmp_path / "b").exists()
+
+
+def test_distillation_batches_are_length_grouped_and_seeded():
+    from edgebert.compress.distill import DistillConfig, batch_schedule
+
+    rng = np.random.default_rng(1)
+    texts = tuple("x" * int(n) for n in rng.integers(1, 200, size=500))
+    train = data.LabelledTexts(texts, ("a",) * len(texts))
+    config = DistillConfig(steps=40, batch_size=8)
+    schedule = batch_schedule(train, config, seed=3)
+    assert len(schedule) == 40 and all(len(b) == 8 and len(set(b.tolist())) == 8 for b in schedule)
+    assert all(np.array_equal(a, b) for a, b in zip(schedule, batch_schedule(train, config, seed=3)))
+    lengths = np.array([len(t) for t in texts])
+    padded = sum(lengths[b].max() * len(b) for b in schedule)  # what a batch padded to its longest text computes
+    unsorted = [np.random.default_rng(3).choice(len(train), size=8, replace=False) for _ in range(40)]
+    assert padded < 0.8 * sum(lengths[b].max() * len(b) for b in unsorted)

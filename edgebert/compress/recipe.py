@@ -83,9 +83,9 @@ def resolve_data(model_dir: Path, dataset, text_column: str, label_column: str) 
     """(train/dev/test splits, the task record to keep): the user's dataset split 80/10/10, else the model's task."""
     from edgebert.export.exporter import model_manifest
 
+    if dataset is not None:  # the user's data replaces the model's task (export then needs --dataset too)
+        return data.split(data.load_dataset(dataset, text_column, label_column)), None
     task = model_manifest(model_dir).get("task")
-    if dataset is not None:
-        return data.split(data.load_dataset(dataset, text_column, label_column)), task
     if task and task.get("name") == "rotten-tomatoes":
         return data.split(data.load_default_dataset(), seed=task.get("split_seed", data.SPLIT_SEED)), task
     return None, task
@@ -98,6 +98,7 @@ def compress_model(model_dir: str | Path | None, recipe: Recipe | dict | str | P
     from edgebert.export.exporter import model_manifest, resolve_model_dir
     from edgebert.models import label2id, load_classifier, save_model, weights_file
 
+    started = time.time()
     log = log or (lambda msg: None)
     recipe = _as_recipe(recipe)
     if not recipe.stages():
@@ -116,7 +117,6 @@ def compress_model(model_dir: str | Path | None, recipe: Recipe | dict | str | P
     source = {"path": str(Path(source_dir).absolute()), "model_type": model.config.model_type,
               "sha256": bundle.sha256_file(weights_file(source_dir)), "parameters": common.count_parameters(model),
               "macs_per_token": common.macs_per_token(model), "shape": common.shape_summary(model)}
-    started = time.time()
     acc = common.dev_accuracy(model, ctx)
     source["dev_accuracy"] = acc
     log(f"source: {source['parameters']:,} parameters, {source['macs_per_token']:,} MACs/token"
