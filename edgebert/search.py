@@ -22,6 +22,8 @@ from edgebert.targets import Target, load_target
 
 Log = Callable[[str], None]
 FINAL_RESERVE_S = 90  # benching the chosen bundle and both baselines on the test split, and writing the report
+TRIAL_TAIL_S = 60  # a trial's export (with parity) and dev-split bench, after its distillation
+MIN_TRIAL_S = 150  # no trial starts with less time than this left: it could not distil long enough to be useful
 
 # Starting points tried first. At real snippet lengths (~27 tokens) int8 latency is dominated by per-layer costs,
 # so layers count most; halving every layer's heads and FFN as well cost ~5 dev points that 300 distillation steps
@@ -93,6 +95,7 @@ class Search:
         self.out = Path(config.out).absolute()
         self.target: Target = load_target(config.target)
         self.started = time.time()
+        self.unbounded = False  # set when the budget is spent before any trial finished: one trial runs regardless
         self.proxy = self.target.arch not in ("any", cpu.machine()) or "CUDAExecutionProvider" in self.target.runtime.execution_providers
 
     # -- set-up ---------------------------------------------------------------------------------------------
@@ -157,6 +160,12 @@ class Search:
         self.base = out
         return out
 
+    def seconds_left(self) -> float | None:
+        """Seconds of the run's budget left for trials (the final bench's reserve kept back); None: unbounded."""
+        if self.unbounded:
+            return None
+        return self.config.budget_minutes * 60 - (time.time() - self.started) - FINAL_RESERVE_S
+
     # -- the study ------------------------------------------------------------------------------------------
     def study(self):
         optuna = require("optuna")
@@ -198,6 +207,11 @@ class Search:
             "quantization": trial.suggest_categorical("quantization", space.quantization),
         }
         recipe = recipe_for(params, self.num_layers)
+        left = self.seconds_left()
+        if "distill" in recipe and left is not None:
+            # Distillation is most of a trial's time: bound it so the trial ends inside the run's budget. The
+            # model's manifest records whether steps or minutes stopped it.
+            recipe["distill"]["minutes"] = round(max(left - TRIAL_TAIL_S, 60) / 60, 2)
         d = self.out / "trials" / f"{trial.number:03d}"
         d.mkdir(parents=True, exist_ok=True)
         (d / "recipe.toml").write_text(dumps_toml(recipe))
@@ -232,10 +246,11 @@ class Search:
             return study
         # The budget covers the whole run: what the baselines used and the final bench's reserve come off it, but a
         # study with no finished trial always runs one, or there would be nothing to choose.
-        left = self.config.budget_minutes * 60 - (time.time() - self.started) - FINAL_RESERVE_S
-        if left <= 0 and not [t for t in done if t.state == optuna.trial.TrialState.COMPLETE]:
+        left = self.seconds_left()
+        if left < MIN_TRIAL_S and not [t for t in done if t.state == optuna.trial.TrialState.COMPLETE]:
             remaining, left = 1, None
-        elif left <= 0:
+            self.unbounded = True
+        elif left < MIN_TRIAL_S:
             self.log("the time budget is spent; reporting the trials the study has")
             return study
         self.log(f"running up to {remaining} trials" + (f" within {left / 60:.1f} minutes" if left else ""))
@@ -243,7 +258,7 @@ class Search:
         callbacks = [optuna.study.MaxTrialsCallback(self.config.trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL))]
         if self.progress is not None:
             callbacks.append(lambda study, trial: self.progress(trial))
-        study.optimize(self.objective, n_trials=remaining, timeout=left,
+        study.optimize(self.objective, n_trials=remaining, timeout=max(left - MIN_TRIAL_S, 1.0) if left else None,
                        catch=(EdgebertError, RuntimeError, ValueError), callbacks=callbacks)
         return study
 

@@ -39,9 +39,24 @@ def test_run_writes_report_and_keeps_every_trial(tmp_path, tiny_trained_model, r
     assert "Chosen: trial" in md and "faster than the plain int8 export" in md and "```toml" in md
     html = (out / "report.html").read_text()
     assert "<svg" in html and "Pareto" in html
+    # each trial's distillation is bounded by what was left of the 10-minute budget when it started
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{out / 'study.db'}")
+    bounds = [t.user_attrs["recipe"]["distill"]["minutes"] for t in study.trials if "distill" in t.user_attrs["recipe"]]
+    assert bounds and all(0 < m <= 10 - 1.5 for m in bounds)
     # the test split is only used at the end: trials are scored on dev
     dev = json.loads((out / "trials" / "000" / "dev-results.json").read_text())
     assert dev["accuracy"]["size"] == 80
+
+
+def test_a_spent_budget_still_runs_one_unbounded_trial(tmp_path, tiny_trained_model, run_dataset):
+    out = tmp_path / "r"
+    args = run_args(tiny_trained_model, run_dataset, out, "--trials", 3, "--max-accuracy-drop", 100)
+    args[args.index("--budget-minutes") + 1] = "0.01"  # spent by the baselines
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{out / 'study.db'}")
+    assert len(study.trials) == 1
+    assert "minutes" not in study.trials[0].user_attrs["recipe"].get("distill", {})
 
 
 def test_interrupt_then_resume_does_not_redo_finished_trials(tmp_path, tiny_trained_model, run_dataset, monkeypatch):
