@@ -125,6 +125,19 @@ def test_bad_input_fails_with_one_line(args, message, tmp_path):
     assert not (tmp_path / "peers.json").exists()
 
 
+def test_compressed_bundles_are_named_after_their_recipe(tiny_trained_model, tiny_dataset, tmp_path):
+    from benchmarks.peers import build
+    from edgebert.compress.recipe import compress_model
+    from edgebert.export.exporter import export_bundle
+
+    recipe = {"name": "Fast x86", "prune_structured": {"ffn_ratio": 0.5}, "quantize": {"mode": "dynamic"}}
+    model = compress_model(tiny_trained_model, recipe, tmp_path / "model", dataset=tiny_dataset)
+    bundle_dir = export_bundle("x86", model, tmp_path / "bundle", dataset=tiny_dataset)
+    v = build.edgebert_variant(bundle_dir, build.COMPRESSED_NAME, build.COMPRESSED_LABEL, 0.0)
+    assert (v.name, v.label) == ("edgebert-fast-x86-int8", "edgebert compressed (Fast x86)")
+    assert any("prune_structured" in n for n in v.notes)
+
+
 def test_a_model_for_another_task_is_refused(tiny_model_factory, tmp_path):
     result = CliRunner().invoke(main, ["--quick", "--model", str(tiny_model_factory("bert")), "--out", str(tmp_path)])
     assert result.exit_code == 2

@@ -70,7 +70,7 @@ def _test_split(model_dir: Path, limit: int | None):
     return test, test.label_ids(label2id), full
 
 
-def _build(model_dir: Path, work: Path, eval_file: Path, compressed: Path | None, recipe: Path | None, wanted: set[str] | None):
+def _build(model_dir: Path, work: Path, eval_file: Path, compressed: list[Path], recipes: list[Path], wanted: set[str] | None):
     """Build the variants; with `wanted`, only the families named (eager fp32, the baseline, always)."""
     from benchmarks.peers import build
 
@@ -82,11 +82,14 @@ def _build(model_dir: Path, work: Path, eval_file: Path, compressed: Path | None
         variants += build.build_optimum(model_dir, work, _log, (build.cpu_preset(), "arm64"))
     if needed("edgebert-x86", "edgebert-arm64"):
         variants += build.build_edgebert(model_dir, work, eval_file, _log)
-    if recipe is not None:
+    for recipe in recipes:
         variants.append(build.compress_and_export(model_dir, recipe, work, eval_file, _log))
-    elif compressed is not None:
-        variants.append(build.edgebert_variant(compressed, "edgebert-compressed-{precision}", "edgebert compressed", 0.0,
-                                               [f"prebuilt bundle {compressed} (--compressed-bundle)"]))
+    for bundle_dir in compressed:
+        variants.append(build.edgebert_variant(bundle_dir, build.COMPRESSED_NAME, build.COMPRESSED_LABEL, 0.0,
+                                               [f"prebuilt bundle {bundle_dir} (--compressed-bundle)"]))
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names):
+        raise UserError(f"two variants are both named {max(names, key=names.count)}: give each compressed model its own recipe name")
     if wanted:
         unknown = wanted - {v.name for v in variants}
         if unknown:
@@ -113,7 +116,7 @@ def _check_tokenizers(variants, model_dir: Path) -> None:
                 raise UserError(f"{v.name}'s tokenizer differs from {model_dir}'s; its inputs would not be the same as the others'")
 
 
-def run(model: str | None, out: Path, quick: bool, threads: int | None, compressed: Path | None, recipe: Path | None,
+def run(model: str | None, out: Path, quick: bool, threads: int | None, compressed: list[Path], recipes: list[Path],
         variants_csv: str | None, gap_ms: float, keep: Path | None, settings: dict, wait_quiet_s: float = 0) -> Path:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -125,16 +128,13 @@ def run(model: str | None, out: Path, quick: bool, threads: int | None, compress
     from benchmarks.peers.workload import build_workloads
 
     threads = threads or settings["threads"] or cpu.usable_cores()
-    if compressed is not None and recipe is not None:
-        raise UserError("give --compressed-bundle or --recipe, not both")
     wanted = {s.strip() for s in variants_csv.split(",") if s.strip()} if variants_csv else None
-    if compressed is not None:
-        from edgebert.bench.runner import check_bundle
+    from edgebert.bench.runner import check_bundle
+    from edgebert.compress.recipe import load_recipe
 
-        check_bundle(compressed)  # a wrong path fails now, not after minutes of building
-    if recipe is not None:
-        from edgebert.compress.recipe import load_recipe
-
+    for bundle_dir in compressed:
+        check_bundle(bundle_dir)  # a wrong path fails now, not after minutes of building
+    for recipe in recipes:
         load_recipe(recipe)
     started = time.time()
     model_dir = _model_dir(model)
@@ -147,7 +147,7 @@ def run(model: str | None, out: Path, quick: bool, threads: int | None, compress
         eval_file = work / "eval.jsonl"
         full_test.to_jsonl(eval_file)
         phases = {"setup": time.time() - started}
-        variants = _build(model_dir, work, eval_file, compressed, recipe, wanted)
+        variants = _build(model_dir, work, eval_file, compressed, recipes, wanted)
         phases["build"] = time.time() - started - sum(phases.values())
         _check_tokenizers(variants, model_dir)
         _log(f"loading {len(variants)} variants ({threads} threads each)")
@@ -202,8 +202,8 @@ def command_line() -> str:
               help="Where peers.md/peers.json go (default: reports/; with --quick, a new temp directory).")
 @click.option("--quick", is_flag=True, help="Smoke run: few iterations, 32 test texts, 1 thread; never writes over reports/.")
 @click.option("--threads", type=click.IntRange(1, 256), default=None, help="Threads per variant (default: usable cores; 1 with --quick).")
-@click.option("--compressed-bundle", type=click.Path(), default=None, help="An edgebert bundle of a compressed model to include.")
-@click.option("--recipe", type=click.Path(), default=None, help="Compress the model with this recipe, export for x86, include it.")
+@click.option("--compressed-bundle", type=click.Path(), multiple=True, help="An edgebert bundle of a compressed model to include (repeatable).")
+@click.option("--recipe", type=click.Path(), multiple=True, help="Compress the model with this recipe, export for x86, include it (repeatable).")
 @click.option("--variants", "variants_csv", default=None, help="Comma-separated variant names to run (eager fp32 always runs).")
 @click.option("--iterations", type=click.IntRange(1), default=None, help="Timed rounds at batch 1 / seq 128.")
 @click.option("--batch-iterations", type=click.IntRange(1), default=None, help="Timed rounds at batch 8 / seq 128.")
@@ -227,8 +227,7 @@ def main(model, out, quick, threads, compressed_bundle, recipe, variants_csv, it
     if out is None:
         out = tempfile.mkdtemp(prefix="peers-quick-") if quick else "reports"
     try:
-        path = run(model, Path(out), quick, threads, Path(compressed_bundle) if compressed_bundle else None,
-                   Path(recipe) if recipe else None, variants_csv, gap_ms, Path(keep_artifacts) if keep_artifacts else None, settings, wait_quiet)
+        path = run(model, Path(out), quick, threads, [Path(b) for b in compressed_bundle], [Path(r) for r in recipe], variants_csv, gap_ms, Path(keep_artifacts) if keep_artifacts else None, settings, wait_quiet)
     except EdgebertError as exc:
         click.echo(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", err=True)
         sys.exit(exc.exit_code)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -171,7 +172,12 @@ def edgebert_variant(bundle_dir: Path, name: str, label: str, build_s: float, no
 
         recipe = model_manifest(source).get("recipe", {}).get("name")
         notes.append(f"compressed with: {', '.join(stages)}" + (f" (recipe {recipe})" if recipe else ""))
-    name = name.format(precision=manifest["precision"])  # a compressed model may stay fp32
+    else:
+        recipe = None
+    # A compressed model may stay fp32; several compressed bundles are told apart by their recipe's name.
+    tag = re.sub(r"[^a-z0-9]+", "-", (recipe or bundle_dir.name).lower()).strip("-") or "compressed"
+    name = name.format(precision=manifest["precision"], recipe=tag)
+    label = label.format(recipe=recipe or bundle_dir.name)
     return Variant(name, label, "edgebert", manifest["precision"],
                    "onnxruntime" if manifest["format"] == "onnx" else "torchscript",
                    RunnerSpec("edgebert", str(bundle_dir), tuple(manifest["inputs"])), source, size,
@@ -200,9 +206,14 @@ def compress_and_export(model_dir: Path, recipe: Path, work: Path, dataset: Path
     from edgebert.compress.recipe import compress_model
     from edgebert.export.exporter import export_bundle
 
+    stem = Path(recipe).stem
     log(f"edgebert compress --recipe {recipe}")
-    compressed, compress_s = _timed(lambda: compress_model(model_dir, recipe, work / "compressed-model", log=log))
-    log("edgebert export --target x86 (compressed model)")
-    path, export_s = _timed(lambda: export_bundle("x86", compressed, work / "edgebert-compressed", dataset=dataset))
-    return edgebert_variant(path, "edgebert-compressed-{precision}", f"edgebert compressed ({Path(recipe).stem})",
-                            compress_s + export_s, [f"edgebert compress --recipe {recipe}, then export --target x86"])
+    compressed, compress_s = _timed(lambda: compress_model(model_dir, recipe, work / f"compressed-model-{stem}", log=log))
+    log(f"edgebert export --target x86 (compressed model, {stem})")
+    path, export_s = _timed(lambda: export_bundle("x86", compressed, work / f"edgebert-compressed-{stem}", dataset=dataset))
+    return edgebert_variant(path, COMPRESSED_NAME, COMPRESSED_LABEL, compress_s + export_s,
+                            [f"edgebert compress --recipe {recipe}, then export --target x86"])
+
+
+COMPRESSED_NAME = "edgebert-{recipe}-{precision}"
+COMPRESSED_LABEL = "edgebert compressed ({recipe})"
