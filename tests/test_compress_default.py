@@ -18,9 +18,9 @@ def test_fast_recipe_shape_on_the_default_model_exports_int8_with_parity(tmp_pat
     out = compress_model(None, recipe, tmp_path / "fast")
     m = bundle.read_manifest(out)
     assert m["task"]["name"] == "rotten-tomatoes"  # export finds the evaluation split through it
-    assert m["shape"] == {"layers": 4, "heads": [6] * 4, "ffn": [768] * 4}
+    assert m["shape"] == {"layers": 4, "heads": [9] * 4, "ffn": [768] * 4}
     assert m["source"]["shape"] == {"layers": 6, "heads": [12] * 6, "ffn": [1536] * 6}
-    assert m["macs_per_token"] < m["source"]["macs_per_token"] / 2.5
+    assert m["macs_per_token"] < m["source"]["macs_per_token"] / 2.5  # 2.53x fewer
     assert [s["stage"] for s in m["stages"]][-3:] == ["prune_structured", "distill", "quantize"]
     assert m["quantization"]["mode"] == "dynamic" and m["quantization"]["per_channel"] is True
     b = bundle.read_manifest(export_bundle("x86-avx512-vnni", out, tmp_path / "bundle"))
