@@ -21,6 +21,7 @@ from edgebert.cli.common import console, log
 def command(target, model, dataset, text_column, label_column, max_accuracy_drop, budget_minutes, trials, storage, study_name, out) -> None:
     """Search recipes for the fastest bundle within an accuracy budget, with the evidence."""
     from edgebert.config import from_dict
+    from edgebert.run_report import versus_fp32
     from edgebert.search import RunConfig, run_search
 
     config = from_dict(RunConfig, {
@@ -43,5 +44,5 @@ def command(target, model, dataset, text_column, label_column, max_accuracy_drop
     console.print(f"[green]chosen[/] trial {c['trial']}: {c['bundle']}")
     if "speedup_vs_int8" in summary:
         console.print(f"test split, real lengths: {summary['speedup_vs_int8']:.2f}× faster than plain int8, "
-                      f"{summary['accuracy_drop_vs_fp32_points']:.2f} points below fp32")
+                      f"{versus_fp32(summary['accuracy_drop_vs_fp32_points'])}")
     console.print(f"report: {summary['report_md']} and {summary['report_html']}")
