@@ -170,6 +170,7 @@ def test_quick_run_writes_both_reports_with_every_variant(default_model, tmp_pat
     assert {"pytorch-eager-fp32", "pytorch-dynamic-int8", "torchscript-fp32", "optimum-o2-fp32", "optimum-arm64-int8",
             "edgebert-x86-int8", "edgebert-arm64-int8"} <= names
     assert any(n in names for n in ("optimum-avx512_vnni-int8", "optimum-avx2-int8"))
+    assert "edgebert-fast-x86-int8" in names  # the compressed bundle, built by default (distillation capped when quick)
     for v in doc["variants"]:
         assert set(v["latency"]) == set(WORKLOADS)
         for w in WORKLOADS:

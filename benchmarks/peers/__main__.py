@@ -26,11 +26,13 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 FULL = {"warmup": 10, "iterations": 100, "batch_iterations": 30, "real_texts": None, "gemm_iterations": 20, "probe_calls": 5,
-        "threads": None}
+        "threads": None, "distill_steps": None}
 # Quick: a smoke run whose figures mean nothing. One thread, because two-thread PyTorch collapses on a busy
 # 2-core CI machine (seconds per call) and the run must finish in a few minutes there.
 QUICK = {"warmup": 1, "iterations": 4, "batch_iterations": 2, "real_texts": 32, "gemm_iterations": 3, "probe_calls": 1,
-         "threads": 1}
+         "threads": 1, "distill_steps": 10}
+# edgebert's best compressed bundle, built by default when no --compressed-bundle or --recipe is given.
+DEFAULT_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "fast-x86.toml"
 
 
 def _log(message: str) -> None:
@@ -70,7 +72,8 @@ def _test_split(model_dir: Path, limit: int | None):
     return test, test.label_ids(label2id), full
 
 
-def _build(model_dir: Path, work: Path, eval_file: Path, compressed: list[Path], recipes: list[Path], wanted: set[str] | None):
+def _build(model_dir: Path, work: Path, eval_file: Path, compressed: list[Path], recipes: list[Path], wanted: set[str] | None,
+           distill_steps: int | None = None):
     """Build the variants; with `wanted`, only the families named (eager fp32, the baseline, always)."""
     from benchmarks.peers import build
 
@@ -83,7 +86,7 @@ def _build(model_dir: Path, work: Path, eval_file: Path, compressed: list[Path],
     if needed("edgebert-x86", "edgebert-arm64"):
         variants += build.build_edgebert(model_dir, work, eval_file, _log)
     for recipe in recipes:
-        variants.append(build.compress_and_export(model_dir, recipe, work, eval_file, _log))
+        variants.append(build.compress_and_export(model_dir, recipe, work, eval_file, _log, distill_steps))
     for bundle_dir in compressed:
         variants.append(build.edgebert_variant(bundle_dir, build.COMPRESSED_NAME, build.COMPRESSED_LABEL, 0.0,
                                                [f"prebuilt bundle {bundle_dir} (--compressed-bundle)"]))
@@ -129,6 +132,8 @@ def run(model: str | None, out: Path, quick: bool, threads: int | None, compress
 
     threads = threads or settings["threads"] or cpu.usable_cores()
     wanted = {s.strip() for s in variants_csv.split(",") if s.strip()} if variants_csv else None
+    if not compressed and not recipes and settings.get("compressed", True) and wanted is None:
+        recipes = [DEFAULT_RECIPE]
     from edgebert.bench.runner import check_bundle
     from edgebert.compress.recipe import load_recipe
 
@@ -147,7 +152,7 @@ def run(model: str | None, out: Path, quick: bool, threads: int | None, compress
         eval_file = work / "eval.jsonl"
         full_test.to_jsonl(eval_file)
         phases = {"setup": time.time() - started}
-        variants = _build(model_dir, work, eval_file, compressed, recipes, wanted)
+        variants = _build(model_dir, work, eval_file, compressed, recipes, wanted, settings["distill_steps"])
         phases["build"] = time.time() - started - sum(phases.values())
         _check_tokenizers(variants, model_dir)
         _log(f"loading {len(variants)} variants ({threads} threads each)")
@@ -204,6 +209,7 @@ def command_line() -> str:
 @click.option("--threads", type=click.IntRange(1, 256), default=None, help="Threads per variant (default: usable cores; 1 with --quick).")
 @click.option("--compressed-bundle", type=click.Path(), multiple=True, help="An edgebert bundle of a compressed model to include (repeatable).")
 @click.option("--recipe", type=click.Path(), multiple=True, help="Compress the model with this recipe, export for x86, include it (repeatable).")
+@click.option("--no-compressed", is_flag=True, help="Leave out the compressed bundle that is otherwise built with recipes/fast-x86.toml.")
 @click.option("--variants", "variants_csv", default=None, help="Comma-separated variant names to run (eager fp32 always runs).")
 @click.option("--iterations", type=click.IntRange(1), default=None, help="Timed rounds at batch 1 / seq 128.")
 @click.option("--batch-iterations", type=click.IntRange(1), default=None, help="Timed rounds at batch 8 / seq 128.")
@@ -213,13 +219,13 @@ def command_line() -> str:
 @click.option("--wait-quiet", type=click.FloatRange(0), default=0, show_default=True,
               help="Seconds, in all, to wait for other processes to quieten: timing blocks run while they were busy are redone.")
 @click.option("--keep-artifacts", type=click.Path(file_okay=False), default=None, help="Build the variants here and keep them.")
-def main(model, out, quick, threads, compressed_bundle, recipe, variants_csv, iterations, batch_iterations, real_texts, warmup,
+def main(model, out, quick, threads, compressed_bundle, recipe, no_compressed, variants_csv, iterations, batch_iterations, real_texts, warmup,
          gap_ms, wait_quiet, keep_artifacts) -> None:
     """Benchmark edgebert's bundles against Optimum and PyTorch on the same model, in one run."""
     import warnings
 
     warnings.filterwarnings("ignore")
-    settings = dict(QUICK if quick else FULL)
+    settings = dict(QUICK if quick else FULL, compressed=not no_compressed)
     for key, value in (("iterations", iterations), ("batch_iterations", batch_iterations), ("real_texts", real_texts),
                        ("warmup", warmup)):
         if value is not None:

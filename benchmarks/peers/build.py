@@ -201,14 +201,21 @@ def build_edgebert(model_dir: Path, work: Path, dataset: Path, log: Log) -> list
     return out
 
 
-def compress_and_export(model_dir: Path, recipe: Path, work: Path, dataset: Path, log: Log) -> Variant:
-    """`edgebert compress` with `recipe`, then `edgebert export --target x86`: edgebert's compressed bundle."""
-    from edgebert.compress.recipe import compress_model
+def compress_and_export(model_dir: Path, recipe: Path, work: Path, dataset: Path, log: Log,
+                        distill_steps: int | None = None) -> Variant:
+    """`edgebert compress` with `recipe`, then `edgebert export --target x86`: edgebert's compressed bundle.
+    `distill_steps` caps the recipe's distillation (the quick smoke run: the code path, not the accuracy)."""
+    from edgebert.compress.recipe import compress_model, load_recipe
+    from edgebert.config import to_dict
     from edgebert.export.exporter import export_bundle
 
     stem = Path(recipe).stem
+    settings = to_dict(load_recipe(recipe))
+    if distill_steps is not None and settings.get("distill"):
+        settings["distill"]["steps"] = min(settings["distill"]["steps"], distill_steps)
+        log(f"distillation capped at {distill_steps} steps (quick run)")
     log(f"edgebert compress --recipe {recipe}")
-    compressed, compress_s = _timed(lambda: compress_model(model_dir, recipe, work / f"compressed-model-{stem}", log=log))
+    compressed, compress_s = _timed(lambda: compress_model(model_dir, settings, work / f"compressed-model-{stem}", log=log))
     log(f"edgebert export --target x86 (compressed model, {stem})")
     path, export_s = _timed(lambda: export_bundle("x86", compressed, work / f"edgebert-compressed-{stem}", dataset=dataset))
     return edgebert_variant(path, COMPRESSED_NAME, COMPRESSED_LABEL, compress_s + export_s,
