@@ -61,22 +61,13 @@ def trial_rows(study) -> list[dict[str, Any]]:
     for t in study.trials:
         row = {"trial": t.number, "state": t.state.name, "params": dict(t.params), "on_front": t.number in front,
                "seconds": t.user_attrs.get("seconds"), "macs_per_token": t.user_attrs.get("macs_per_token"),
-               "distill_steps_run": t.user_attrs.get("distill_steps_run", _steps_run_on_disk(t.user_attrs.get("dir"))),
+               "distill_steps_run": t.user_attrs.get("distill_steps_run"),
                "error": t.system_attrs.get("fail_reason")}
         if t.state.name == "COMPLETE":
             row.update(latency_ms=t.values[0], accuracy=t.values[1], size_bytes=t.values[2],
                        results=str(Path(t.user_attrs["dir"]) / "dev-results.json"))
         rows.append(row)
     return rows
-
-
-def _steps_run_on_disk(trial_dir: str | None) -> int | None:
-    """Distillation steps a trial's model records (studies from before the count was kept in the study itself)."""
-    path = Path(trial_dir or "/nonexistent") / "model" / "manifest.json"
-    if not path.is_file():
-        return None
-    stages = [s for s in json.loads(path.read_text()).get("stages", []) if s.get("stage") == "distill"]
-    return stages[-1]["result"]["steps_run"] if stages else None
 
 
 def _params_text(p: dict[str, Any]) -> str:

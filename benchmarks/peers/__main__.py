@@ -209,7 +209,7 @@ def command_line() -> str:
 @click.option("--threads", type=click.IntRange(1, 256), default=None, help="Threads per variant (default: usable cores; 1 with --quick).")
 @click.option("--compressed-bundle", type=click.Path(), multiple=True, help="An edgebert bundle of a compressed model to include (repeatable).")
 @click.option("--recipe", type=click.Path(), multiple=True, help="Compress the model with this recipe, export for x86, include it (repeatable).")
-@click.option("--no-compressed", is_flag=True, help="Leave out the compressed bundle that is otherwise built with recipes/fast-x86.toml.")
+@click.option("--no-compressed", is_flag=True, help="Leave out the compressed bundle that is otherwise built with recipes/fast-x86.toml (so does --variants).")
 @click.option("--variants", "variants_csv", default=None, help="Comma-separated variant names to run (eager fp32 always runs).")
 @click.option("--iterations", type=click.IntRange(1), default=None, help="Timed rounds at batch 1 / seq 128.")
 @click.option("--batch-iterations", type=click.IntRange(1), default=None, help="Timed rounds at batch 8 / seq 128.")
