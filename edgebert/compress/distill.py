@@ -8,7 +8,9 @@ The teacher is fixed, so its logits are computed once, before training, for the 
 draws, and cached on disk, keyed by the teacher's weights, the texts and max_length
 (`~/.cache/edgebert/teacher-logits/<key>.npy`, read back with allow_pickle=False): each step then runs only the
 student, and the next trial of a search pays only for texts no earlier run drew.
-The hidden-state loss needs the teacher's activations per batch, so with it the teacher runs online.
+The teacher reads the texts through its own tokenizer, so a teacher of another family (MPNet teaching a BERT) works.
+The hidden-state loss needs the teacher's activations per batch, so with it the teacher runs online; it needs the
+same token positions and widths, so it is skipped (with a note) for a teacher that tokenizes differently or is wider.
 `kd_weight = 0` is plain fine-tuning on the labels: the baseline distillation is measured against (same steps).
 """
 from __future__ import annotations
@@ -72,8 +74,9 @@ def check(config: DistillConfig, ctx: CompressContext) -> None:
                           "distil from a teacher trained on the same label set")
 
 
-def teacher_logits(path: Path, texts: data.LabelledTexts, needed: np.ndarray, ctx: CompressContext, teacher=None) -> tuple[np.ndarray, int]:
+def teacher_logits(path: Path, texts: data.LabelledTexts, needed: np.ndarray, ctx: CompressContext, loaded=None) -> tuple[np.ndarray, int]:
     """Teacher logits for the training texts (rows the schedule never draws stay NaN); (logits, rows computed now).
+    `loaded`: the teacher's (model, tokenizer) when the caller has them already.
 
     The cache holds one row per training text, filled as trials need them: a longer run later computes only
     the texts an earlier run did not draw.
@@ -93,10 +96,9 @@ def teacher_logits(path: Path, texts: data.LabelledTexts, needed: np.ndarray, ct
         logits = np.full((len(texts), len(ctx.label2id)), np.nan, dtype=np.float32)
     missing = needed[np.isnan(logits[needed, 0])]
     if len(missing):
-        if teacher is None:
-            teacher, _ = load_classifier(path)
+        teacher, tokenizer = loaded or load_classifier(path)
         ctx.log(f"teacher logits on {len(missing)} training texts (cached for later runs)")
-        logits[missing] = predict_logits(teacher, ctx.tokenizer, [texts.texts[i] for i in missing], max_length=ctx.max_length)
+        logits[missing] = predict_logits(teacher, tokenizer, [texts.texts[i] for i in missing], max_length=ctx.max_length)
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.npy")
         np.save(tmp, logits, allow_pickle=False)
@@ -145,17 +147,21 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
     train = require_data(ctx, "distillation")
     path = teacher_dir(config, ctx)
     started = time.time()
-    teacher = None
+    teacher = teacher_tokenizer = None
     use_hidden = config.hidden_weight > 0
     notes = []
     if use_hidden:
-        teacher, _ = load_classifier(path)
+        teacher, teacher_tokenizer = load_classifier(path)
         if teacher.config.hidden_size != model.config.hidden_size:
             notes.append("hidden-state loss skipped: teacher and student hidden sizes differ")
             use_hidden = False
+        elif teacher_tokenizer.get_vocab() != ctx.tokenizer.get_vocab():
+            notes.append("hidden-state loss skipped: teacher and student tokenize differently (token positions differ)")
+            use_hidden = False
     # The whole batch schedule is drawn up front (seeded), so only the texts it uses need teacher logits.
     schedule = batch_schedule(train, config, ctx.seed)
-    t_logits, computed = teacher_logits(path, train, np.unique(np.concatenate(schedule)), ctx, teacher)
+    t_logits, computed = teacher_logits(path, train, np.unique(np.concatenate(schedule)), ctx,
+                                        (teacher, teacher_tokenizer) if teacher is not None else None)
     pairs = _layer_pairs(model, teacher, ctx, path == ctx.teacher_dir) if use_hidden else []
     t_logits = torch.as_tensor(t_logits)
     y_all = torch.as_tensor(train.label_ids(ctx.label2id))
