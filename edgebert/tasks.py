@@ -99,11 +99,17 @@ def accuracy(model, tokenizer, split: data.LabelledTexts) -> float:
     return float((predict_logits(model, tokenizer, split.texts).argmax(1) == y).mean())
 
 
-def default_model_dir(cfg: TrainConfig | None = None, console=None) -> Path:
-    """The cached default task model, trained on first use (about 5 minutes on 2 cores)."""
+def default_model_dir(cfg: TrainConfig | None = None, console=None, encoder: Path | None = None) -> Path:
+    """The cached default task model, trained on first use (about 5 minutes on 2 cores).
+
+    `encoder` fine-tunes another local encoder on the same task the same way (e.g. a larger model to serve as a
+    distillation teacher); the cache key holds its weights' hash, so each encoder gets its own entry.
+    """
+    from edgebert.models import read_config, weights_file
+
     cfg = cfg or TrainConfig()
-    enc_dir = encoder_dir()
-    enc_sha = bundle.sha256_file(enc_dir / "model.safetensors")
+    enc_dir = Path(encoder) if encoder is not None else encoder_dir()
+    enc_sha = bundle.sha256_file(weights_file(enc_dir))
     out = cache_dir() / "default-task" / _cache_key(enc_sha, cfg)
     if (out / bundle.MANIFEST).is_file():
         return out
@@ -117,7 +123,7 @@ def default_model_dir(cfg: TrainConfig | None = None, console=None) -> Path:
     model, tokenizer = load_classifier(enc_dir, num_labels=len(data.DEFAULT_LABELS))
     model.config.id2label = dict(enumerate(data.DEFAULT_LABELS))
     model.config.label2id = {v: k for k, v in model.config.id2label.items()}
-    with Progress(TextColumn("[bold]training the default task model[/] (once; cached)"), BarColumn(),
+    with Progress(TextColumn(f"[bold]training the {TASK_NAME} model from {enc_dir.name}[/] (once; cached)"), BarColumn(),
                   TextColumn("{task.completed}/{task.total} steps  loss {task.fields[loss]:.3f}"), TimeRemainingColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("train", total=cfg.steps, loss=float("nan"))
@@ -131,7 +137,7 @@ def default_model_dir(cfg: TrainConfig | None = None, console=None) -> Path:
         bundle.write_manifest(tmp, {
             "kind": "model",
             "task": task_record(),
-            "source": {"path": str(enc_dir), "model_type": "bert", "sha256": enc_sha},
+            "source": {"path": str(enc_dir), "model_type": read_config(enc_dir).get("model_type"), "sha256": enc_sha},
             "accuracy": acc,
             "stages": [{"stage": "train", "config": asdict(cfg), "seconds": round(seconds, 1),
                         "torch_threads": torch.get_num_threads()}],
