@@ -29,37 +29,38 @@ from edgebert import bundle
 from edgebert.compress.recipe import compress_model, load_recipe, to_dict
 
 RECIPE = Path(__file__).parent / "recipes" / "fast-x86.toml"
-ARMS = {"labels": "labels only (no teacher)", "minilm": "distilled from the unpruned MiniLM (the recipe's teacher)",
-        "mpnet": "distilled from a fine-tuned MPNet-base"}
+ARMS = ("labels", "minilm", "mpnet")
+TEACHERS = {"minilm": "all-MiniLM-L6-v2 fine-tuned on the task: the default model, the recipe's teacher",
+            "mpnet": "all-mpnet-base-v2 fine-tuned on the task (benchmarks/teacher.py)"}
 
 
-def teacher_for(arm: str) -> str | None:
+def teacher_dir(arm: str) -> Path | None:
+    from edgebert.tasks import default_model_dir
+
     if arm == "mpnet":
         from benchmarks.teacher import mpnet_teacher_dir
 
-        return str(mpnet_teacher_dir())
-    return None  # minilm: the source model, distillation's default
+        return mpnet_teacher_dir()  # trained on first use (~45 minutes), then cached
+    return default_model_dir() if arm == "minilm" else None
 
 
 def run_one(arm: str, seed: int, steps: int, work: Path) -> dict:
-    from edgebert.models import load_classifier, predict_logits
-    from edgebert.tasks import default_splits
+    from edgebert.models import load_classifier
+    from edgebert.tasks import accuracy, default_splits
 
     recipe = load_recipe(RECIPE)
-    distill = dataclasses.replace(recipe.distill, steps=steps, kd_weight=0.0 if arm == "labels" else recipe.distill.kd_weight,
-                                  teacher=teacher_for(arm))
+    teacher = teacher_dir(arm)
+    distill = dataclasses.replace(recipe.distill, steps=steps, kd_weight=recipe.distill.kd_weight if teacher else 0.0,
+                                  teacher=str(teacher) if teacher else None)
     recipe = dataclasses.replace(recipe, name=f"{arm}-seed{seed}", seed=seed, distill=distill, quantize=None)
     started = time.time()
     out = compress_model(None, recipe, work / f"{arm}-seed{seed}", force=True, log=lambda m: print(f"  {m}", file=sys.stderr))
-    m = bundle.read_manifest(out)
-    record = next(s for s in m["stages"] if s["stage"] == "distill")
+    record = next(s for s in bundle.read_manifest(out)["stages"] if s["stage"] == "distill")
     model, tok = load_classifier(out)
-    test = default_splits()["test"]
-    test_acc = float((predict_logits(model, tok, test.texts, max_length=recipe.max_length).argmax(1)
-                      == test.label_ids({v: k for k, v in model.config.id2label.items()})).mean())
     return {"arm": arm, "seed": seed, "steps": steps, "steps_run": record["result"]["steps_run"],
-            "teacher": record["result"]["teacher"] if arm != "labels" else None, "kd_weight": distill.kd_weight,
-            "dev_pruned": record["dev_accuracy_before"], "dev": record["dev_accuracy_after"], "test": test_acc,
+            "teacher": distill.teacher, "kd_weight": distill.kd_weight,
+            "dev_pruned": record["dev_accuracy_before"], "dev": record["dev_accuracy_after"],
+            "test": accuracy(model, tok, default_splits()["test"], max_length=recipe.max_length),
             "distill_seconds": record["seconds"], "run_seconds": round(time.time() - started, 1),
             "git": _git(), "recipe": to_dict(recipe)}
 
@@ -68,15 +69,12 @@ def _git() -> str:
     return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 
 
-def teacher_accuracy(arm: str) -> dict | None:
-    from edgebert.tasks import default_model_dir
-
-    path = Path(teacher_for(arm) or default_model_dir()) if arm != "labels" else None
+def teacher_record(arm: str) -> dict | None:
+    path = teacher_dir(arm)
     if path is None:
         return None
     manifest = bundle.read_manifest(path)
-    return {"path": str(path), "encoder": Path(manifest["source"]["path"]).name, **manifest["accuracy"],
-            "parameters": _parameters(path)}
+    return {"path": str(path), **manifest["accuracy"], "parameters": _parameters(path)}
 
 
 def _parameters(path: Path) -> int:
@@ -107,7 +105,7 @@ def markdown(doc: dict) -> str:
     for arm in arms:
         t = doc["teachers"].get(arm)
         if t:
-            lines.append(f"| {arm}: {t['encoder']} fine-tuned on the task | {t['parameters'] / 1e6:.1f} M | {t['dev']:.2%} | {t['test']:.2%} |")
+            lines.append(f"| {arm}: {TEACHERS[arm]} | {t['parameters'] / 1e6:.1f} M | {t['dev']:.2%} | {t['test']:.2%} |")
     lines += ["", "| seed | " + " | ".join(f"{a}: dev / test" for a in arms) + " | " +
               " | ".join(f"{a} − labels (dev / test)" for a in arms if a != "labels") + " |",
               "|--:|" + "--:|" * (len(arms) + len(arms) - 1)]
@@ -139,7 +137,7 @@ def markdown(doc: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--arms", nargs="+", choices=list(ARMS), default=["labels", "mpnet", "minilm"])
+    p.add_argument("--arms", nargs="+", choices=ARMS, default=["labels", "mpnet", "minilm"])
     p.add_argument("--steps", type=int, default=load_recipe(RECIPE).distill.steps)
     p.add_argument("--out", type=Path, default=Path("reports/distill-vs-labels"))
     p.add_argument("--work", type=Path, default=None, help="where the student models go (default: a temporary directory)")
@@ -151,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         for arm in args.arms:
-            doc["teachers"][arm] = teacher_accuracy(arm)  # trains the MPNet teacher on first use (~45 min)
+            doc["teachers"][arm] = teacher_record(arm)
         for seed in args.seeds:
             for arm in args.arms:
                 if any(r["arm"] == arm and r["seed"] == seed for r in doc["runs"]):

@@ -92,11 +92,11 @@ def optimizer_step(model, loss, optim, sched) -> float:
     return float(loss.detach())
 
 
-def accuracy(model, tokenizer, split: data.LabelledTexts) -> float:
+def accuracy(model, tokenizer, split: data.LabelledTexts, max_length: int = 128) -> float:
     from edgebert.models import label2id, predict_logits
 
     y = split.label_ids(label2id(model))
-    return float((predict_logits(model, tokenizer, split.texts).argmax(1) == y).mean())
+    return float((predict_logits(model, tokenizer, split.texts, max_length=max_length).argmax(1) == y).mean())
 
 
 def default_model_dir(cfg: TrainConfig | None = None, console=None, encoder: Path | None = None) -> Path:

@@ -12,13 +12,13 @@ def _run(arm, seed, dev, test):
 
 def test_report_pairs_each_arm_with_labels_only_of_the_same_seed():
     doc = {"steps": 1000, "started": "2026-11-29T12:00:00+00:00", "git": "abc1234",
-           "teachers": {"labels": None, "mpnet": {"path": "/c/x", "encoder": "all-mpnet-base-v2", "parameters": 109_488_002,
+           "teachers": {"labels": None, "mpnet": {"path": "/c/x", "parameters": 109_488_002,
                                                   "dev": 0.88, "test": 0.87}},
            "runs": [_run("labels", 0, 0.80, 0.81), _run("mpnet", 0, 0.83, 0.81),
                     _run("labels", 1, 0.82, 0.80), _run("mpnet", 1, 0.81, 0.82),
                     _run("labels", 2, 0.79, 0.80)]}  # seed 2 has no mpnet run yet: left out of the mean
     md = distill_vs_labels.markdown(doc)
-    assert "| mpnet: all-mpnet-base-v2 fine-tuned on the task | 109.5 M | 88.00% | 87.00% |" in md
+    assert "| mpnet: all-mpnet-base-v2 fine-tuned on the task (benchmarks/teacher.py) | 109.5 M | 88.00% | 87.00% |" in md
     assert "| 0 | 80.00% / 81.00% | 83.00% / 81.00% | +3.00 / +0.00 |" in md
     assert "| 2 | 79.00% / 80.00% | — | — |" in md
     assert "**mpnet** − labels on dev, mean over 2 seed(s): **+1.00 points** (sd 2.83); ahead in 1 of 2." in md
