@@ -40,7 +40,7 @@ def teacher_dir(arm: str) -> Path | None:
     if arm == "mpnet":
         from benchmarks.teacher import mpnet_teacher_dir
 
-        return mpnet_teacher_dir()  # trained on first use (~45 minutes), then cached
+        return mpnet_teacher_dir()  # trained on first use (~40 minutes), then cached
     return default_model_dir() if arm == "minilm" else None
 
 
@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         doc = {"steps": args.steps, "started": bundle.now_iso(), "git": _git(), "runs": [], "teachers": {}}
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         for arm in args.arms:
             doc["teachers"][arm] = teacher_record(arm)
         for seed in args.seeds:
