@@ -25,6 +25,7 @@ def test_report_pairs_each_arm_with_labels_only_of_the_same_seed():
     assert "| 2 | 79.00% / 80.00% | — | — |" in md
     assert "**mpnet** − labels on dev, mean over 2 seed(s): **+1.00 points** (sd 2.83); ahead in 1 of 2." in md
     assert "**mpnet** − labels on test, mean over 2 seed(s): **+1.00 points** (sd 1.41); ahead in 1 of 2." in md
+    assert "Dev accuracy right after pruning, before any training: seed 0 74.12%, seed 1 74.12%, seed 2 74.12%." in md
     assert "Median seconds per run (pruning, training, evaluation): labels 100, mpnet 555." in md
     assert "Teacher logits are computed once per teacher and cached: mpnet 455 s for 9,100 texts." in md
 
