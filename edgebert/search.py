@@ -186,8 +186,9 @@ class Search:
             except Exception as exc:  # sqlalchemy/optuna raise many kinds for a bad URL or an unreachable server
                 if isinstance(exc, EdgebertError):
                     raise
-                # Two workers creating the same new database race on its schema; the loser retries and loads it.
-                racing = "already exists" in str(exc) or "locked" in str(exc)
+                # Two workers creating the same new database race on its schema (a table or the schema-version row
+                # written twice); the loser retries and loads what the winner wrote.
+                racing = any(s in str(exc) for s in ("already exists", "locked", "UNIQUE constraint failed", "duplicate key"))
                 if not racing or attempt == attempts - 1:
                     raise UserError(f"cannot open the Optuna storage {url!r}: {str(exc).splitlines()[0][:160]}") from None
                 time.sleep(0.5 + attempt)

@@ -132,3 +132,27 @@ def test_bad_run_input(tmp_path, tiny_trained_model, run_dataset, extra, message
     result = CliRunner().invoke(cli, run_args(tiny_trained_model, run_dataset, tmp_path / "r", *extra))
     assert result.exit_code == 2, result.output
     assert message in result.output and result.output.startswith("error:")
+
+
+@pytest.mark.parametrize("message", ["(sqlite3.OperationalError) table studies already exists",
+                                     "(sqlite3.IntegrityError) UNIQUE constraint failed: alembic_version.version_num"])
+def test_a_worker_that_loses_the_schema_race_retries_and_loads_the_study(tmp_path, monkeypatch, message):
+    """Two workers starting on one new SQLite file both create its schema; the loser's first attempt fails with one
+    of these (both seen here in two processes) and must load what the winner wrote, not stop with an error."""
+    from edgebert.search import RunConfig, Search
+
+    calls = []
+
+    class Racing(optuna.storages.RDBStorage):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)  # the winner's schema is in place ...
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError(message)  # ... and this worker saw its own attempt collide with it
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", Racing)
+    monkeypatch.setattr("edgebert.search.time.sleep", lambda s: None)
+    search = Search(RunConfig(target="x86", out=str(tmp_path), storage=f"sqlite:///{tmp_path / 'shared.db'}"))
+    search.num_layers = 6
+    study = search.study()
+    assert len(calls) == 2 and study.study_name == "edgebert-" + search.target.name
