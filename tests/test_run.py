@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from conftest import make_rows, write_csv
 from edgebert.cli import cli
-from edgebert.search import Choice, choose, recipe_for
+from edgebert.search import choose, recipe_for
 
 pytestmark = pytest.mark.slow
 
