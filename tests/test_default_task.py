@@ -1,7 +1,4 @@
 """Integration: the real default model (packaged MiniLM + packaged Rotten Tomatoes), exported per target."""
-import subprocess
-import sys
-
 import pytest
 from click.testing import CliRunner
 

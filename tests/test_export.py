@@ -1,8 +1,5 @@
-import json
 import shutil
-import sys
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
