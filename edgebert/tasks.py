@@ -123,7 +123,8 @@ def default_model_dir(cfg: TrainConfig | None = None, console=None, encoder: Pat
     model, tokenizer = load_classifier(enc_dir, num_labels=len(data.DEFAULT_LABELS))
     model.config.id2label = dict(enumerate(data.DEFAULT_LABELS))
     model.config.label2id = {v: k for k, v in model.config.id2label.items()}
-    with Progress(TextColumn(f"[bold]training the {TASK_NAME} model from {enc_dir.name}[/] (once; cached)"), BarColumn(),
+    what = "the default task model" if encoder is None else f"{enc_dir.name} on {TASK_NAME}"
+    with Progress(TextColumn(f"[bold]training {what}[/] (once; cached)"), BarColumn(),
                   TextColumn("{task.completed}/{task.total} steps  loss {task.fields[loss]:.3f}"), TimeRemainingColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("train", total=cfg.steps, loss=float("nan"))

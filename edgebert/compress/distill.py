@@ -147,21 +147,20 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
     train = require_data(ctx, "distillation")
     path = teacher_dir(config, ctx)
     started = time.time()
-    teacher = teacher_tokenizer = None
-    use_hidden = config.hidden_weight > 0
+    # The hidden-state loss runs the teacher every step, so only then is it loaded here: (model, tokenizer).
+    loaded = load_classifier(path) if config.hidden_weight > 0 else None
+    teacher = loaded[0] if loaded else None
+    use_hidden = loaded is not None
     notes = []
-    if use_hidden:
-        teacher, teacher_tokenizer = load_classifier(path)
-        if teacher.config.hidden_size != model.config.hidden_size:
-            notes.append("hidden-state loss skipped: teacher and student hidden sizes differ")
-            use_hidden = False
-        elif teacher_tokenizer.get_vocab() != ctx.tokenizer.get_vocab():
-            notes.append("hidden-state loss skipped: teacher and student tokenize differently (token positions differ)")
-            use_hidden = False
+    if loaded and teacher.config.hidden_size != model.config.hidden_size:
+        notes.append("hidden-state loss skipped: teacher and student hidden sizes differ")
+        use_hidden = False
+    elif loaded and loaded[1].get_vocab() != ctx.tokenizer.get_vocab():
+        notes.append("hidden-state loss skipped: teacher and student tokenize differently (token positions differ)")
+        use_hidden = False
     # The whole batch schedule is drawn up front (seeded), so only the texts it uses need teacher logits.
     schedule = batch_schedule(train, config, ctx.seed)
-    t_logits, computed = teacher_logits(path, train, np.unique(np.concatenate(schedule)), ctx,
-                                        (teacher, teacher_tokenizer) if teacher is not None else None)
+    t_logits, computed = teacher_logits(path, train, np.unique(np.concatenate(schedule)), ctx, loaded)
     pairs = _layer_pairs(model, teacher, ctx, path == ctx.teacher_dir) if use_hidden else []
     t_logits = torch.as_tensor(t_logits)
     y_all = torch.as_tensor(train.label_ids(ctx.label2id))
