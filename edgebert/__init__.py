@@ -5,9 +5,8 @@ Raspberry Pi with the base install can bench a bundle. Heavy imports happen insi
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from edgebert.errors import EdgebertError  # noqa: E402
+from edgebert._version import __version__
+from edgebert.errors import EdgebertError
 
 __all__ = ["__version__", "EdgebertError", "export", "bench", "compress", "load_target"]
 

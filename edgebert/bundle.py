@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from edgebert import __version__
+from edgebert._version import __version__
 from edgebert.errors import BundleError, IntegrityError, UserError
 
 SCHEMA_VERSION = 1

@@ -14,7 +14,8 @@ from typing import Any
 
 import psutil
 
-from edgebert import __version__, cpu
+from edgebert import cpu
+from edgebert._version import __version__
 from edgebert.errors import ConfigError
 
 # Set to 1 by scripts that run bench under qemu-user (benchmarks/arm64_emulated.sh): latency is then meaningless.

@@ -17,7 +17,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from edgebert import __version__, cpu
+from edgebert import cpu
+from edgebert._version import __version__
 from edgebert.bench import accuracy, environment, latency, memory
 from edgebert.bundle import bundle_digest, now_iso, read_manifest, verify_files
 from edgebert.errors import BundleError, UserError

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from edgebert import __version__
+from edgebert._version import __version__
 from edgebert.errors import UserError
 
 SCHEMA_VERSION = 1
