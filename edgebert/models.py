@@ -1,22 +1,20 @@
 """Loading and running Hugging Face sequence classifiers (torch side). Weights come only from safetensors."""
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from edgebert.architectures import ARCHITECTURES, SUPPORTED_MODEL_TYPES, Layout
 from edgebert.errors import ModelError, require
 
-SUPPORTED_MODEL_TYPES = ("bert", "distilbert", "roberta", "mpnet")
-# Input names each architecture's forward() takes, in ONNX input order (optimum-onnx style: one small entry each).
-MODEL_INPUTS = {
-    "bert": ("input_ids", "attention_mask", "token_type_ids"),
-    "distilbert": ("input_ids", "attention_mask"),
-    "roberta": ("input_ids", "attention_mask"),
-    "mpnet": ("input_ids", "attention_mask"),
-}
+# Input names each architecture's forward() takes, in ONNX input order (facts in architectures.py).
+MODEL_INPUTS = {mt: arch.input_names for mt, arch in ARCHITECTURES.items()}
+# config.json key naming the groups of layers compress/share.py tied; the two helpers at the bottom persist them.
+SHARED_LAYERS_KEY = "edgebert_shared_layers"
 
 
 def read_config(model_dir: Path) -> dict[str, Any]:
@@ -74,15 +72,13 @@ def load_classifier(model_dir: Path | str, num_labels: int | None = None):
     kwargs: dict[str, Any] = {"use_safetensors": True, "local_files_only": True}
     if num_labels is not None:
         kwargs["num_labels"] = num_labels
-    from edgebert.compress.share import quiet_loading, tie_shared_layers
-
     try:
-        with quiet_loading(config):
+        with _quiet_loading(config):
             model = transformers.AutoModelForSequenceClassification.from_pretrained(str(model_dir), **kwargs)
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"cannot load the model in {model_dir}: {str(exc).splitlines()[0][:200]}") from None
-    tie_shared_layers(model)  # layers `compress` shared are stored once; point the others at them (compress/share.py)
+    tie_shared_layers(model)  # layers `compress` shared are stored once; point the others at them
     model.eval()
     return model, tokenizer
 
@@ -140,7 +136,48 @@ def count_parameters(model) -> int:
 
 def save_model(model, tokenizer, out: Path) -> None:
     """Hugging Face layout, safetensors weights; layers shared by `compress` are stored once (compress/share.py)."""
-    from edgebert.compress.share import unique_state_dict
-
     model.save_pretrained(str(out), safe_serialization=True, state_dict=unique_state_dict(model))
     tokenizer.save_pretrained(str(out))
+
+
+# --- layers shared by compress/share.py, across a save and a reload ----------------------------------------------
+# config.json gains SHARED_LAYERS_KEY (e.g. [[0, 1], [2, 3]]); the safetensors file holds each group's first layer
+# only (transformers refuses to save runtime-shared tensors); on load the followers, which transformers initialised
+# at random because their keys are absent, are replaced by their group's first layer.
+def tie_shared_layers(model) -> None:
+    """After loading: point each group's followers at the group's first layer (no-op for unshared models)."""
+    groups = getattr(model.config, SHARED_LAYERS_KEY, None)
+    if not groups:
+        return
+    layout = Layout(model)
+    layers = list(layout.layers)
+    for g in groups:
+        for i in g[1:]:
+            layers[i] = layers[g[0]]
+    layout.set_layers(layers)
+
+
+def unique_state_dict(model) -> dict | None:
+    """The state dict without the followers' keys (each shared tensor once), or None for an unshared model."""
+    groups = getattr(model.config, SHARED_LAYERS_KEY, None)
+    if not groups:
+        return None
+    layout = Layout(model)
+    root = f"{model.base_model_prefix}.{layout.paths['layers']}."
+    followers = tuple(f"{root}{i}." for g in groups for i in g[1:])
+    return {k: v for k, v in model.state_dict().items() if not k.startswith(followers)}
+
+
+@contextlib.contextmanager
+def _quiet_loading(config: dict):
+    """Silence transformers' 'weights newly initialized' warning for the followers tie_shared_layers replaces."""
+    if not config.get(SHARED_LAYERS_KEY):
+        yield
+        return
+    logging = require("transformers").logging
+    before = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(before)

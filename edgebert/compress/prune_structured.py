@@ -29,6 +29,7 @@ import numpy as np
 from edgebert.config import choices
 from edgebert.compress.common import CompressContext, Layout, batches, check_ratio, require_data
 from edgebert.errors import ConfigError, require
+from edgebert.models import SHARED_LAYERS_KEY
 
 
 @dataclass(frozen=True)
@@ -51,15 +52,19 @@ def _count(ratio: float, n: int) -> int:
     return int(round(ratio * n))
 
 
-def check(model, config: PruneStructuredConfig) -> None:
-    """One-line errors before any work: pruning every head of a layer, or every layer."""
+def planned_layers(model, config: PruneStructuredConfig) -> int:
+    """How many layers pruning will leave (the recipe's preflight checks later stages against it)."""
+    n = len(Layout(model).layers)
+    return n - _count(config.layers_ratio, n)
+
+
+def check(model, config: PruneStructuredConfig, ctx: CompressContext | None = None) -> None:
+    """One-line errors before any work: pruning every head of a layer, or every layer; no data to measure on."""
     layout = Layout(model)
-    if config.heads_ratio and model.config.model_type == "mpnet":
-        # MPNet adds one relative-position bias per head of the *model* to every layer's scores: a layer with
-        # fewer heads no longer matches it (transformers' MPNet prune_heads leaves the model broken).
-        raise ConfigError("head pruning is not supported for mpnet models (their relative position bias spans every head); "
+    if config.heads_ratio and not layout.arch.prunable_heads:  # MPNet: why in architectures.py
+        raise ConfigError(f"head pruning is not supported for {layout.arch.model_type} models (their relative position bias spans every head); "
                           "set prune_structured.heads_ratio = 0 and prune FFN neurons or layers")
-    if getattr(model.config, "edgebert_shared_layers", None):
+    if getattr(model.config, SHARED_LAYERS_KEY, None):
         raise ConfigError("prune_structured must run before layers are shared; the recipe order does that")
     for i, layer in enumerate(layout.layers):
         n = len(layout.heads_in(layer))
@@ -69,6 +74,8 @@ def check(model, config: PruneStructuredConfig) -> None:
     n = len(layout.layers)
     if _count(config.layers_ratio, n) >= n:
         raise ConfigError(f"prune_structured.layers_ratio = {config.layers_ratio} would remove all {n} layers; use a smaller ratio")
+    if ctx is not None and (config.heads_ratio or config.ffn_ratio or config.layers_ratio):
+        require_data(ctx, "structured pruning (importance is measured on data)")
 
 
 def prune_structured_(model, config: PruneStructuredConfig, ctx: CompressContext) -> dict[str, Any]:

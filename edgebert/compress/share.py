@@ -4,22 +4,20 @@ The compute is unchanged (every position still runs a layer); the parameters, th
 file shrink, because each shared weight is stored once. Sharing costs accuracy: fine-tune or distil afterwards
 (the recipe's distillation stage does).
 
-How it survives a save and a reload (models.save_model / models.load_classifier call the two helpers below):
-`config.json` gains `edgebert_shared_layers` (e.g. [[0, 1], [2, 3]]); the safetensors file holds each group's
-first layer only (transformers refuses to save runtime-shared tensors); on load the followers, which
-transformers initialised at random because their keys are absent, are replaced by their group's first layer.
+How it survives a save and a reload: `config.json` gains `edgebert_shared_layers` (e.g. [[0, 1], [2, 3]]); the
+safetensors file holds each group's first layer only; models.load_classifier ties the followers back to it
+(models.tie_shared_layers / models.unique_state_dict: the low-level loader owns the persistence, so it never
+imports a compression method).
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
 from edgebert.compress.common import CompressContext, Layout
 from edgebert.config import choices
 from edgebert.errors import ConfigError, require
-
-CONFIG_KEY = "edgebert_shared_layers"
+from edgebert.models import SHARED_LAYERS_KEY as CONFIG_KEY
 
 
 @dataclass(frozen=True)
@@ -37,9 +35,10 @@ def groups_for(n_layers: int, group_size: int) -> list[list[int]]:
     return [c for c in chunks if len(c) > 1]
 
 
-def check(model, config: ShareConfig) -> None:
-    layout = Layout(model)
-    n = len(layout.layers)
+def check(model, config: ShareConfig, ctx: CompressContext | None = None) -> None:
+    n = len(Layout(model).layers)
+    if ctx is not None and ctx.planned_layers is not None:  # preflight: the count structured pruning will leave
+        n = ctx.planned_layers
     if config.group_size > n:
         raise ConfigError(f"share.group_size = {config.group_size} but the model has {n} layers after pruning; use at most {n}")
 
@@ -65,42 +64,3 @@ def share_layers_(model, config: ShareConfig, ctx: CompressContext | None = None
     layout.set_layers(layers)
     setattr(model.config, CONFIG_KEY, groups)
     return {"groups": groups}
-
-
-def tie_shared_layers(model) -> None:
-    """After loading: point each group's followers at the group's first layer (no-op for unshared models)."""
-    groups = getattr(model.config, CONFIG_KEY, None)
-    if not groups:
-        return
-    layout = Layout(model)
-    layers = list(layout.layers)
-    for g in groups:
-        for i in g[1:]:
-            layers[i] = layers[g[0]]
-    layout.set_layers(layers)
-
-
-def unique_state_dict(model) -> dict | None:
-    """The state dict without the followers' keys (each shared tensor once), or None for an unshared model."""
-    groups = getattr(model.config, CONFIG_KEY, None)
-    if not groups:
-        return None
-    layout = Layout(model)
-    root = f"{model.base_model_prefix}.{layout.paths['layers']}."
-    followers = tuple(f"{root}{i}." for g in groups for i in g[1:])
-    return {k: v for k, v in model.state_dict().items() if not k.startswith(followers)}
-
-
-@contextlib.contextmanager
-def quiet_loading(config: dict):
-    """Silence transformers' 'weights newly initialized' warning for the followers tie_shared_layers replaces."""
-    if not config.get(CONFIG_KEY):
-        yield
-        return
-    logging = require("transformers").logging
-    before = logging.get_verbosity()
-    logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        logging.set_verbosity(before)

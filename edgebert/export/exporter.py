@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgebert import bundle, data
+from edgebert.architectures import architecture
 from edgebert.errors import UserError
 from edgebert.export import parity
 from edgebert.targets import QuantizationSettings, Target, load_target
@@ -33,14 +34,15 @@ class EvalData:
     task: dict[str, Any] | None = None
 
 
-def resolve_model_dir(model: str | Path | None, log: Log | None = None) -> Path:
+def resolve_model_dir(model: str | Path | None, log: Log | None = None, progress=None) -> Path:
+    """`model`, or the default task model (trained on first use; `progress(description, total) -> advance(n)`)."""
     if model is not None:
         return Path(model)
     from edgebert.tasks import default_model_dir
 
     if log:
         log("using the default task model (all-MiniLM-L6-v2 fine-tuned on Rotten Tomatoes)")
-    return default_model_dir()
+    return default_model_dir(progress=progress)
 
 
 def model_manifest(model_dir: Path) -> dict[str, Any]:
@@ -69,7 +71,7 @@ def export_bundle(target: str | Target, model_dir: str | Path | None = None, out
                   label_column: str = "label", quantization: QuantizationSettings | None = None, max_length: int = 128,
                   eval_split: str = "test", force: bool = False, log: Log | None = None) -> Path:
     """Export, validate and write a bundle; returns its path."""
-    from edgebert.models import MODEL_INPUTS, count_parameters, label2id, load_classifier, predict_logits
+    from edgebert.models import count_parameters, label2id, load_classifier, predict_logits
 
     log = log or (lambda msg: None)
     started = time.time()
@@ -95,7 +97,7 @@ def export_bundle(target: str | Target, model_dir: str | Path | None = None, out
     evals = resolve_eval_data(source_dir, dataset, text_column, label_column, eval_split)
     l2i = label2id(model)
     y_eval = evals.evaluation.label_ids(l2i)
-    input_names = MODEL_INPUTS[cfg.model_type]
+    input_names = architecture(cfg.model_type).input_names
     log(f"source: {cfg.model_type}, {count_parameters(model):,} parameters, {len(evals.evaluation)} evaluation texts")
     ref_logits = predict_logits(model, tokenizer, evals.evaluation.texts, max_length=max_length)
 
@@ -204,8 +206,7 @@ def _build_onnx(model, tokenizer, input_names, dst: Path, tgt: Target, source_ma
 
 def position_limit(cfg) -> int:
     """The longest input the model's position embeddings allow (RoBERTa and MPNet start positions after the pad id)."""
-    offset = cfg.pad_token_id + 1 if cfg.model_type in ("roberta", "mpnet") else 0
-    return int(getattr(cfg, "max_position_embeddings", 512)) - offset
+    return architecture(cfg.model_type).position_limit(cfg)
 
 
 def _calibration_batches(tokenizer, input_names, texts, max_length: int, batch_size: int = 8) -> list[dict]:

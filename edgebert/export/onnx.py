@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
+from edgebert.architectures import architecture
 from edgebert.errors import EdgebertError, require
 from edgebert.models import logits_module
 from edgebert.targets import QuantizationSettings
@@ -64,21 +65,45 @@ def inline_initializer_aliases(path: Path) -> int:
     return len(alias)
 
 
+class _FromOnnxruntime(logging.Filter):
+    """Drops records below ERROR logged from onnxruntime's own source files, whatever logger they went through."""
+
+    def __init__(self, package_dir: str):
+        super().__init__()
+        self.package_dir = package_dir
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or not record.pathname.startswith(self.package_dir)
+
+
 @contextlib.contextmanager
 def quiet_logs():
-    """onnxruntime's optimizer and quantizer log advice at WARNING through module-level loggers: not for our users."""
-    logging.disable(logging.WARNING)
+    """onnxruntime's optimizer and quantizer log advice at WARNING: not for our users. Only onnxruntime's records go
+    (its "onnxruntime" loggers, and its calls to the root logger, found by source file); other logging is untouched."""
+    import onnxruntime
+
+    ort = logging.getLogger("onnxruntime")
+    before = ort.level
+    drop = _FromOnnxruntime(str(Path(onnxruntime.__file__).parent))
+    handlers = [*logging.getLogger().handlers, logging.lastResort]
+    ort.setLevel(logging.ERROR)
+    for h in handlers:
+        if h is not None:
+            h.addFilter(drop)
     try:
         yield
     finally:
-        logging.disable(logging.NOTSET)
+        ort.setLevel(before)
+        for h in handlers:
+            if h is not None:
+                h.removeFilter(drop)
 
 
 def optimize_graph(src: Path, dst: Path, model_type: str) -> dict[str, int]:
     """onnxruntime's transformer optimizer (fused Attention, SkipLayerNorm, BiasGelu). Returns the fused-op counts."""
     from onnxruntime.transformers.optimizer import optimize_model
 
-    ort_type = {"distilbert": "bert", "roberta": "bert", "mpnet": "bert"}.get(model_type, model_type)
+    ort_type = architecture(model_type).optimizer_model_type
     with quiet_logs():
         # num_heads/hidden_size 0: read from the graph, so pruned heads are handled per layer.
         opt = optimize_model(str(src), model_type=ort_type, num_heads=0, hidden_size=0, opt_level=1)
