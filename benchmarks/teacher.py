@@ -60,9 +60,9 @@ def mpnet_encoder_dir() -> Path:
     return out
 
 
-def mpnet_teacher_dir(console=None) -> Path:
+def mpnet_teacher_dir(progress=None) -> Path:
     """all-mpnet-base-v2 fine-tuned on the default task (trained on first use, then cached)."""
-    return default_model_dir(encoder=mpnet_encoder_dir(), console=console)
+    return default_model_dir(encoder=mpnet_encoder_dir(), progress=progress)
 
 
 def main() -> int:

@@ -66,9 +66,7 @@ def train_classifier(model, tokenizer, train: data.LabelledTexts, cfg: TrainConf
     rng = np.random.default_rng(cfg.seed)
     y = train.label_ids(label2id)
     optim = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        optim, lambda s: min((s + 1) / max(cfg.warmup_steps, 1), max(0.0, (cfg.steps - s) / max(cfg.steps - cfg.warmup_steps, 1)))
-    )
+    sched = warmup_linear_decay(optim, cfg.warmup_steps, cfg.steps)
     model.train()
     losses = []
     for step in range(cfg.steps):
@@ -79,6 +77,14 @@ def train_classifier(model, tokenizer, train: data.LabelledTexts, cfg: TrainConf
             progress(step + 1, cfg.steps, losses[-1])
     model.eval()
     return losses
+
+
+def warmup_linear_decay(optim, warmup_steps: int, steps: int):
+    """The learning-rate schedule of fine-tuning and distillation: linear warm-up over `warmup_steps`, then linear
+    decay to zero at `steps` (transformers' get_linear_schedule_with_warmup, without importing transformers)."""
+    torch = require("torch")
+    return torch.optim.lr_scheduler.LambdaLR(
+        optim, lambda s: min((s + 1) / max(warmup_steps, 1), max(0.0, (steps - s) / max(steps - warmup_steps, 1))))
 
 
 def optimizer_step(model, loss, optim, sched) -> float:
@@ -99,8 +105,10 @@ def accuracy(model, tokenizer, split: data.LabelledTexts, max_length: int = 128)
     return float((predict_logits(model, tokenizer, split.texts, max_length=max_length).argmax(1) == y).mean())
 
 
-def default_model_dir(cfg: TrainConfig | None = None, console=None, encoder: Path | None = None) -> Path:
+def default_model_dir(cfg: TrainConfig | None = None, progress=None, encoder: Path | None = None) -> Path:
     """The cached default task model, trained on first use (about 5 minutes on 2 cores).
+
+    `progress(description, total) -> advance(n)` hears of each training step (the CLI draws a bar; None: silent).
 
     `encoder` fine-tunes another local encoder on the same task the same way (e.g. a larger model to serve as a
     distillation teacher); the cache key holds its weights' hash, so each encoder gets its own entry.
@@ -113,8 +121,6 @@ def default_model_dir(cfg: TrainConfig | None = None, console=None, encoder: Pat
     out = cache_dir() / "default-task" / _cache_key(enc_sha, cfg)
     if (out / bundle.MANIFEST).is_file():
         return out
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
     from edgebert.models import load_classifier, save_model
 
     torch = require("torch")
@@ -124,12 +130,9 @@ def default_model_dir(cfg: TrainConfig | None = None, console=None, encoder: Pat
     model.config.id2label = dict(enumerate(data.DEFAULT_LABELS))
     model.config.label2id = {v: k for k, v in model.config.id2label.items()}
     what = "the default task model" if encoder is None else f"{enc_dir.name} on {TASK_NAME}"
-    with Progress(TextColumn(f"[bold]training {what}[/] (once; cached)"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total} steps  loss {task.fields[loss]:.3f}"), TimeRemainingColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task("train", total=cfg.steps, loss=float("nan"))
-        train_classifier(model, tokenizer, splits["train"], cfg, model.config.label2id,
-                         progress=lambda s, n, loss: bar.update(task, completed=s, loss=loss))
+    advance = progress(f"training {what} (once; cached)", cfg.steps) if progress is not None else None
+    train_classifier(model, tokenizer, splits["train"], cfg, model.config.label2id,
+                     progress=(lambda s, n, loss: advance(1)) if advance is not None else None)
     seconds = time.time() - start
     acc = {k: accuracy(model, tokenizer, splits[k]) for k in ("dev", "test")}
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -119,3 +119,23 @@ def test_quantize_settings_are_what_export_applies(config, mode, precision, per_
 ])
 def test_share_groups_are_consecutive_layers(n, size, groups):
     assert groups_for(n, size) == groups
+
+
+def test_every_registered_stage_is_a_recipe_field_of_its_config_type():
+    """The registry and the Recipe dataclass agree: one field per stage, in the registry's order, typed by its config."""
+    import inspect
+
+    from edgebert.compress import common
+    from edgebert.compress.stages import STAGES
+
+    fields = {f: t for f, t in Recipe.__annotations__.items() if f in STAGES}
+    assert list(fields) == list(STAGES)
+    for name, stage in STAGES.items():
+        assert fields[name] == f"{stage.config_type.__name__} | None"
+        for fn in (stage.apply, stage.check):
+            assert list(inspect.signature(fn).parameters)[:3] == ["model", "config", "ctx"], fn
+        assert stage.config_type() == from_dict(stage.config_type, {})  # defaults build; TOML tables may be empty
+    ctx = common.CompressContext(tokenizer=None, label2id={"neg": 0, "pos": 1})
+    STAGES["quantize"].check(None, QuantizeConfig(mode="static"), ctx)
+    with pytest.raises(ConfigError, match="quantize.activation_type"):
+        STAGES["quantize"].check(None, QuantizeConfig(mode="dynamic", activation_type="int8"), ctx)

@@ -128,11 +128,16 @@ class _CountingSink:
         pass
 
 
-def gzip_bytes(path: Path, level: int = 6) -> int:
-    """Size of `path` gzip-compressed: zeroed (pruned) weights compress, so sparsity shows up here."""
+def gzip_bytes(source: Path | bytes, level: int = 6) -> int:
+    """Size of a file (or of bytes) gzip-compressed: zeroed (pruned) weights compress, so sparsity shows up here.
+    The one gzip measure: bench's model_gzip_bytes and compress's stage records (prune_unstructured) both use it."""
     sink = _CountingSink()
-    with open(path, "rb") as src, gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=level, mtime=0) as gz:
-        shutil.copyfileobj(src, gz, 1 << 20)
+    with gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=level, mtime=0) as gz:
+        if isinstance(source, (bytes, bytearray)):
+            gz.write(source)
+        else:
+            with open(source, "rb") as src:
+                shutil.copyfileobj(src, gz, 1 << 20)
     return sink.bytes
 
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 
 import click
 
-from edgebert import __version__
+from edgebert._version import __version__
 from edgebert.errors import EdgebertError
 
 
@@ -36,10 +35,10 @@ class EdgebertGroup(click.Group):
 @click.version_option(__version__, prog_name="edgebert")
 def cli() -> None:
     """Make BERT-family models smaller and faster for edge devices, and prove it with numbers."""
-    # Library chatter (tracer warnings, "some weights were not initialized") is not for the user of a CLI.
+    # Library chatter ("some weights were not initialized") is not for the user of a CLI. Python warnings are
+    # filtered where they arise (export/onnx.py, export/torchscript.py), not here for the whole process.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    warnings.filterwarnings("ignore")
 
 
 def _register() -> None:

@@ -80,13 +80,15 @@ def merge_flags(base: dict, flags: dict) -> dict:
 @recipe_options
 def command(model, recipe_path, out, dataset, text_column, label_column, force, **flags) -> None:
     """Compress a model with a recipe: prune, share, distil, and choose quantization for export."""
+    from edgebert.bench.table import progress_bars
     from edgebert.bundle import read_manifest
     from edgebert.compress.recipe import compress_model
 
     base = load_recipe_dict(recipe_path) if recipe_path else {}
     recipe = recipe_from_dict(merge_flags(base, flags), f"recipe {recipe_path}" if recipe_path else "recipe")
-    path = compress_model(model, recipe, out, dataset=dataset, text_column=text_column, label_column=label_column,
-                          force=force, log=log, console=console)
+    with progress_bars(console) as progress:  # the library reports steps; the CLI draws them
+        path = compress_model(model, recipe, out, dataset=dataset, text_column=text_column, label_column=label_column,
+                              force=force, log=log, progress=progress)
     render(read_manifest(path))
     console.print(f"[green]wrote[/] {path}")
 

@@ -4,8 +4,10 @@
 - share.share_layers_: cross-layer parameter sharing (groups of consecutive layers become one module)
 - prune_unstructured.prune_unstructured_: magnitude pruning to an exact sparsity (smaller when compressed, not faster)
 - distill.distill_: knowledge distillation from the unpruned (or a given) teacher
-- quantize.quantize_: validated quantization/precision settings that `edgebert export` applies
+- quantize.plan_quantization: validated quantization/precision settings that `edgebert export` applies (the model
+  is unchanged, hence no underscore)
 
+Each module also has `check(model, config, ctx)`: its one-line errors before any work. stages.STAGES registers them;
 recipe.compress_model composes them in a fixed order and writes a model directory with a stage record per method.
 Nothing here is imported by `import edgebert`; torch is imported inside functions.
 """

@@ -16,11 +16,16 @@ from typing import Any, Callable
 
 import numpy as np
 
+from edgebert import models
+from edgebert.architectures import Layout
 from edgebert.data import LabelledTexts
-from edgebert.errors import ConfigError, ModelError, require
+from edgebert.errors import ConfigError, require
 
 MACS_SEQ_LEN = 128
 Log = Callable[[str], None]
+# progress(description, total) -> advance(n): the caller draws (the CLI a rich bar), the library only counts steps.
+# The same protocol as bench_bundle's `progress`.
+Progress = Callable[[str, "int | None"], Callable[[int], None]]
 
 
 @dataclass
@@ -35,9 +40,13 @@ class CompressContext:
     max_length: int = 128
     seed: int = 0
     log: Log = field(default=lambda msg: None)
-    console: Any = None  # rich Console for progress bars (None: rich's default)
+    progress: Progress | None = None  # training steps are reported here (None: silent)
     # layer_map[i] = index, in the source model, of the layer now at position i (distillation's hidden-state loss).
     layer_map: list[int] | None = None
+    # The stages the recipe runs after the current one (prune_unstructured keeps its masks when training follows).
+    later_stages: tuple[str, ...] = ()
+    # Preflight only: the layers structured pruning will leave, so a later stage's check judges the model it will see.
+    planned_layers: int | None = None
 
 
 def check_ratio(name: str, value: float) -> None:
@@ -46,84 +55,7 @@ def check_ratio(name: str, value: float) -> None:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
 
 
-# --- where each architecture keeps its parts ------------------------------------------------------------------------
-# (layers, attention module, query Linear, attention output Linear, FFN in Linear, FFN out Linear), as attribute paths.
-_LAYOUTS = {
-    "bert": ("encoder.layer", "attention", "attention.self.query", "attention.output.dense", "intermediate.dense", "output.dense"),
-    "roberta": ("encoder.layer", "attention", "attention.self.query", "attention.output.dense", "intermediate.dense", "output.dense"),
-    "mpnet": ("encoder.layer", "attention", "attention.attn.q", "attention.attn.o", "intermediate.dense", "output.dense"),
-    "distilbert": ("transformer.layer", "attention", "attention.q_lin", "attention.out_lin", "ffn.lin1", "ffn.lin2"),
-}
-# config keys: (number of layers, number of heads, FFN width)
-_CONFIG_KEYS = {
-    "distilbert": ("n_layers", "n_heads", "hidden_dim"),
-}
-_DEFAULT_KEYS = ("num_hidden_layers", "num_attention_heads", "intermediate_size")
-
-
-def _get(obj, path: str):
-    for part in path.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def _set(obj, path: str, value) -> None:
-    head, _, last = path.rpartition(".")
-    setattr(_get(obj, head) if head else obj, last, value)
-
-
-class Layout:
-    """Uniform access to an encoder's layers, whatever the architecture calls them."""
-
-    def __init__(self, model):
-        mt = model.config.model_type
-        if mt not in _LAYOUTS:
-            raise ModelError(f"compression supports {', '.join(_LAYOUTS)} models, not {mt!r}")
-        self.model = model
-        self.base = model.base_model
-        self.paths = dict(zip(("layers", "attention", "query", "attn_out", "ffn_in", "ffn_out"), _LAYOUTS[mt]))
-        self.keys = dict(zip(("layers", "heads", "ffn"), _CONFIG_KEYS.get(mt, _DEFAULT_KEYS)))
-
-    @property
-    def layers(self):
-        return _get(self.base, self.paths["layers"])
-
-    def set_layers(self, modules: list) -> None:
-        torch = require("torch")
-        _set(self.base, self.paths["layers"], torch.nn.ModuleList(modules))
-        setattr(self.model.config, self.keys["layers"], len(modules))
-
-    def part(self, layer, name: str):
-        return _get(layer, self.paths[name])
-
-    def set_part(self, layer, name: str, module) -> None:
-        _set(layer, self.paths[name], module)
-
-    @property
-    def head_size(self) -> int:
-        cfg = self.model.config
-        hidden = getattr(cfg, "hidden_size", None) or cfg.dim
-        return hidden // getattr(cfg, self.keys["heads"])
-
-    @property
-    def num_heads(self) -> int:
-        return getattr(self.model.config, self.keys["heads"])
-
-    def heads_in(self, layer) -> list[int]:
-        """Original indices of the heads still in `layer`, in the order their columns appear."""
-        pruned = getattr(self.part(layer, "attention"), "pruned_heads", set())
-        return [h for h in range(self.num_heads) if h not in pruned]
-
-    def linear_weights(self) -> list:
-        """Every distinct Linear inside the encoder layers (a shared layer's Linears once)."""
-        torch = require("torch")
-        seen, out = set(), []
-        for layer in self.layers:
-            for m in layer.modules():
-                if isinstance(m, torch.nn.Linear) and id(m) not in seen:
-                    seen.add(id(m))
-                    out.append(m)
-        return out
+# Where each architecture keeps its parts: edgebert/architectures.py (Layout is re-exported for the methods).
 
 
 # --- measurements ---------------------------------------------------------------------------------------------------
@@ -145,9 +77,7 @@ def macs_per_token(model, seq_len: int = MACS_SEQ_LEN) -> int:
 
 
 def count_parameters(model) -> int:
-    from edgebert.models import count_parameters as count
-
-    return count(model)
+    return models.count_parameters(model)
 
 
 def linear_sparsity(model) -> float:
@@ -172,17 +102,13 @@ def dev_accuracy(model, ctx: CompressContext) -> float | None:
     """Accuracy on the dev split at the run's max_length; None when there is no dev split."""
     if ctx.dev is None or len(ctx.dev) == 0:
         return None
-    from edgebert.models import predict_logits
-
     y = ctx.dev.label_ids(ctx.label2id)
-    pred = predict_logits(model, ctx.tokenizer, ctx.dev.texts, max_length=ctx.max_length).argmax(1)
+    pred = models.predict_logits(model, ctx.tokenizer, ctx.dev.texts, max_length=ctx.max_length).argmax(1)
     return float((pred == y).mean())
 
 
 def batches(model, texts: LabelledTexts, ctx: CompressContext, samples: int, batch_size: int):
     """A seeded sample of `samples` texts as (encoded inputs, label tensor) batches, sorted by length (little padding)."""
-    from edgebert.models import encode
-
     torch = require("torch")
     rng = np.random.default_rng(ctx.seed)
     idx = rng.permutation(len(texts))[: min(samples, len(texts))]
@@ -190,7 +116,7 @@ def batches(model, texts: LabelledTexts, ctx: CompressContext, samples: int, bat
     y = texts.label_ids(ctx.label2id)
     for i in range(0, len(idx), batch_size):
         part = idx[i : i + batch_size]
-        yield encode(model, ctx.tokenizer, [texts.texts[j] for j in part], ctx.max_length), torch.as_tensor(y[part])
+        yield models.encode(model, ctx.tokenizer, [texts.texts[j] for j in part], ctx.max_length), torch.as_tensor(y[part])
 
 
 def require_data(ctx: CompressContext, what: str) -> LabelledTexts:

@@ -26,7 +26,7 @@ import numpy as np
 
 from edgebert import bundle, data
 from edgebert.compress.common import CompressContext, require_data
-from edgebert.tasks import optimizer_step
+from edgebert.tasks import optimizer_step, warmup_linear_decay
 from edgebert.errors import ConfigError, require
 
 
@@ -61,7 +61,7 @@ def teacher_dir(config: DistillConfig, ctx: CompressContext) -> Path:
     return ctx.teacher_dir
 
 
-def check(config: DistillConfig, ctx: CompressContext) -> None:
+def check(model, config: DistillConfig, ctx: CompressContext) -> None:
     """One-line errors before any work: no training data, a missing teacher, a teacher with other labels."""
     from edgebert.models import read_config
 
@@ -137,13 +137,11 @@ def _layer_pairs(student, teacher, ctx: CompressContext, same_source: bool) -> l
 
 def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, Any]:
     """Train `model` in place toward the teacher; returns what ran (steps, seconds, losses, teacher)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from edgebert.models import encode, load_classifier
 
     torch = require("torch")
     functional = torch.nn.functional
-    check(config, ctx)
+    check(model, config, ctx)
     train = require_data(ctx, "distillation")
     path = teacher_dir(config, ctx)
     started = time.time()
@@ -169,32 +167,30 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
     torch.manual_seed(ctx.seed)
     optim = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
     warmup = max(1, int(config.warmup_ratio * config.steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        optim, lambda s: min((s + 1) / warmup, max(0.0, (config.steps - s) / max(config.steps - warmup, 1))))
+    sched = warmup_linear_decay(optim, warmup, config.steps)
     T, deadline = config.temperature, (started + 60 * config.minutes) if config.minutes else None
     losses: list[float] = []
     model.train()
-    with Progress(TextColumn("[bold]distilling[/]"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-                  TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(), console=ctx.console, transient=True) as bar:
-        task = bar.add_task("distill", total=config.steps, loss=float("nan"))
-        for step in range(config.steps):
-            if deadline is not None and time.time() > deadline:
-                break
-            idx = schedule[step]
-            enc = encode(model, ctx.tokenizer, [train.texts[i] for i in idx], ctx.max_length)
-            out = model(**enc, output_hidden_states=use_hidden)
-            kd = functional.kl_div(functional.log_softmax(out.logits / T, -1), functional.softmax(t_logits[idx] / T, -1),
-                                   reduction="batchmean") * T * T
-            loss = config.kd_weight * kd + (1 - config.kd_weight) * functional.cross_entropy(out.logits, y_all[idx])
-            if use_hidden:
-                with torch.no_grad():
-                    t_hidden = teacher(**enc, output_hidden_states=True).hidden_states
-                mask = enc["attention_mask"].unsqueeze(-1).float()
-                mse = sum(((out.hidden_states[s] - t_hidden[t]) ** 2 * mask).sum() / (mask.sum() * out.hidden_states[s].shape[-1])
-                          for s, t in pairs) / len(pairs)
-                loss = loss + config.hidden_weight * mse
-            losses.append(optimizer_step(model, loss, optim, sched))
-            bar.update(task, completed=step + 1, loss=losses[-1])
+    advance = ctx.progress("distilling", config.steps) if ctx.progress is not None else None
+    for step in range(config.steps):
+        if deadline is not None and time.time() > deadline:
+            break
+        idx = schedule[step]
+        enc = encode(model, ctx.tokenizer, [train.texts[i] for i in idx], ctx.max_length)
+        out = model(**enc, output_hidden_states=use_hidden)
+        kd = functional.kl_div(functional.log_softmax(out.logits / T, -1), functional.softmax(t_logits[idx] / T, -1),
+                               reduction="batchmean") * T * T
+        loss = config.kd_weight * kd + (1 - config.kd_weight) * functional.cross_entropy(out.logits, y_all[idx])
+        if use_hidden:
+            with torch.no_grad():
+                t_hidden = teacher(**enc, output_hidden_states=True).hidden_states
+            mask = enc["attention_mask"].unsqueeze(-1).float()
+            mse = sum(((out.hidden_states[s] - t_hidden[t]) ** 2 * mask).sum() / (mask.sum() * out.hidden_states[s].shape[-1])
+                      for s, t in pairs) / len(pairs)
+            loss = loss + config.hidden_weight * mse
+        losses.append(optimizer_step(model, loss, optim, sched))
+        if advance is not None:
+            advance(1)
     model.eval()
     details: dict[str, Any] = {
         "teacher": str(Path(path).absolute()), "steps_run": len(losses), "stopped_by": "steps" if len(losses) == config.steps else "minutes",

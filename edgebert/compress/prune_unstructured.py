@@ -12,11 +12,10 @@ weights learn, then calls `make_permanent`.
 """
 from __future__ import annotations
 
-import gzip
-import io
 from dataclasses import dataclass
 from typing import Any
 
+from edgebert.bench import memory
 from edgebert.compress.common import CompressContext, Layout, check_ratio
 from edgebert.config import choices
 from edgebert.errors import require
@@ -31,9 +30,16 @@ class PruneUnstructuredConfig:
         check_ratio("prune_unstructured.sparsity", self.sparsity)
 
 
+def check(model, config: PruneUnstructuredConfig, ctx: CompressContext | None = None) -> None:
+    Layout(model)  # the architecture is one edgebert knows; the config validated itself
+
+
 def prune_unstructured_(model, config: PruneUnstructuredConfig, ctx: CompressContext | None = None, *,
-                        permanent: bool = True) -> dict[str, Any]:
-    """Zero the smallest-magnitude weights in place; `permanent=False` keeps the masks for training that follows."""
+                        permanent: bool | None = None) -> dict[str, Any]:
+    """Zero the smallest-magnitude weights in place; `permanent=False` keeps the masks for training that follows
+    (default: keep them when the recipe distils later, since training would otherwise refill the zeros)."""
+    if permanent is None:
+        permanent = ctx is None or "distill" not in ctx.later_stages
     prune = require("torch.nn.utils.prune")
     linears = Layout(model).linear_weights()
     gzip_before = gzip_bytes(model)
@@ -63,7 +69,8 @@ def make_permanent(model) -> None:
 
 
 def gzip_bytes(model) -> int:
-    """Size of the model's weights (safetensors, each shared tensor once) after gzip level 6: what a download weighs."""
+    """Size of the model's weights (safetensors, each shared tensor once) after gzip level 6: what a download weighs
+    (bench.memory.gzip_bytes measures it, as it does a bundle's model file)."""
     from safetensors.torch import save
 
     tensors, seen = {}, set()
@@ -75,7 +82,4 @@ def gzip_bytes(model) -> int:
             if name == "weight_orig":  # torch.nn.utils.prune keeps the effective (masked) weight as `.weight`
                 name, t = "weight", module.weight
             tensors[f"{prefix}.{name}"] = t.detach().contiguous()
-    buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=6, mtime=0) as f:
-        f.write(save(tensors))
-    return buf.tell()
+    return memory.gzip_bytes(save(tensors))

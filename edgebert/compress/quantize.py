@@ -54,12 +54,15 @@ def settings(config: QuantizeConfig) -> tuple[QuantizationSettings, str]:
         raise ConfigError(str(exc).replace("quantization.", "quantize.")) from None
 
 
-def check(config: QuantizeConfig) -> None:
+def check(model, config: QuantizeConfig, ctx: CompressContext | None = None) -> None:
     settings(config)
 
 
-def quantize_(model, config: QuantizeConfig, ctx: CompressContext | None = None) -> dict[str, Any]:
-    """Validate the settings and return the manifest entries export will apply (the model itself is unchanged)."""
+def plan_quantization(model, config: QuantizeConfig, ctx: CompressContext | None = None) -> dict[str, Any]:
+    """Validate the settings and return the manifest entries export will apply.
+
+    No trailing underscore: unlike the other stages (and torchao's `quantize_`) this leaves the model unchanged.
+    """
     q, precision = settings(config)
     notes = []
     if config.mode == "bf16" and "avx512_bf16" not in cpu.cpu_features() and "amx_bf16" not in cpu.cpu_features():

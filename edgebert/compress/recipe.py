@@ -14,16 +14,17 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgebert import bundle, data
-from edgebert.compress import common, distill, prune_structured, prune_unstructured, quantize, share
+from edgebert.compress import common, prune_structured, prune_unstructured, share
 from edgebert.compress.distill import DistillConfig
 from edgebert.compress.prune_structured import PruneStructuredConfig
 from edgebert.compress.prune_unstructured import PruneUnstructuredConfig
 from edgebert.compress.quantize import QuantizeConfig
 from edgebert.compress.share import ShareConfig
+from edgebert.compress.stages import STAGES as STAGE_REGISTRY
 from edgebert.config import from_dict, to_dict
 from edgebert.errors import ConfigError, UserError
 
-STAGES = ("prune_structured", "share", "prune_unstructured", "distill", "quantize")
+STAGES = tuple(STAGE_REGISTRY)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Recipe:
 
     def stages(self) -> list[str]:
         return [s for s in STAGES if getattr(self, s) is not None]
+
 
 
 def recipe_from_dict(d: dict[str, Any], where: str = "recipe") -> Recipe:
@@ -93,8 +95,11 @@ def resolve_data(model_dir: Path, dataset, text_column: str, label_column: str) 
 
 def compress_model(model_dir: str | Path | None, recipe: Recipe | dict | str | Path, out: str | Path | None = None, *,
                    dataset: str | Path | None = None, text_column: str = "text", label_column: str = "label",
-                   force: bool = False, log: Callable[[str], None] | None = None, console=None) -> Path:
-    """Apply `recipe` to the model in `model_dir` (None: the default task model); write and return the output dir."""
+                   force: bool = False, log: Callable[[str], None] | None = None, progress: common.Progress | None = None) -> Path:
+    """Apply `recipe` to the model in `model_dir` (None: the default task model); write and return the output dir.
+
+    `log` gets one line per stage; `progress(description, total) -> advance(n)` each training step (None: silent).
+    """
     from edgebert.export.exporter import model_manifest, resolve_model_dir
     from edgebert.models import label2id, load_classifier, save_model, weights_file
 
@@ -103,7 +108,7 @@ def compress_model(model_dir: str | Path | None, recipe: Recipe | dict | str | P
     recipe = _as_recipe(recipe)
     if not recipe.stages():
         raise ConfigError("the recipe has no compression stage; add one of " + ", ".join(f"[{s}]" for s in STAGES))
-    source_dir = resolve_model_dir(model_dir, log)
+    source_dir = resolve_model_dir(model_dir, log, progress)
     out_path = Path(out) if out is not None else Path("compressed") / recipe.name
     if out is None:
         out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,7 +117,7 @@ def compress_model(model_dir: str | Path | None, recipe: Recipe | dict | str | P
     splits, task = resolve_data(source_dir, dataset, text_column, label_column)
     ctx = common.CompressContext(tokenizer=tokenizer, label2id=label2id(model), train=splits and splits["train"],
                                  dev=splits and splits["dev"], teacher_dir=Path(source_dir), max_length=recipe.max_length,
-                                 seed=recipe.seed, log=log, console=console)
+                                 seed=recipe.seed, log=log, progress=progress)
     _preflight(model, recipe, ctx)
     source = {"path": str(Path(source_dir).absolute()), "model_type": model.config.model_type,
               "sha256": bundle.sha256_file(weights_file(source_dir)), "parameters": common.count_parameters(model),
@@ -151,20 +156,12 @@ def compress_model(model_dir: str | Path | None, recipe: Recipe | dict | str | P
 def _preflight(model, recipe: Recipe, ctx: common.CompressContext) -> None:
     """Every one-line error a recipe can cause, before minutes of work: nothing half-done, nothing written."""
     if recipe.prune_structured is not None:
-        prune_structured.check(model, recipe.prune_structured)
-        ps = recipe.prune_structured
-        if (ps.heads_ratio or ps.ffn_ratio or ps.layers_ratio) and ctx.train is None:
-            common.require_data(ctx, "structured pruning (importance is measured on data)")
-    if recipe.share is not None:
-        n = len(common.Layout(model).layers)
-        if recipe.prune_structured is not None:
-            n -= int(round(recipe.prune_structured.layers_ratio * n))
-        if recipe.share.group_size > n:
-            raise ConfigError(f"share.group_size = {recipe.share.group_size} but the model has {n} layers after pruning; use at most {n}")
-    if recipe.distill is not None:
-        distill.check(recipe.distill, ctx)
-    if recipe.quantize is not None:
-        quantize.check(recipe.quantize)
+        ctx.planned_layers = prune_structured.planned_layers(model, recipe.prune_structured)
+    try:
+        for name in recipe.stages():
+            STAGE_REGISTRY[name].check(model, getattr(recipe, name), ctx)
+    finally:
+        ctx.planned_layers = None
 
 
 def _run_stage(name: str, model, recipe: Recipe, ctx: common.CompressContext, acc_before, log) -> tuple[dict, Any]:
@@ -172,20 +169,13 @@ def _run_stage(name: str, model, recipe: Recipe, ctx: common.CompressContext, ac
     before = {"params": common.count_parameters(model), "macs": common.macs_per_token(model), "sparsity": common.linear_sparsity(model)}
     log(f"{name}: {to_dict(config)}")
     started_at, t0 = bundle.now_iso(), time.time()
-    if name == "prune_structured":
-        result = prune_structured.prune_structured_(model, config, ctx)
-    elif name == "share":
-        result = share.share_layers_(model, config, ctx)
-    elif name == "prune_unstructured":
-        # Training after it would refill the zeros: keep torch's masks until the recipe is done.
-        result = prune_unstructured.prune_unstructured_(model, config, ctx, permanent=recipe.distill is None)
-    elif name == "distill":
-        result = distill.distill_(model, config, ctx)
-    else:
-        result = quantize.quantize_(model, config, ctx)
+    stage = STAGE_REGISTRY[name]
+    stages = recipe.stages()
+    ctx.later_stages = tuple(stages[stages.index(name) + 1:])  # prune_unstructured keeps its masks if distill follows
+    result = stage.apply(model, config, ctx)
     seconds = time.time() - t0
     # Quantization happens at export: the PyTorch model (and its accuracy) is unchanged here.
-    acc_after = acc_before if name == "quantize" else common.dev_accuracy(model, ctx)
+    acc_after = common.dev_accuracy(model, ctx) if stage.changes_weights else acc_before
     record = {
         "stage": name, "config": to_dict(config), "started_at": started_at, "seconds": round(seconds, 1),
         "params_before": before["params"], "params_after": common.count_parameters(model),
