@@ -1,4 +1,8 @@
-"""Tiny random models and a tiny dataset, built here from a config: unit tests never touch the real model."""
+"""Tiny random models and a tiny dataset, built here from a config: unit tests never touch the real model.
+
+Every test runs against a private edgebert cache (autouse, below): nothing a test does lands in the user's
+~/.cache/edgebert.
+"""
 from __future__ import annotations
 
 import csv
@@ -102,6 +106,34 @@ def train_tiny(model_dir: Path, rows: list[dict], steps: int = 150, seed: int = 
     train_classifier(model, tok, data, TrainConfig(steps=steps, batch_size=16, learning_rate=3e-3, warmup_steps=10, max_length=32, seed=seed), label2id(model))
     save_model(model, tok, model_dir)
     return model_dir
+
+
+def link_finished_models(user_cache: Path, private_cache: Path) -> list[Path]:
+    """Each finished default-task model of `user_cache` (one with a manifest: complete, never half-written) appears in
+    `private_cache` as a symlink; returns the links. default_model_dir() writes only when an entry lacks its manifest,
+    so it reads through these links and never writes there: a missing model trains into the private cache instead."""
+    links = []
+    for manifest in sorted(Path(user_cache, "default-task").glob("*/manifest.json")):
+        link = private_cache / "default-task" / manifest.parent.name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(manifest.parent.resolve(), target_is_directory=True)
+        links.append(link)
+    return links
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory) -> Path:
+    """EDGEBERT_CACHE_DIR points at a temporary directory for the whole session (subprocesses inherit it), so tests
+    write teacher logits, trained models and anything else cached there. The slow tests that need the real default
+    model (tests/test_default_task.py, ...) still find the user's cached copy, read-only, through symlinks."""
+    from edgebert.tasks import cache_dir
+
+    user_cache = cache_dir()  # where the user's models are: EDGEBERT_CACHE_DIR, XDG_CACHE_HOME or ~/.cache
+    private = tmp_path_factory.mktemp("edgebert-cache")
+    link_finished_models(user_cache, private)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EDGEBERT_CACHE_DIR", str(private))
+        yield private
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,6 @@
-"""Bench results documents (schema_version 1, CONTRIBUTING.md) built here, for the report and compare tests.
+"""Bench results documents (schema_version 1, CONTRIBUTING.md) built here, and the helpers the report, compare and
+HTML tests share (golden files, the CLI runner, GitHub table parsing): tests import helpers from here, never from
+each other.
 
 Values follow what this machine measured for all-MiniLM-L6-v2 (shared/field-notes.md): fp32 ORT ~17 ms at batch 1,
 seq 128, per-channel int8 ~2.2x faster, a head/FFN-pruned fp32 ~1.8x faster. Latency rows go through the bench's own
@@ -10,10 +12,15 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import random
+import re
 from pathlib import Path
 
+from click.testing import CliRunner
+
 from edgebert.bench.latency import summarize
+from edgebert.cli import cli
 
 CPU = "AMD EPYC 9R14 96-Core Processor"
 MACHINE_ID = hashlib.sha256(f"{CPU}|2|x86_64".encode()).hexdigest()
@@ -96,3 +103,37 @@ def three_runs(directory: Path) -> list[Path]:
 
 def deep_copy(doc: dict) -> dict:
     return copy.deepcopy(doc)
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("EDGEBERT_UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"missing golden file {path}; create it with EDGEBERT_UPDATE_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8"), f"output differs from {path}; if intended, regenerate it"
+
+
+def run(*args: str):
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return result
+
+
+def gfm_tables(markdown: str) -> list[list[list[str]]]:
+    """Tables as GitHub parses them: a header row, a delimiter row, then rows with the same cell count."""
+    tables, block = [], []
+    for line in markdown.splitlines() + [""]:
+        if line.startswith("|"):
+            block.append(line)
+        elif block:
+            tables.append(block)
+            block = []
+    parsed = []
+    for t in tables:
+        cells = [[c.strip() for c in re.split(r"(?<!\\)\|", row)[1:-1]] for row in t]
+        assert re.fullmatch(r"\|( :?-{3,}:? \|)+", t[1]), f"bad delimiter row: {t[1]}"
+        assert all(len(r) == len(cells[0]) for r in cells), f"ragged table: {t}"
+        parsed.append([cells[0]] + cells[2:])
+    return parsed

@@ -187,10 +187,26 @@ def test_looks_emulated(monkeypatch, arch, flags, env, expected):
     assert environment.looks_emulated() is expected
 
 
-def test_cpu_load_shares_are_fractions():
+@pytest.mark.parametrize("cpus, seconds, busy, idle, own, total, others", [
+    (2, 1.0, (1.0, 0.5), 0.5, 0.5, 0.75, 0.5),   # 1.5 of 2 CPU-seconds busy, 0.5 of them ours
+    (4, 2.0, (1.5, 0.5), 6.0, 2.0, 0.25, 0.0),   # all the busy time is ours: no neighbour
+    (1, 1.0, (0.2, 0.1), 0.7, 0.0, 0.3, 0.3),    # idle and iowait do not count as busy
+    (1, 1.0, (3.0, 1.0), 0.0, 1.5, 1.0, 0.0),    # counters that overshoot the interval clamp to the CPUs' capacity
+    (2, 1.0, (-1.0, 0.0), 3.0, 0.0, 0.0, 0.0),   # a counter that went backwards (reset) reads as idle, not negative
+])
+def test_cpu_load_splits_busy_time_into_ours_and_others(monkeypatch, cpus, seconds, busy, idle, own, total, others):
+    """CpuLoad from scripted counters: (busy - ours) / (interval x CPUs), the arithmetic the report's warning trusts."""
+    import collections
+    import types
+
     from edgebert.bench import environment
 
-    probe = environment.CpuLoad()
-    sum(i * i for i in range(300_000))  # some work of our own
-    load = probe.stop()
-    assert 0.0 <= load["others"] <= load["total"] <= 1.0
+    Times = collections.namedtuple("Times", "user system idle iowait")
+    host = iter([Times(10.0, 5.0, 100.0, 1.0), Times(10.0 + busy[0], 5.0 + busy[1], 100.0 + idle, 1.0 + idle / 2)])
+    proc = iter([(1.0, 0.5), (1.0 + own, 0.5)])
+    clock = iter([50.0, 50.0 + seconds])
+    monkeypatch.setattr(environment, "psutil", types.SimpleNamespace(
+        cpu_times=lambda: next(host), cpu_count=lambda: cpus,
+        Process=lambda: types.SimpleNamespace(cpu_times=lambda: next(proc))))
+    monkeypatch.setattr(environment, "time", types.SimpleNamespace(monotonic=lambda: next(clock)))
+    assert environment.CpuLoad().stop() == {"total": pytest.approx(total), "others": pytest.approx(others)}

@@ -8,8 +8,7 @@ import pytest
 from edgebert.errors import RegressionError, UserError
 from edgebert.report import compare_runs, load_results
 from edgebert.report.compare import Check
-from test_report import check_golden, run
-from test_report_fixtures import make_results, write_results
+from report_fixtures import check_golden, make_results, run, write_results
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Every compression method on tiny models: it really changes the model, the change survives save/reload/export,
 and the stage record says by how much."""
 import json
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -18,14 +19,6 @@ from edgebert.compress.share import ShareConfig, share_layers_
 from edgebert.export.exporter import export_bundle
 from edgebert.models import label2id, load_classifier, predict_logits, save_model
 from edgebert.targets import QuantizationSettings
-
-
-@pytest.fixture(scope="module", autouse=True)
-def private_cache(tmp_path_factory):
-    """Teacher logits are cached on disk: keep the tests' cache out of the user's."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EDGEBERT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +67,9 @@ def test_structured_pruning_record(pruned_dir, tiny_trained_model):
     assert stage["params_after"] < stage["params_before"] == m["source"]["parameters"]
     assert stage["macs_per_token_after"] < stage["macs_per_token_before"]
     assert stage["dev_accuracy_before"] is not None and stage["dev_accuracy_after"] is not None
-    assert len(stage["result"]["layers_kept"]) == 1 and stage["seconds"] >= 0
+    assert len(stage["result"]["layers_kept"]) == 1
+    # the stage's timing lies inside the whole run's: seconds and a parseable start time, not a placeholder
+    assert datetime.fromisoformat(stage["started_at"]).tzinfo is not None and 0 <= stage["seconds"] <= m["seconds"]
     model, _ = load_classifier(pruned_dir)  # transformers re-applies config.pruned_heads on load
     assert common.shape_summary(model) == stage["shape_after"]
     assert common.count_parameters(model) == m["parameters"]

@@ -11,13 +11,6 @@ from edgebert import bundle
 from edgebert.cli import cli
 
 
-@pytest.fixture(scope="module", autouse=True)
-def private_cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EDGEBERT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        yield
-
-
 @pytest.fixture(scope="module")
 def train_csv(tmp_path_factory) -> Path:
     return write_csv(tmp_path_factory.mktemp("cli-data") / "train.csv", make_rows(300, seed=4))

@@ -6,53 +6,15 @@ Golden files live in tests/golden/. After an intended change of the output, rege
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from edgebert.cli import cli
 from edgebert.report import load_results, render_report
 from edgebert.report.markdown import cell
 from edgebert.report.results import ResultsError
-from test_report_fixtures import make_results, three_runs, write_results
-
-GOLDEN = Path(__file__).parent / "golden"
-
-
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("EDGEBERT_UPDATE_GOLDEN"):
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"missing golden file {path}; create it with EDGEBERT_UPDATE_GOLDEN=1"
-    assert text == path.read_text(encoding="utf-8"), f"output differs from {path}; if intended, regenerate it"
-
-
-def run(*args: str):
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return result
-
-
-def gfm_tables(markdown: str) -> list[list[list[str]]]:
-    """Tables as GitHub parses them: a header row, a delimiter row, then rows with the same cell count."""
-    tables, block = [], []
-    for line in markdown.splitlines() + [""]:
-        if line.startswith("|"):
-            block.append(line)
-        elif block:
-            tables.append(block)
-            block = []
-    parsed = []
-    for t in tables:
-        cells = [[c.strip() for c in re.split(r"(?<!\\)\|", row)[1:-1]] for row in t]
-        assert re.fullmatch(r"\|( :?-{3,}:? \|)+", t[1]), f"bad delimiter row: {t[1]}"
-        assert all(len(r) == len(cells[0]) for r in cells), f"ragged table: {t}"
-        parsed.append([cells[0]] + cells[2:])
-    return parsed
+from report_fixtures import check_golden, gfm_tables, make_results, run, three_runs, write_results
 
 
 def test_markdown_golden_three_bundles(tmp_path):

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from test_report import gfm_tables, run
+from report_fixtures import gfm_tables, run
 
 
 @pytest.fixture(scope="module")

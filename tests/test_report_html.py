@@ -17,8 +17,7 @@ import pytest
 from edgebert.report import render_report
 from edgebert.report.charts import pareto_front, quantile
 from edgebert.report.svg import Scale, Svg, nice_step
-from test_report import run
-from test_report_fixtures import make_results, three_runs, write_results
+from report_fixtures import make_results, run, three_runs, write_results
 
 EVIL = "<script>alert(1)</script>"
 
