@@ -160,3 +160,26 @@ def test_existing_output_needs_force(tmp_path, tiny_trained_model, tiny_dataset)
     forced = run_cli("export", "--target", "x86", "--model", tiny_trained_model, "--dataset", tiny_dataset, "--out", out, "--force")
     assert forced.exit_code == 0, forced.output
     assert not (out / "keep.txt").exists() and (out / "manifest.json").exists()
+
+
+def test_quiet_logs_drops_onnxruntime_records_only(caplog):
+    """Export silences onnxruntime's advice (its named loggers and its direct root-logger calls), not logging at large."""
+    import logging
+    from pathlib import Path
+
+    import onnxruntime
+
+    from edgebert.export.onnx import quiet_logs
+
+    ort_file = str(Path(onnxruntime.__file__).parent / "quantization" / "quantize.py")
+    caplog.set_level(logging.INFO)
+    with quiet_logs():
+        logging.getLogger("onnxruntime.transformers.fusion").warning("fusion advice")
+        logging.getLogger().handle(logging.makeLogRecord(
+            {"name": "root", "levelno": logging.WARNING, "levelname": "WARNING", "pathname": ort_file, "msg": "preprocess advice"}))
+        logging.getLogger("someone.else").warning("a user's warning")
+        logging.getLogger().handle(logging.makeLogRecord(
+            {"name": "root", "levelno": logging.ERROR, "levelname": "ERROR", "pathname": ort_file, "msg": "a real ort error"}))
+    logging.getLogger("onnxruntime.transformers.fusion").warning("after the block")
+    assert [r.getMessage() for r in caplog.records] == ["a user's warning", "a real ort error", "after the block"]
+    assert not logging.root.manager.disable  # nothing disabled process-wide

@@ -82,21 +82,21 @@ def quiet_logs():
     (its "onnxruntime" loggers, and its calls to the root logger, found by source file); other logging is untouched."""
     import onnxruntime
 
-    ort = logging.getLogger("onnxruntime")
+    ort, root = logging.getLogger("onnxruntime"), logging.getLogger()
     before = ort.level
     drop = _FromOnnxruntime(str(Path(onnxruntime.__file__).parent))
-    handlers = [*logging.getLogger().handlers, logging.lastResort]
+    # The root logger's own filter sees its direct calls (`logging.warning(...)` in the quantizer), even through a
+    # handler basicConfig adds meanwhile; the handlers' filters see records propagated from other named loggers.
+    filtered = [root, *root.handlers, *([logging.lastResort] if logging.lastResort else [])]
     ort.setLevel(logging.ERROR)
-    for h in handlers:
-        if h is not None:
-            h.addFilter(drop)
+    for f in filtered:
+        f.addFilter(drop)
     try:
         yield
     finally:
         ort.setLevel(before)
-        for h in handlers:
-            if h is not None:
-                h.removeFilter(drop)
+        for f in filtered:
+            f.removeFilter(drop)
 
 
 def optimize_graph(src: Path, dst: Path, model_type: str) -> dict[str, int]:
