@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edgebert import bundle, data
+from edgebert import bundle, data, models
 from edgebert.errors import UserError, require
 
 TASK_NAME = "rotten-tomatoes"
@@ -59,8 +59,6 @@ def default_splits() -> dict[str, data.LabelledTexts]:
 
 def train_classifier(model, tokenizer, train: data.LabelledTexts, cfg: TrainConfig, label2id: dict[str, int], progress=None) -> list[float]:
     """Fine-tune all weights with AdamW, linear warm-up and decay, random batches with dynamic padding."""
-    from edgebert.models import encode
-
     torch = require("torch")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -71,7 +69,7 @@ def train_classifier(model, tokenizer, train: data.LabelledTexts, cfg: TrainConf
     losses = []
     for step in range(cfg.steps):
         idx = rng.choice(len(train), size=min(cfg.batch_size, len(train)), replace=False)
-        enc = encode(model, tokenizer, [train.texts[i] for i in idx], cfg.max_length)
+        enc = models.encode(model, tokenizer, [train.texts[i] for i in idx], cfg.max_length)
         losses.append(optimizer_step(model, model(**enc, labels=torch.as_tensor(y[idx])).loss, optim, sched))
         if progress is not None:
             progress(step + 1, cfg.steps, losses[-1])
@@ -99,10 +97,8 @@ def optimizer_step(model, loss, optim, sched) -> float:
 
 
 def accuracy(model, tokenizer, split: data.LabelledTexts, max_length: int = 128) -> float:
-    from edgebert.models import label2id, predict_logits
-
-    y = split.label_ids(label2id(model))
-    return float((predict_logits(model, tokenizer, split.texts, max_length=max_length).argmax(1) == y).mean())
+    y = split.label_ids(models.label2id(model))
+    return float((models.predict_logits(model, tokenizer, split.texts, max_length=max_length).argmax(1) == y).mean())
 
 
 def default_model_dir(cfg: TrainConfig | None = None, progress=None, encoder: Path | None = None) -> Path:
@@ -113,20 +109,16 @@ def default_model_dir(cfg: TrainConfig | None = None, progress=None, encoder: Pa
     `encoder` fine-tunes another local encoder on the same task the same way (e.g. a larger model to serve as a
     distillation teacher); the cache key holds its weights' hash, so each encoder gets its own entry.
     """
-    from edgebert.models import read_config, weights_file
-
     cfg = cfg or TrainConfig()
     enc_dir = Path(encoder) if encoder is not None else encoder_dir()
-    enc_sha = bundle.sha256_file(weights_file(enc_dir))
+    enc_sha = bundle.sha256_file(models.weights_file(enc_dir))
     out = cache_dir() / "default-task" / _cache_key(enc_sha, cfg)
     if (out / bundle.MANIFEST).is_file():
         return out
-    from edgebert.models import load_classifier, save_model
-
     torch = require("torch")
     splits = default_splits()
     start = time.time()
-    model, tokenizer = load_classifier(enc_dir, num_labels=len(data.DEFAULT_LABELS))
+    model, tokenizer = models.load_classifier(enc_dir, num_labels=len(data.DEFAULT_LABELS))
     model.config.id2label = dict(enumerate(data.DEFAULT_LABELS))
     model.config.label2id = {v: k for k, v in model.config.id2label.items()}
     what = "the default task model" if encoder is None else f"{enc_dir.name} on {TASK_NAME}"
@@ -137,11 +129,11 @@ def default_model_dir(cfg: TrainConfig | None = None, progress=None, encoder: Pa
     acc = {k: accuracy(model, tokenizer, splits[k]) for k in ("dev", "test")}
     out.parent.mkdir(parents=True, exist_ok=True)
     with bundle.staging_dir(out, force=True) as tmp:
-        save_model(model, tokenizer, tmp)
+        models.save_model(model, tokenizer, tmp)
         bundle.write_manifest(tmp, {
             "kind": "model",
             "task": task_record(),
-            "source": {"path": str(enc_dir), "model_type": read_config(enc_dir).get("model_type"), "sha256": enc_sha},
+            "source": {"path": str(enc_dir), "model_type": models.read_config(enc_dir).get("model_type"), "sha256": enc_sha},
             "accuracy": acc,
             "stages": [{"stage": "train", "config": asdict(cfg), "seconds": round(seconds, 1),
                         "torch_threads": torch.get_num_threads()}],

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from edgebert import bundle, data
+from edgebert import bundle, data, models
 from edgebert.compress.common import CompressContext, require_data
-from edgebert.tasks import optimizer_step, warmup_linear_decay
+from edgebert.tasks import cache_dir, optimizer_step, warmup_linear_decay
 from edgebert.errors import ConfigError, require
 
 
@@ -63,11 +63,9 @@ def teacher_dir(config: DistillConfig, ctx: CompressContext) -> Path:
 
 def check(model, config: DistillConfig, ctx: CompressContext) -> None:
     """One-line errors before any work: no training data, a missing teacher, a teacher with other labels."""
-    from edgebert.models import read_config
-
     require_data(ctx, "distillation")
     path = teacher_dir(config, ctx)
-    cfg = read_config(path)
+    cfg = models.read_config(path)
     teacher_labels = {str(v): int(k) for k, v in (cfg.get("id2label") or {}).items()}
     if teacher_labels != ctx.label2id:
         raise ConfigError(f"teacher {path} predicts labels {sorted(teacher_labels)}, the student {sorted(ctx.label2id)}; "
@@ -81,10 +79,7 @@ def teacher_logits(path: Path, texts: data.LabelledTexts, needed: np.ndarray, ct
     The cache holds one row per training text, filled as trials need them: a longer run later computes only
     the texts an earlier run did not draw.
     """
-    from edgebert.models import load_classifier, predict_logits, weights_file
-    from edgebert.tasks import cache_dir
-
-    key = hashlib.sha256(f"{bundle.sha256_file(weights_file(path))} {data.dataset_digest(texts)} {ctx.max_length}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{bundle.sha256_file(models.weights_file(path))} {data.dataset_digest(texts)} {ctx.max_length}".encode()).hexdigest()[:24]
     cached = cache_dir() / "teacher-logits" / f"{key}.npy"
     logits = None
     if cached.is_file():
@@ -96,9 +91,9 @@ def teacher_logits(path: Path, texts: data.LabelledTexts, needed: np.ndarray, ct
         logits = np.full((len(texts), len(ctx.label2id)), np.nan, dtype=np.float32)
     missing = needed[np.isnan(logits[needed, 0])]
     if len(missing):
-        teacher, tokenizer = loaded or load_classifier(path)
+        teacher, tokenizer = loaded or models.load_classifier(path)
         ctx.log(f"teacher logits on {len(missing)} training texts (cached for later runs)")
-        logits[missing] = predict_logits(teacher, tokenizer, [texts.texts[i] for i in missing], max_length=ctx.max_length)
+        logits[missing] = models.predict_logits(teacher, tokenizer, [texts.texts[i] for i in missing], max_length=ctx.max_length)
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.npy")
         np.save(tmp, logits, allow_pickle=False)
@@ -137,8 +132,6 @@ def _layer_pairs(student, teacher, ctx: CompressContext, same_source: bool) -> l
 
 def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, Any]:
     """Train `model` in place toward the teacher; returns what ran (steps, seconds, losses, teacher)."""
-    from edgebert.models import encode, load_classifier
-
     torch = require("torch")
     functional = torch.nn.functional
     check(model, config, ctx)
@@ -146,7 +139,7 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
     path = teacher_dir(config, ctx)
     started = time.time()
     # The hidden-state loss runs the teacher every step, so only then is it loaded here: (model, tokenizer).
-    loaded = load_classifier(path) if config.hidden_weight > 0 else None
+    loaded = models.load_classifier(path) if config.hidden_weight > 0 else None
     teacher = loaded[0] if loaded else None
     use_hidden = loaded is not None
     notes = []
@@ -176,7 +169,7 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
         if deadline is not None and time.time() > deadline:
             break
         idx = schedule[step]
-        enc = encode(model, ctx.tokenizer, [train.texts[i] for i in idx], ctx.max_length)
+        enc = models.encode(model, ctx.tokenizer, [train.texts[i] for i in idx], ctx.max_length)
         out = model(**enc, output_hidden_states=use_hidden)
         kd = functional.kl_div(functional.log_softmax(out.logits / T, -1), functional.softmax(t_logits[idx] / T, -1),
                                reduction="batchmean") * T * T

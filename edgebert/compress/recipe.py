@@ -22,6 +22,8 @@ from edgebert.compress.quantize import QuantizeConfig
 from edgebert.compress.share import ShareConfig
 from edgebert.compress.stages import STAGES as STAGE_REGISTRY
 from edgebert.config import from_dict, to_dict
+from edgebert.export.exporter import model_manifest, resolve_model_dir
+from edgebert.models import label2id, load_classifier, save_model, weights_file
 from edgebert.errors import ConfigError, UserError
 
 STAGES = tuple(STAGE_REGISTRY)
@@ -83,8 +85,6 @@ def _as_recipe(recipe: Recipe | dict | str | Path) -> Recipe:
 
 def resolve_data(model_dir: Path, dataset, text_column: str, label_column: str) -> tuple[dict[str, data.LabelledTexts] | None, dict | None]:
     """(train/dev/test splits, the task record to keep): the user's dataset split 80/10/10, else the model's task."""
-    from edgebert.export.exporter import model_manifest
-
     if dataset is not None:  # the user's data replaces the model's task (export then needs --dataset too)
         return data.split(data.load_dataset(dataset, text_column, label_column)), None
     task = model_manifest(model_dir).get("task")
@@ -100,9 +100,6 @@ def compress_model(model_dir: str | Path | None, recipe: Recipe | dict | str | P
 
     `log` gets one line per stage; `progress(description, total) -> advance(n)` each training step (None: silent).
     """
-    from edgebert.export.exporter import model_manifest, resolve_model_dir
-    from edgebert.models import label2id, load_classifier, save_model, weights_file
-
     started = time.time()
     log = log or (lambda msg: None)
     recipe = _as_recipe(recipe)
