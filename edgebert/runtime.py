@@ -5,6 +5,7 @@ parity check uses the same runner, so what is validated is exactly what `bench` 
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -91,7 +92,10 @@ class TorchScriptRunner:
         self.providers = [f"torch-{torch.__version__}"]
         self.torch = torch
         # torch.jit.load reads a TorchScript archive (code + tensors), not an arbitrary pickle of Python objects.
-        self.module = torch.jit.load(str(Path(bundle_dir) / manifest["model_file"]), map_location="cpu")
+        # torch 2.13 deprecates TorchScript in favour of torch.export; these bundles are TorchScript by design.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.* is deprecated", category=DeprecationWarning)
+            self.module = torch.jit.load(str(Path(bundle_dir) / manifest["model_file"]), map_location="cpu")
         self.module.eval()
         self.input_names = list(manifest["inputs"])
 
