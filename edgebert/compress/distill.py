@@ -26,8 +26,8 @@ import numpy as np
 
 from edgebert import bundle, data, models
 from edgebert.compress.common import CompressContext, require_data
-from edgebert.tasks import cache_dir, optimizer_step, warmup_linear_decay
 from edgebert.errors import ConfigError, require
+from edgebert.tasks import cache_dir, optimizer_step, warmup_linear_decay
 
 
 @dataclass(frozen=True)

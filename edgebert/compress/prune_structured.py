@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from edgebert.config import choices
 from edgebert.compress.common import CompressContext, Layout, batches, check_ratio, require_data
+from edgebert.config import choices
 from edgebert.errors import ConfigError, require
 from edgebert.models import SHARED_LAYERS_KEY
 

@@ -22,9 +22,9 @@ from edgebert.compress.quantize import QuantizeConfig
 from edgebert.compress.share import ShareConfig
 from edgebert.compress.stages import STAGES as STAGE_REGISTRY
 from edgebert.config import from_dict, to_dict
+from edgebert.errors import ConfigError, UserError
 from edgebert.export.exporter import model_manifest, resolve_model_dir
 from edgebert.models import label2id, load_classifier, save_model, weights_file
-from edgebert.errors import ConfigError, UserError
 
 STAGES = tuple(STAGE_REGISTRY)
 
@@ -48,7 +48,6 @@ class Recipe:
 
     def stages(self) -> list[str]:
         return [s for s in STAGES if getattr(self, s) is not None]
-
 
 
 def recipe_from_dict(d: dict[str, Any], where: str = "recipe") -> Recipe:
