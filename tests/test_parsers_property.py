@@ -26,7 +26,7 @@ from edgebert.search import RunConfig
 from edgebert.targets import Target, load_target, load_target_file, parse_target
 from test_report_fixtures import make_results
 
-EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "100"))
 FUZZ = settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 RECIPES = sorted((Path(__file__).parent.parent / "benchmarks" / "recipes").glob("*.toml"))

@@ -20,6 +20,7 @@ import numpy as np
 from edgebert import __version__, cpu
 from edgebert.bench import accuracy, environment, latency, memory
 from edgebert.bundle import bundle_digest, now_iso, read_manifest, verify_files
+from edgebert.config import MAX_THREADS
 from edgebert.errors import BundleError, UserError
 from edgebert.runtime import Encoder, make_runner, predict_logits
 
@@ -172,8 +173,8 @@ def plan(bundle: str | Path, batch_sizes: Sequence[int], seq_lens: Sequence[int]
     if too_long:
         raise UserError(f"sequence length {too_long[0]} exceeds the bundle's max length {max_len}; use --seq-lens up to {max_len}")
     warnings: list[str] = []
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 0):
-        raise UserError(f"threads must be an integer >= 0 (0 = the runtime's default), got {threads!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= MAX_THREADS):
+        raise UserError(f"threads must be an integer >= 0 and at most {MAX_THREADS} (0 = the runtime's default), got {threads!r}")
     wanted = threads if threads is not None else int(manifest["target"].get("runtime", {}).get("intra_op_threads", 0))
     if wanted > cpu.usable_cores():
         source = "" if threads is not None else f" (the {manifest['target'].get('name')} target's setting; override with --threads)"
