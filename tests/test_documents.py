@@ -205,3 +205,29 @@ def test_errors_never_echo_raw_newlines_or_huge_values():
     with pytest.raises(UserError) as info:
         recipe_from_dict({"description": "x" * 10_000 + "\n", "weird\nkey": 1})
     assert "\n" not in str(info.value) and len(str(info.value)) < 300
+
+
+# --- bundle manifests -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("field, value, message", [
+    ("target.runtime.intra_op_threads", "4", 'field target.runtime.intra_op_threads must be an integer, got "4"'),
+    ("target.runtime.intra_op_threads", 10**9, "field target.runtime.intra_op_threads must be <= 1024"),
+    ("tokenizer.max_length", "64", "field tokenizer.max_length must be an integer"),
+    ("tokenizer.max_length", 0, "field tokenizer.max_length must be >= 1"),
+    ("format", "pickle", "field format must be one of onnx, torchscript"),
+    ("outputs", [], "inputs and outputs must each name at least one tensor"),
+    ("model_file", None, "field model_file must be a string, got null"),
+    ("source.id2label", ["neg", "pos"], "field source.id2label must be a table"),
+])
+def test_bundle_manifest_fields_are_typed(tiny_int8_bundle, field, value, message):
+    from edgebert.bundle import read_manifest
+    from edgebert.errors import BundleError
+    from edgebert.manifest import BundleManifest, parse_bundle_manifest
+
+    manifest = read_manifest(tiny_int8_bundle)
+    typed = parse_bundle_manifest(manifest, tiny_int8_bundle)
+    assert isinstance(typed, BundleManifest) and typed.format == "onnx" and typed.tokenizer.max_length >= 8
+    assert typed.extra["parity"] == manifest["parity"]  # what is not modelled passes through
+    with pytest.raises(BundleError) as info:
+        parse_bundle_manifest(set_field(manifest, field, value), tiny_int8_bundle)
+    assert message in str(info.value) and "\n" not in str(info.value) and info.value.exit_code == 2

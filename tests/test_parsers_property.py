@@ -21,6 +21,7 @@ from edgebert.compress.recipe import Recipe, load_recipe, recipe_from_dict
 from edgebert.config import dumps_toml, from_dict, to_dict
 from edgebert.data import load_dataset
 from edgebert.errors import EdgebertError
+from edgebert.manifest import parse_bundle_manifest
 from edgebert.report.results import BenchResults, load_results
 from edgebert.search import RunConfig
 from edgebert.targets import Target, load_target, load_target_file, parse_target
@@ -237,8 +238,12 @@ def test_jsonl_rows_of_any_json(work, rows):
 
 # --- bundle manifests -------------------------------------------------------------------------------------------------
 
-MANIFEST_DOC = {"schema_version": 1, "edgebert_version": "0.1.0", "kind": "bundle", "format": "onnx",
-                "model_file": "model.onnx", "files": {"model.onnx": "0" * 64}, "tokenizer": {"file": "tokenizer.json"}}
+MANIFEST_DOC = {"schema_version": 1, "edgebert_version": "0.1.0", "kind": "bundle", "format": "onnx", "precision": "int8",
+                "model_file": "model.onnx", "inputs": ["input_ids", "attention_mask"], "outputs": ["logits"],
+                "tokenizer": {"file": "tokenizer.json", "max_length": 64, "pad_token": "[PAD]", "pad_id": 0},
+                "source": {"model_type": "bert", "num_labels": 2, "id2label": {"0": "neg", "1": "pos"}},
+                "target": {"name": "x86-avx2", "runtime": {"intra_op_threads": 2}},
+                "files": {"model.onnx": "0" * 64, "tokenizer.json": "1" * 64}}
 
 
 @FUZZ
@@ -251,4 +256,7 @@ def test_manifests(work, data):
     root.mkdir(exist_ok=True)
     (root / MANIFEST).write_bytes(raw)
     manifest = outcome(read_manifest, root)
-    assert manifest is None or isinstance(manifest, dict)
+    if manifest is not None:
+        assert isinstance(manifest, dict)
+        typed = outcome(parse_bundle_manifest, manifest, root)
+        assert typed is None or 0 <= typed.target.runtime.intra_op_threads <= 1024

@@ -22,12 +22,12 @@ from edgebert.bench import accuracy, environment, latency, memory
 from edgebert.bundle import bundle_digest, now_iso, read_manifest, verify_files
 from edgebert.config import MAX_THREADS
 from edgebert.errors import BundleError, UserError
+from edgebert.manifest import parse_bundle_manifest
 from edgebert.runtime import Encoder, make_runner, predict_logits
 
 RESULTS_SCHEMA_VERSION = 1
 DEFAULT_BATCH_SIZES = (1, 8)
 DEFAULT_SEQ_LEN = 32  # with the bundle's max length: a short and a full-length figure
-REQUIRED_KEYS = ("kind", "format", "model_file", "tokenizer", "inputs", "outputs", "source", "target")
 SHUFFLE_SEED = 0
 MB = 2**20
 
@@ -54,9 +54,7 @@ def check_bundle(bundle_dir: Path) -> dict[str, Any]:
     if manifest.get("kind") != "bundle":
         raise BundleError(f"{bundle_dir} is a {manifest.get('kind', 'unknown')!r} directory, not a bundle; "
                           f"export it first: edgebert export --model {bundle_dir} --target TARGET")
-    missing = [k for k in REQUIRED_KEYS if k not in manifest]
-    if missing:
-        raise BundleError(f"{bundle_dir}/manifest.json lacks {', '.join(missing)}; re-export the bundle")
+    parse_bundle_manifest(manifest, bundle_dir)  # every field bench and the runtime read, typed and in range
     verify_files(bundle_dir, manifest)
     return manifest
 
