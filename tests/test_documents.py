@@ -73,6 +73,7 @@ def test_compare_refuses_out_of_range_documents(tmp_path, field, value, message,
     ("bundle.label", 3, "field bundle.label must be a string, got 3"),
     ("bundle.parameters", -1, "field bundle.parameters must be >= 0"),
     ("latency.0.batch_size", 0, "field latency[0].batch_size must be >= 1"),
+    ("latency.0.samples_ms", [], "latency[0]: samples_ms holds 0 calls but iterations says 100"),
     ("latency", {"p50_ms": 1}, "field latency must be a list, got dict"),
     ("accuracy", [0.8], "field accuracy must be a table, got list"),
     ("bundle.weird\nkey", 1, None),  # an unknown key passes through (see the next test); never a second line

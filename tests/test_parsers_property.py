@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from edgebert.bundle import MANIFEST, read_manifest
@@ -41,11 +41,14 @@ def work(tmp_path_factory) -> Path:
 def outcome(parse, *args):
     """Run a parser: the object it returns, or None after checking its error is an EdgebertError on one line."""
     try:
-        return parse(*args)
+        result = parse(*args)
     except EdgebertError as exc:
         message = str(exc)
         assert message and "\n" not in message and "\r" not in message, repr(message)
+        event(f"{getattr(parse, '__name__', parse)}: {type(exc).__name__}")
         return None
+    event(f"{getattr(parse, '__name__', parse)}: parsed")
+    return result
 
 
 # --- strategies ------------------------------------------------------------------------------------------------------
@@ -56,8 +59,22 @@ json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
                            | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)
 
 
+def same_kind(value) -> st.SearchStrategy:
+    """Values of the same JSON type as `value`, edge cases included: where range checks, not type checks, decide."""
+    if isinstance(value, bool):
+        return st.booleans()
+    if isinstance(value, int):
+        return st.integers(-2, 3) | st.integers(-2**40, 2**40)
+    if isinstance(value, float):
+        return st.floats(-2.0, 2.0) | st.sampled_from([0.0, -0.0, 1e-300, 1e300, math.nan, math.inf])
+    if isinstance(value, str):
+        return st.text(max_size=12) | st.sampled_from(["", "..", "../x", "a/b", "x" * 300])
+    return json_values
+
+
 def mutate(data: st.DataObject, doc: dict) -> dict:
-    """A copy of `doc` with 1-3 random edits: a value replaced, a key deleted, or an unknown key added, anywhere."""
+    """A copy of `doc` with 1-3 random edits: a value replaced (often by one of the same type), a key deleted, or
+    an unknown key added, anywhere in the document."""
     doc = copy.deepcopy(doc)
     for _ in range(data.draw(st.integers(1, 3))):
         node = doc
@@ -68,13 +85,14 @@ def mutate(data: st.DataObject, doc: dict) -> dict:
                 break
             node = data.draw(st.sampled_from(containers))[1]
         keys = list(node) if isinstance(node, dict) else list(range(len(node)))
-        action = data.draw(st.sampled_from(["replace", "delete", "add"]))
+        action = data.draw(st.sampled_from(["tweak", "tweak", "replace", "delete", "add"]))
         if action == "add" and isinstance(node, dict):
             node[data.draw(st.text(max_size=8))] = data.draw(json_values)
         elif keys and action == "delete":
             del node[data.draw(st.sampled_from(keys))]
         elif keys:
-            node[data.draw(st.sampled_from(keys))] = data.draw(json_values)
+            key = data.draw(st.sampled_from(keys))
+            node[key] = data.draw(same_kind(node[key]) if action == "tweak" else json_values)
     return doc
 
 
@@ -171,6 +189,7 @@ def _small_results() -> dict:
     doc = make_results("int8")
     for row in doc["latency"]:
         row["samples_ms"] = row["samples_ms"][:4]  # the shape matters here, not the thousand samples
+        row["iterations"] = 4
     return doc
 
 
@@ -227,7 +246,8 @@ def test_datasets(work, name, data):
 
 
 @FUZZ
-@given(st.lists(st.dictionaries(st.sampled_from(["text", "label", "other"]), json_values, max_size=3), max_size=4))
+@given(st.lists(st.dictionaries(st.sampled_from(["text", "label", "other"]),
+                                st.text(max_size=6) | st.integers(-3, 3) | json_values, max_size=3), max_size=4))
 def test_jsonl_rows_of_any_json(work, rows):
     path = work / "rows.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -260,3 +280,15 @@ def test_manifests(work, data):
         assert isinstance(manifest, dict)
         typed = outcome(parse_bundle_manifest, manifest, root)
         assert typed is None or 0 <= typed.target.runtime.intra_op_threads <= 1024
+
+
+def test_the_fuzzed_documents_start_valid(tmp_path):
+    # Otherwise every mutation would be refused and the properties above would test one error path only.
+    for doc, name in ((RESULTS, "r.json"), (MANIFEST_DOC, "manifest")):
+        path = tmp_path / name
+        path.write_text(json.dumps(doc))
+        assert (load_results(path) if name == "r.json" else parse_bundle_manifest(doc, tmp_path)) is not None
+    assert parse_target(TARGET.to_dict(), "t") == TARGET and all(recipe_from_dict(d) for d in RECIPE_DICTS)
+    for name, raw in DATASETS.items():
+        (tmp_path / name).write_bytes(raw)
+        assert len(load_dataset(tmp_path / name)) == 3

@@ -90,6 +90,9 @@ class LatencyRow:
     def __post_init__(self) -> None:
         if self.mode != "real" and self.seq_len is None:
             raise ValueError(f"seq_len is null in a {self.mode!r} row")
+        # The bench keeps every timed call; intervals and the reports' call counts rely on the two agreeing.
+        if len(self.samples_ms) != self.iterations:
+            raise ValueError(f"samples_ms holds {len(self.samples_ms)} calls but iterations says {self.iterations}")
 
 
 @dataclass(frozen=True)
