@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -232,3 +233,47 @@ def test_bundle_manifest_fields_are_typed(tiny_int8_bundle, field, value, messag
     with pytest.raises(BundleError) as info:
         parse_bundle_manifest(set_field(manifest, field, value), tiny_int8_bundle)
     assert message in str(info.value) and "\n" not in str(info.value) and info.value.exit_code == 2
+
+
+# --- Hugging Face config.json ---------------------------------------------------------------------------------------
+
+BERT_CONFIG = {"model_type": "bert", "vocab_size": 120, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+               "intermediate_size": 64, "max_position_embeddings": 64, "layer_norm_eps": 1e-12,
+               "id2label": {"0": "neg", "1": "pos"}, "label2id": {"neg": 0, "pos": 1}, "architectures": ["BertForX"]}
+
+
+@pytest.mark.parametrize("field, value, message", [
+    # Each of these reached transformers/torch before and ended in a TypeError traceback or an empty encoder.
+    ("hidden_size", "32", 'field hidden_size must be an integer, got "32"'),
+    ("vocab_size", None, None),  # null is "not set": transformers' default applies
+    ("max_position_embeddings", "64", 'field max_position_embeddings must be an integer, got "64"'),
+    ("num_hidden_layers", -1, "field num_hidden_layers must be >= 1, got -1"),
+    ("num_attention_heads", 4.5, "field num_attention_heads must be an integer, got 4.5"),
+    ("id2label", ["neg", "pos"], "field id2label must be a table, got list"),
+    ("layer_norm_eps", "x", 'field layer_norm_eps must be a number, got "x"'),
+])
+def test_model_config_values_of_the_wrong_type_are_one_line(tmp_path, field, value, message):
+    from edgebert.errors import ModelError
+    from edgebert.models import read_config
+
+    (tmp_path / "config.json").write_text(json.dumps({**BERT_CONFIG, field: value}))
+    if message is None:
+        assert read_config(tmp_path)[field] is None
+        return
+    with pytest.raises(ModelError) as info:
+        read_config(tmp_path)
+    assert message in str(info.value) and "\n" not in str(info.value) and info.value.exit_code == 2
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"[1]", "holds a JSON list, not an object"),
+    (b'{"model_type": "caf\xe9"}', "is not valid JSON"),
+    (b'{"model_type": ["bert"]}', 'holds a ["bert"] model'),
+])
+def test_unreadable_model_configs_are_one_line(tmp_path, content, message):
+    from edgebert.errors import ModelError
+    from edgebert.models import read_config
+
+    (tmp_path / "config.json").write_bytes(content)
+    with pytest.raises(ModelError, match=re.escape(message)):
+        read_config(tmp_path)

@@ -22,6 +22,7 @@ from edgebert.config import dumps_toml, from_dict, to_dict
 from edgebert.data import load_dataset
 from edgebert.errors import EdgebertError
 from edgebert.manifest import parse_bundle_manifest
+from edgebert.models import read_config
 from edgebert.report.results import BenchResults, load_results
 from edgebert.search import RunConfig
 from edgebert.targets import Target, load_target, load_target_file, parse_target
@@ -254,6 +255,27 @@ def test_jsonl_rows_of_any_json(work, rows):
     dataset = outcome(load_dataset, path)
     if dataset is not None:
         assert all(isinstance(t, str) and t.encode("utf-8") for t in dataset.texts + dataset.labels)
+
+
+# --- Hugging Face config.json ---------------------------------------------------------------------------------------
+
+HF_CONFIG = {"model_type": "bert", "vocab_size": 120, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+             "intermediate_size": 64, "max_position_embeddings": 64, "id2label": {"0": "neg", "1": "pos"}}
+
+
+@FUZZ
+@given(st.data())
+def test_model_configs(work, data):
+    raw = (any_bytes_or_mutated(data, json.dumps(HF_CONFIG).encode()) if data.draw(st.booleans())
+           else json.dumps(mutate(data, HF_CONFIG)).encode())
+    root = work / "model"
+    root.mkdir(exist_ok=True)
+    (root / "config.json").write_bytes(raw)
+    cfg = outcome(read_config, root)
+    if cfg is not None:
+        assert cfg["model_type"] in ("bert", "distilbert", "roberta", "mpnet")
+        assert all(isinstance(cfg.get(k), (int, type(None))) and not isinstance(cfg.get(k), bool)
+                   for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size"))
 
 
 # --- bundle manifests -------------------------------------------------------------------------------------------------
