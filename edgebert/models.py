@@ -9,7 +9,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from edgebert.architectures import ARCHITECTURES, SUPPORTED_MODEL_TYPES, Layout
+from edgebert.config import show
 from edgebert.errors import ModelError, require
+from edgebert.model_config import parse_model_config
 
 # Input names each architecture's forward() takes, in ONNX input order (facts in architectures.py).
 MODEL_INPUTS = {mt: arch.input_names for mt, arch in ARCHITECTURES.items()}
@@ -27,13 +29,16 @@ def read_config(model_dir: Path) -> dict[str, Any]:
     if not cfg_path.is_file():
         raise ModelError(f"{model_dir} has no config.json; it is not a Hugging Face model directory")
     try:
-        cfg = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{cfg_path} is not valid JSON: {exc}") from None
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ModelError(f"{cfg_path} is not valid JSON: {' '.join(str(exc).split())[:160]}") from None
+    if not isinstance(cfg, dict):
+        raise ModelError(f"{cfg_path} holds a JSON {type(cfg).__name__}, not an object; it is not a Hugging Face config")
     if cfg.get("model_type") not in SUPPORTED_MODEL_TYPES:
         raise ModelError(
-            f"{model_dir} holds a {cfg.get('model_type')!r} model; edgebert supports {', '.join(SUPPORTED_MODEL_TYPES)}"
+            f"{model_dir} holds a {show(cfg.get('model_type'))} model; edgebert supports {', '.join(SUPPORTED_MODEL_TYPES)}"
         )
+    parse_model_config(cfg, cfg_path)  # sizes and labels typed and in range: transformers trusts them blindly
     return cfg
 
 

@@ -6,16 +6,19 @@ runtime runs it (providers, threads, graph optimisation level) and how close the
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgebert import cpu
-from edgebert.config import choices, from_dict, to_dict
+from edgebert.config import MAX_THREADS, bounded, choices, from_dict, to_dict
 from edgebert.errors import ConfigError, UserError
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+# A target's name becomes a directory name (bundles/<name>): no separators, no `..`, nothing hidden.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 SENSITIVE_OPS = ("LayerNormalization", "SkipLayerNormalization", "Gelu", "BiasGelu", "Erf", "Softmax", "Add", "Mul",
                  "Div", "Sub", "Pow", "Sqrt", "ReduceMean", "Tanh")
 
@@ -36,13 +39,11 @@ class ExportSettings:
 @dataclass(frozen=True)
 class RuntimeSettings:
     execution_providers: tuple[str, ...] = ("CPUExecutionProvider",)
-    intra_op_threads: int = 0  # 0 = onnxruntime's default (one per physical core)
+    intra_op_threads: int = bounded(0, ge=0, le=MAX_THREADS)  # 0 = onnxruntime's default (one per physical core)
     graph_optimization: str = choices("disable", "basic", "extended", "all", default="all")
     torch_quantized_engine: str = choices("x86", "fbgemm", "qnnpack", "none", default="x86")
 
     def __post_init__(self) -> None:
-        if self.intra_op_threads < 0:
-            raise ValueError("runtime.intra_op_threads must be >= 0")
         if not self.execution_providers:
             raise ValueError("runtime.execution_providers must name at least one provider")
 
@@ -55,7 +56,7 @@ class QuantizationSettings:
     activation_type: str = choices("uint8", "int8", default="uint8")
     per_channel: bool = True
     reduce_range: bool = False
-    calibration_samples: int = 128
+    calibration_samples: int = bounded(128, ge=1)
     # Static only: op types kept in float. Quantizing these costs much fidelity for little speed (measured here:
     # int8 everywhere dropped MiniLM's embedding cosine to 0.40; MatMul-only kept it at 0.94).
     keep_float_ops: tuple[str, ...] = SENSITIVE_OPS
@@ -63,20 +64,12 @@ class QuantizationSettings:
     def __post_init__(self) -> None:
         if self.mode == "dynamic" and self.activation_type != "uint8":
             raise ValueError("quantization.activation_type must be uint8 in dynamic mode (onnxruntime quantizes activations to uint8)")
-        if self.calibration_samples < 1:
-            raise ValueError("quantization.calibration_samples must be >= 1")
 
 
 @dataclass(frozen=True)
 class ParityTolerance:
-    max_abs_logit_diff: float
-    min_label_agreement: float
-
-    def __post_init__(self) -> None:
-        if self.max_abs_logit_diff < 0:
-            raise ValueError("parity max_abs_logit_diff must be >= 0")
-        if not 0 <= self.min_label_agreement <= 1:
-            raise ValueError("parity min_label_agreement must be between 0 and 1")
+    max_abs_logit_diff: float = bounded(ge=0)  # finite: from_dict refuses NaN and infinity
+    min_label_agreement: float = bounded(ge=0, le=1)
 
 
 @dataclass(frozen=True)
@@ -94,11 +87,14 @@ class Target:
     source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        if not _NAME.fullmatch(self.name) or ".." in self.name:
+            raise ValueError(f"name must be letters, digits, '.', '_', '+' or '-' (it names the output directory), "
+                             f"got {self.name[:40]!r}")
         unknown = sorted(set(self.parity) - set(PRECISIONS))
         if unknown:
             raise ValueError(f"parity tables must be named {', '.join(PRECISIONS)}; got {', '.join(unknown)}")
         if self.precision not in self.parity:
-            raise ValueError(f"missing field parity.{self.precision} (tolerances for this target's precision)")
+            raise ValueError(f"field parity.{self.precision} is missing (tolerances for this target's precision)")
 
     @property
     def precision(self) -> str:
@@ -137,15 +133,24 @@ def targets_dir() -> Path:
 
 
 def parse_target(data: dict[str, Any], source: str) -> Target:
+    if not isinstance(data, dict):
+        raise ConfigError(f"a target is a table of settings, got {type(data).__name__}")
     target = from_dict(Target, data)
     return dataclasses.replace(target, source=source)
 
 
 def load_target_file(path: Path) -> Target:
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"target file {path} is not valid TOML: {exc}") from None
+        raise ConfigError(f"target file {path} is not valid TOML: {str(exc).splitlines()[0]}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"target file {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                          f"{exc.start}); save it as UTF-8") from None
+    except RecursionError:
+        raise ConfigError(f"target file {path} nests too deeply to be a target; see targets/*.toml for the format") from None
+    except OSError as exc:
+        raise UserError(f"cannot read target file {path}: {exc.strerror or exc}") from None
     try:
         return parse_target(data, str(path))
     except ConfigError as exc:

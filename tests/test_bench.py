@@ -284,6 +284,7 @@ BAD_ARGS = [
     (["--batch-sizes", ","], "--batch-sizes takes comma-separated whole numbers >= 1"),
     (["--seq-lens", "8,999"], "sequence length 999 exceeds the bundle's max length 32"),
     (["--threads", "-1"], "threads must be an integer >= 0"),
+    (["--threads", "100000"], "threads must be an integer >= 0 and at most 1024"),
     (["--out", "/nonexistent-dir/r.json"], "does not exist"),
     (["--out", "{dir}"], "is a directory"),
     (["--dataset", "{no-column}"], "has no column 'text'"),

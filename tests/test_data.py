@@ -35,6 +35,57 @@ def test_bad_datasets(tmp_path, content, name, error, message):
         load_dataset(path)
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
+    csv_path = tmp_path / "bom.csv"
+    csv_path.write_bytes("\ufefftext,label\nnice film,pos\n".encode("utf-8"))
+    jsonl_path = tmp_path / "bom.jsonl"
+    jsonl_path.write_bytes("\ufeff".encode("utf-8") + b'{"text": "nice film", "label": "pos"}\n')
+    for path in (csv_path, jsonl_path):
+        d = load_dataset(path)
+        assert d.texts == ("nice film",) and d.labels == ("pos",)
+
+
+def test_a_duplicated_header_column_is_named(tmp_path):
+    # csv.DictReader keeps the last of two same-named columns: the wrong column would be scored, silently.
+    path = tmp_path / "dup.csv"
+    path.write_text("text,label,label\nnice film,pos,neg\n")
+    with pytest.raises(DatasetError, match="names the column 'label' twice"):
+        load_dataset(path)
+
+
+def test_tsv_is_parsed_with_tabs(tmp_path):
+    path = tmp_path / "d.tsv"
+    path.write_text("text\tlabel\na film, long and dull\tneg\ngood, really\tpos\n")
+    d = load_dataset(path)
+    assert d.texts == ("a film, long and dull", "good, really") and d.labels == ("neg", "pos")
+
+
+@pytest.mark.parametrize(
+    "content,name,message",
+    [
+        (b"", "d.csv", "is empty"),
+        (b"", "d.tsv", "is empty"),
+        (b"", "d.jsonl", "no column 'text', 'label'; its columns are none"),
+        (b"text,label\n\xff\xfe bad,pos\n", "d.csv", "is not UTF-8 text"),
+        (b'{"text": "caf\xe9", "label": "pos"}\n', "d.jsonl", "is not UTF-8 text"),
+        (b'{"text": ["a"], "label": "pos"}\n', "d.jsonl", "line 1: 'text' must be a string, got list"),
+        (b'{"text": "a", "label": "pos"}\n{"text": 5, "label": "pos"}\n', "d.jsonl", "line 2: 'text' must be a string, got int"),
+        (b'{"text": "a", "label": 1.5}\n', "d.jsonl", "'label' must be a string or an integer, got float"),
+        (b'{"text": "a", "label": true}\n', "d.jsonl", "'label' must be a string or an integer, got bool"),
+        (b'{"text": "\\ud800", "label": "pos"}\n', "d.jsonl", "lone surrogate"),
+        (b"[" * 100_000 + b"\n", "d.jsonl", "line 1 is not valid JSON"),
+        (b"BZh91AY&SY garbage", "d.csv.bz2", "cannot read dataset"),
+        (b"review,y\nok,1\n", "d.csv", "no column 'text', 'label'; its columns are 'review', 'y'"),
+    ],
+)
+def test_bad_dataset_bytes_are_one_line_errors(tmp_path, content, name, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DatasetError, match=message) as info:
+        load_dataset(path)
+    assert "\n" not in str(info.value)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         load_dataset(tmp_path / "none.csv")

@@ -182,7 +182,7 @@ BAD_DOCUMENTS = [
     ("latency", [], "field latency is missing or empty"),
     ("latency.0.p50_ms", DELETE, "field latency[0].p50_ms is missing"),
     ("latency.0.p50_ms", float("nan"), "field latency[0].p50_ms must be a finite number"),
-    ("latency.0.samples_ms", [1.0, "x"], "samples_ms must hold only finite numbers"),
+    ("latency.0.samples_ms", [1.0, "x"], "field latency[0].samples_ms[1] must be a number"),
     ("latency.1.seq_len", 32, "two rows for synthetic, batch 1, seq 32"),
     ("accuracy", DELETE, "field accuracy is missing"),
     ("accuracy.dataset_sha256", DELETE, "field accuracy.dataset_sha256 is missing"),

@@ -43,8 +43,8 @@ def _base():
 @pytest.mark.parametrize(
     "mutate,message",
     [
-        (lambda d: d.pop("export"), "missing field export"),
-        (lambda d: d["export"].pop("format"), "missing field export.format"),
+        (lambda d: d.pop("export"), "field export is missing"),
+        (lambda d: d["export"].pop("format"), "field export.format is missing"),
         (lambda d: d["export"].__setitem__("opset", "17"), "export.opset must be an integer"),
         (lambda d: d["runtime"].__setitem__("intra_op_threads", -1), "intra_op_threads must be >= 0"),
         (lambda d: d["quantization"].__setitem__("mode", "int4"), "quantization.mode must be one of"),

@@ -21,13 +21,14 @@ from edgebert import cpu
 from edgebert._version import __version__
 from edgebert.bench import accuracy, environment, latency, memory
 from edgebert.bundle import bundle_digest, now_iso, read_manifest, verify_files
+from edgebert.config import MAX_THREADS
 from edgebert.errors import BundleError, UserError
+from edgebert.manifest import parse_bundle_manifest
 from edgebert.runtime import Encoder, make_runner, predict_logits
 
 RESULTS_SCHEMA_VERSION = 1
 DEFAULT_BATCH_SIZES = (1, 8)
 DEFAULT_SEQ_LEN = 32  # with the bundle's max length: a short and a full-length figure
-REQUIRED_KEYS = ("kind", "format", "model_file", "tokenizer", "inputs", "outputs", "source", "target")
 SHUFFLE_SEED = 0
 MB = 2**20
 
@@ -54,9 +55,7 @@ def check_bundle(bundle_dir: Path) -> dict[str, Any]:
     if manifest.get("kind") != "bundle":
         raise BundleError(f"{bundle_dir} is a {manifest.get('kind', 'unknown')!r} directory, not a bundle; "
                           f"export it first: edgebert export --model {bundle_dir} --target TARGET")
-    missing = [k for k in REQUIRED_KEYS if k not in manifest]
-    if missing:
-        raise BundleError(f"{bundle_dir}/manifest.json lacks {', '.join(missing)}; re-export the bundle")
+    parse_bundle_manifest(manifest, bundle_dir)  # every field bench and the runtime read, typed and in range
     verify_files(bundle_dir, manifest)
     return manifest
 
@@ -173,8 +172,8 @@ def plan(bundle: str | Path, batch_sizes: Sequence[int], seq_lens: Sequence[int]
     if too_long:
         raise UserError(f"sequence length {too_long[0]} exceeds the bundle's max length {max_len}; use --seq-lens up to {max_len}")
     warnings: list[str] = []
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 0):
-        raise UserError(f"threads must be an integer >= 0 (0 = the runtime's default), got {threads!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= MAX_THREADS):
+        raise UserError(f"threads must be an integer >= 0 and at most {MAX_THREADS} (0 = the runtime's default), got {threads!r}")
     wanted = threads if threads is not None else int(manifest["target"].get("runtime", {}).get("intra_op_threads", 0))
     if wanted > cpu.usable_cores():
         source = "" if threads is not None else f" (the {manifest['target'].get('name')} target's setting; override with --threads)"

@@ -21,7 +21,7 @@ from edgebert.compress.prune_unstructured import PruneUnstructuredConfig
 from edgebert.compress.quantize import QuantizeConfig
 from edgebert.compress.share import ShareConfig
 from edgebert.compress.stages import STAGES as STAGE_REGISTRY
-from edgebert.config import from_dict, to_dict
+from edgebert.config import bounded, from_dict, to_dict
 from edgebert.errors import ConfigError, UserError
 from edgebert.export.exporter import model_manifest, resolve_model_dir
 from edgebert.models import label2id, load_classifier, save_model, weights_file
@@ -33,7 +33,7 @@ STAGES = tuple(STAGE_REGISTRY)
 class Recipe:
     name: str = "custom"
     description: str = ""
-    seed: int = 0
+    seed: int = bounded(0, ge=0, le=2**32 - 1)  # numpy and torch seeds are 32-bit
     max_length: int = 128  # tokens per text for importance, distillation and dev accuracy (snippets average ~27)
     # Field names are the stage (module) names; annotations name the classes: the class body shadows the modules.
     prune_structured: PruneStructuredConfig | None = None
@@ -43,6 +43,9 @@ class Recipe:
     quantize: QuantizeConfig | None = None
 
     def __post_init__(self) -> None:
+        # The name becomes the default output directory (compressed/<name>): it must not leave it or hide.
+        if not self.name.strip() or self.name.startswith(".") or any(c in self.name for c in "/\\\0\n\r"):
+            raise ValueError(f"name {self.name[:40]!r} cannot be a directory name; use letters, digits, '-' or '_'")
         if not 8 <= self.max_length <= 512:
             raise ValueError(f"max_length must be between 8 and 512, got {self.max_length}")
 
@@ -51,6 +54,8 @@ class Recipe:
 
 
 def recipe_from_dict(d: dict[str, Any], where: str = "recipe") -> Recipe:
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where}: a recipe is a table of settings, got {type(d).__name__}")
     try:
         return from_dict(Recipe, d)
     except ConfigError as exc:
@@ -63,9 +68,16 @@ def load_recipe_dict(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"recipe file {path} does not exist")
     try:
-        d = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        d = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"recipe {path} is not valid TOML: {str(exc).splitlines()[0]}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"recipe {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+                          "save it as UTF-8") from None
+    except RecursionError:
+        raise ConfigError(f"recipe {path} nests too deeply to be a recipe; see benchmarks/recipes/*.toml") from None
+    except OSError as exc:
+        raise UserError(f"cannot read recipe {path}: {exc.strerror or exc}") from None
     d.setdefault("name", path.stem)
     return d
 

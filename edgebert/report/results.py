@@ -1,13 +1,14 @@
-"""Read bench results documents (schema_version 1, see CONTRIBUTING.md) and check every field the reports use.
+"""Read bench results documents (schema_version 1, see CONTRIBUTING.md) into a typed, validated `BenchResults`.
 
-A report that silently shows "—" because a field was misspelt would lie by omission, so a document that lacks a
-field `report` or `compare` relies on is refused with a one-line error naming the field. Fields the reports only
-display when present (hostname, os, macro_f1...) are read with `.get`.
+A report that silently shows "—" because a field was misspelt would lie by omission, and a gate fed a p50 of 0 or
+an accuracy of -3 would pass anything, so a document that lacks a field `report` or `compare` relies on, or holds
+a value out of its range, is refused with a one-line error naming the field. Parsing goes through the same
+`config.from_dict` as targets and recipes; fields the reports only display when present (hostname, os...) pass
+through untouched in each section's `extra`.
 """
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -15,56 +16,121 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from edgebert._version import __version__
-from edgebert.errors import UserError
+from edgebert.config import MAX_THREADS, bounded, extra_fields, from_dict, show
+from edgebert.errors import ConfigError, UserError
 
 SCHEMA_VERSION = 1
 KIND = "bench-results"
 
 
-class ResultsError(UserError):
-    """A results file that is missing, not JSON, of another schema version, or lacks a field."""
+class ResultsError(ConfigError):
+    """A results file that is missing, not JSON, of another schema version, or lacks a field (exit code 2)."""
 
 
-# Field specs: name → expected kind. "?" at the end of a kind means the value may be null.
-_SECTIONS: dict[str, dict[str, str]] = {
-    "bundle": {"label": "str", "target": "str", "format": "str", "precision": "str", "sha256": "str"},
-    "environment": {"machine_id": "str", "cpu_model": "str", "cores": "int", "threads": "int", "emulated": "bool"},
-    "settings": {"warmup": "int", "iterations": "int?", "threads": "int", "real": "bool"},
-    "size": {"model_bytes": "int", "model_gzip_bytes": "int?"},
-    "memory": {"peak_rss_sampled_bytes": "int?"},
-}
-_LATENCY_ROW = {"mode": "str", "batch_size": "int", "seq_len": "int?", "iterations": "int", "p50_ms": "num",
-                "p90_ms": "num", "p99_ms": "num", "throughput_seq_s": "num", "samples_ms": "list"}
-_ACCURACY = {"dataset": "str", "dataset_sha256": "str", "size": "int", "accuracy": "num",
-             "agreement_with_reference": "num?"}
-_OPTIONAL = {"stages": "list", "task": "str?", "parameters": "int?"}  # bundle fields checked only when present
+@dataclass(frozen=True)
+class BundleInfo:
+    label: str
+    target: str
+    format: str
+    precision: str
+    sha256: str
+    stages: tuple[str, ...] | None = None
+    task: str | None = None
+    parameters: int | None = bounded(None, ge=0)
+    extra: dict[str, Any] = extra_fields()
 
 
-def _fits(value: Any, kind: str) -> bool:
-    if value is None:
-        return kind.endswith("?")
-    kind = kind.rstrip("?")
-    if kind == "num":
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    py = {"str": str, "int": int, "bool": bool, "list": list, "dict": dict}[kind]
-    return isinstance(value, py) and not (py is int and isinstance(value, bool))
+@dataclass(frozen=True)
+class EnvironmentInfo:
+    machine_id: str
+    cpu_model: str
+    cores: int = bounded(ge=1)
+    threads: int = bounded(ge=1, le=MAX_THREADS)
+    emulated: bool
+    extra: dict[str, Any] = extra_fields()
 
 
-_KIND_WORDS = {"str": "a string", "int": "an integer", "num": "a finite number", "bool": "true or false",
-               "list": "a list", "dict": "an object"}
+@dataclass(frozen=True)
+class BenchSettings:
+    warmup: int = bounded(ge=0)
+    iterations: int | None = bounded(ge=1)
+    threads: int = bounded(ge=1, le=MAX_THREADS)
+    real: bool
+    extra: dict[str, Any] = extra_fields()
 
 
-def _check(section: Any, spec: dict[str, str], where: str, path: Path, required: bool = True) -> None:
-    if not isinstance(section, dict):
-        raise ResultsError(f"{path}: {where} must be an object; re-run `edgebert bench` to write a complete results file")
-    for name, kind in spec.items():
-        if name not in section:
-            if not required:
-                continue
-            raise ResultsError(f"{path}: field {where}.{name} is missing; re-run `edgebert bench` to write a complete results file")
-        if not _fits(section[name], kind):
-            what = _KIND_WORDS[kind.rstrip("?")] + (" or null" if kind.endswith("?") else "")
-            raise ResultsError(f"{path}: field {where}.{name} must be {what}, got {json.dumps(section[name])[:40]}")
+@dataclass(frozen=True)
+class SizeInfo:
+    model_bytes: int = bounded(ge=0)
+    model_gzip_bytes: int | None = bounded(ge=0)
+    extra: dict[str, Any] = extra_fields()
+
+
+@dataclass(frozen=True)
+class MemoryInfo:
+    peak_rss_sampled_bytes: int | None = bounded(ge=0)
+    extra: dict[str, Any] = extra_fields()
+
+
+@dataclass(frozen=True)
+class LatencyRow:
+    """One timed workload. Every time is > 0: a zero or negative baseline would make any candidate look fast."""
+
+    mode: str
+    batch_size: int = bounded(ge=1)
+    seq_len: int | None = bounded(ge=1)
+    iterations: int = bounded(ge=1)
+    p50_ms: float = bounded(gt=0)
+    p90_ms: float = bounded(gt=0)
+    p99_ms: float = bounded(gt=0)
+    throughput_seq_s: float = bounded(gt=0)
+    samples_ms: tuple[float, ...] = bounded(gt=0)
+    extra: dict[str, Any] = extra_fields()
+
+    def __post_init__(self) -> None:
+        if self.mode != "real" and self.seq_len is None:
+            raise ValueError(f"seq_len is null in a {self.mode!r} row")
+        # The bench keeps every timed call; intervals and the reports' call counts rely on the two agreeing.
+        if len(self.samples_ms) != self.iterations:
+            raise ValueError(f"samples_ms holds {len(self.samples_ms)} calls but iterations says {self.iterations}")
+
+
+@dataclass(frozen=True)
+class AccuracyInfo:
+    dataset: str
+    dataset_sha256: str
+    size: int = bounded(ge=1)
+    accuracy: float = bounded(ge=0, le=1)
+    agreement_with_reference: float | None = bounded(None, ge=0, le=1)
+    macro_f1: float | None = bounded(None, ge=0, le=1)
+    reference_accuracy: float | None = bounded(None, ge=0, le=1)
+    extra: dict[str, Any] = extra_fields()
+
+
+@dataclass(frozen=True)
+class BenchResults:
+    """A whole results document. `accuracy` is required but null when the bench measured none."""
+
+    schema_version: int
+    kind: str
+    bundle: BundleInfo
+    environment: EnvironmentInfo
+    settings: BenchSettings
+    size: SizeInfo
+    memory: MemoryInfo
+    latency: tuple[LatencyRow, ...]
+    accuracy: AccuracyInfo | None
+    extra: dict[str, Any] = extra_fields()
+
+    def __post_init__(self) -> None:
+        if not self.latency:
+            raise ValueError("field latency is missing or empty; time at least one workload")
+        seen = set()
+        for row in self.latency:
+            w = workload_of(row)
+            if w in seen:
+                raise ValueError(f"latency holds two rows for {w.describe()}")
+            seen.add(w)
 
 
 class Workload(NamedTuple):
@@ -92,7 +158,8 @@ class Run:
     """One validated results document and the file it came from."""
 
     path: Path
-    doc: dict[str, Any]
+    doc: dict[str, Any]  # the document as read: the reports display its pass-through fields
+    results: BenchResults  # the same document, typed and range-checked
 
     @property
     def bundle(self) -> dict[str, Any]:
@@ -134,45 +201,33 @@ class Run:
         return None
 
 
-def workload_of(row: dict[str, Any]) -> Workload:
+def workload_of(row: dict[str, Any] | LatencyRow) -> Workload:
+    if isinstance(row, LatencyRow):
+        return Workload(row.mode, row.batch_size, None if row.mode == "real" else row.seq_len)
     return Workload(row["mode"], row["batch_size"], None if row["mode"] == "real" else row["seq_len"])
 
 
-def validate(doc: Any, path: Path) -> dict[str, Any]:
-    """Return `doc` if it is a complete schema-1 results document, else raise a one-line ResultsError."""
+def parse_results(doc: Any, path: Path) -> BenchResults:
+    """The typed form of `doc` if it is a valid schema-1 results document, else a one-line ResultsError."""
     if not isinstance(doc, dict):
         raise ResultsError(f"{path} holds a JSON {type(doc).__name__}, not a results object; pass a file written by `edgebert bench`")
-    version = doc.get("schema_version")
     if "schema_version" not in doc:
         raise ResultsError(f"{path}: field schema_version is missing; pass a results file written by `edgebert bench`")
-    if version != SCHEMA_VERSION:
-        raise ResultsError(f"{path} has results schema_version {json.dumps(version)[:20]}; this edgebert ({__version__}) "
+    version = doc["schema_version"]
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        raise ResultsError(f"{path} has results schema_version {show(version, 20)}; this edgebert ({__version__}) "
                            f"reads version {SCHEMA_VERSION}: re-run the bench or use a matching edgebert")
     if doc.get("kind") != KIND:
-        raise ResultsError(f"{path} is a {json.dumps(doc.get('kind'))[:30]} document, not {KIND!r}; pass a file written by `edgebert bench`")
-    for section, spec in _SECTIONS.items():
-        if section not in doc:
-            raise ResultsError(f"{path}: field {section} is missing; re-run `edgebert bench` to write a complete results file")
-        _check(doc[section], spec, section, path)
-    _check(doc["bundle"], _OPTIONAL, "bundle", path, required=False)
-    rows = doc.get("latency")
-    if not isinstance(rows, list) or not rows:
-        raise ResultsError(f"{path}: field latency is missing or empty; re-run `edgebert bench` to time at least one workload")
-    seen = set()
-    for i, row in enumerate(rows):
-        _check(row, _LATENCY_ROW, f"latency[{i}]", path)
-        if not all(_fits(v, "num") for v in row["samples_ms"]):
-            raise ResultsError(f"{path}: field latency[{i}].samples_ms must hold only finite numbers")
-        if row["mode"] != "real" and row["seq_len"] is None:
-            raise ResultsError(f"{path}: field latency[{i}].seq_len is null in a {row['mode']!r} row; re-run the bench")
-        w = workload_of(row)
-        if w in seen:
-            raise ResultsError(f"{path}: latency holds two rows for {w.describe()}; re-run the bench")
-        seen.add(w)
-    if "accuracy" not in doc:
-        raise ResultsError(f"{path}: field accuracy is missing (null when not measured); re-run `edgebert bench`")
-    if doc["accuracy"] is not None:
-        _check(doc["accuracy"], _ACCURACY, "accuracy", path)
+        raise ResultsError(f"{path} is a {show(doc.get('kind'), 30)} document, not {KIND!r}; pass a file written by `edgebert bench`")
+    try:
+        return from_dict(BenchResults, doc)
+    except ConfigError as exc:
+        raise ResultsError(f"{path}: {exc}; re-run `edgebert bench` to write a valid results file") from None
+
+
+def validate(doc: Any, path: Path) -> dict[str, Any]:
+    """Return `doc` if it is a valid schema-1 results document, else raise a one-line ResultsError."""
+    parse_results(doc, path)
     return doc
 
 
@@ -185,10 +240,13 @@ def load_results(path: str | os.PathLike) -> Run:
         raise ResultsError(f"{path} is not a file; pass a results JSON file written by `edgebert bench --out`")
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        reason = f"line {exc.lineno} column {exc.colno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text"
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        reason = (f"line {exc.lineno} column {exc.colno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError)
+                  else "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "nested too deeply")
         raise ResultsError(f"{path} is not JSON ({reason}); pass a results file written by `edgebert bench --out`") from None
-    return Run(path, validate(doc, path))
+    except OSError as exc:
+        raise ResultsError(f"cannot read results file {path}: {exc.strerror or exc}") from None
+    return Run(path, doc, parse_results(doc, path))
 
 
 def same_task_and_dataset(runs: list[Run], how: str) -> None:
