@@ -6,6 +6,7 @@ runtime runs it (providers, threads, graph optimisation level) and how close the
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from edgebert import cpu
 from edgebert.config import choices, from_dict, to_dict
 from edgebert.errors import ConfigError, UserError
 
+TARGET_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 SENSITIVE_OPS = ("LayerNormalization", "SkipLayerNormalization", "Gelu", "BiasGelu", "Erf", "Softmax", "Add", "Mul",
                  "Div", "Sub", "Pow", "Sqrt", "ReduceMean", "Tanh")
@@ -94,6 +96,9 @@ class Target:
     source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        # The name becomes a path (the default --out bundles/<name>-...): letters, digits, '.', '_', '-' only.
+        if not isinstance(self.name, str) or not TARGET_NAME.fullmatch(self.name) or set(self.name) == {"."}:
+            raise ValueError(f"target name {self.name!r} may use only letters, digits, '.', '_' and '-' (it names the output directory)")
         unknown = sorted(set(self.parity) - set(PRECISIONS))
         if unknown:
             raise ValueError(f"parity tables must be named {', '.join(PRECISIONS)}; got {', '.join(unknown)}")
