@@ -166,6 +166,8 @@ def test_readme_output_shapes_work_in_a_fresh_directory(tmp_path, tiny_trained_m
 
 @pytest.mark.parametrize("mask,dir_mode,file_mode", [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640), (0o077, 0o700, 0o600)])
 def test_outputs_honour_the_umask(tmp_path, mask, dir_mode, file_mode):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "r").mkdir()
     old = os.umask(mask)
     try:
         with bundle.staging_dir(tmp_path / "a" / "b") as tmp:
@@ -204,7 +206,8 @@ TAMPER = {
                                      rewrite_manifest(b, lambda m: m["reference"].update(file="../eval.jsonl"))),
     "files key ../": lambda b: (Path(b.parent / "secret").write_text("x"),
                                 rewrite_manifest(b, lambda m: m["files"].update({"../secret": bundle.sha256_file(b.parent / "secret")}))),
-    "files key absolute": lambda b: rewrite_manifest(b, lambda m: m["files"].update({"/etc/hostname": "0" * 64})),
+    "files key absolute": lambda b: (Path(b.parent / "secret").write_text("x"),  # hashing it would reveal it exists
+                                     rewrite_manifest(b, lambda m: m["files"].update({str(b.parent / "secret"): bundle.sha256_file(b.parent / "secret")}))),
     "symlink out of the bundle": lambda b: (shutil.move(b / "tokenizer.json", b.parent / "tok.json"),
                                             (b / "tokenizer.json").symlink_to(b.parent / "tok.json")),
     "symlinked manifest": lambda b: (shutil.move(b / "manifest.json", b.parent / "m.json"),
