@@ -240,15 +240,16 @@ def staging_dir(out: PathLike, force: bool = False, inputs: Iterable[PathLike | 
             os.chmod(tmp, dir_mode())  # mkdtemp makes it 0700; a bundle is meant to be copied and shared
             if out.exists():
                 check_output_dir(out, force, inputs)
-                old = out.with_name(f".{out.name}.old-{os.getpid()}")
-                out.rename(old)
-                tmp.rename(out)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                tmp.rename(out)
-        except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise UserError(f"cannot write {out}: {exc.strerror or exc}; choose another --out") from None
+            try:
+                if out.exists():
+                    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+                    out.rename(old)
+                    tmp.rename(out)
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    tmp.rename(out)
+            except OSError as exc:  # e.g. another program created files there meanwhile
+                raise UserError(f"cannot move the finished output into {out}: {exc.strerror or exc}; choose another --out") from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -29,9 +29,11 @@ def read_config(model_dir: Path) -> dict[str, Any]:
     if not cfg_path.is_file():
         raise ModelError(f"{model_dir} has no config.json; it is not a Hugging Face model directory")
     try:
-        cfg = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{cfg_path} is not valid JSON: {exc}") from None
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{cfg_path} is not valid JSON: {str(exc).splitlines()[0][:120]}") from None
+    if not isinstance(cfg, dict):
+        raise ModelError(f"{cfg_path} is not a JSON object; it is not a Hugging Face model config")
     if cfg.get("model_type") not in SUPPORTED_MODEL_TYPES:
         raise ModelError(
             f"{model_dir} holds a {cfg.get('model_type')!r} model; edgebert supports {', '.join(SUPPORTED_MODEL_TYPES)}"

@@ -148,9 +148,9 @@ def parse_target(data: dict[str, Any], source: str) -> Target:
 
 def load_target_file(path: Path) -> Target:
     try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"target file {path} is not valid TOML: {exc}") from None
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"target file {path} is not valid TOML: {str(exc).splitlines()[0]}") from None
     try:
         return parse_target(data, str(path))
     except ConfigError as exc:

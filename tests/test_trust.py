@@ -406,3 +406,17 @@ def test_torchscript_needs_trust(tmp_path, tiny_trained_model, tiny_dataset, mon
             bench_bundle(ts, batch_sizes=[1], seq_lens=[8], iterations=2, warmup=0)
     result = invoke("bench", ts, *FAST_BENCH, "--trust-torchscript")
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("which", ["target file", "model config.json", "model config a list"])
+def test_non_utf8_inputs_are_one_line_errors(tmp_path, tiny_trained_model, tiny_dataset, which):
+    model, target = tiny_trained_model, "x86"
+    if which == "target file":
+        target = tmp_path / "t.toml"
+        target.write_bytes(b'name = "caf\xe9"\n')
+        text = "is not valid TOML"
+    else:
+        model = Path(shutil.copytree(tiny_trained_model, tmp_path / "m"))
+        (model / "config.json").write_bytes(b"\xff\xfe{}" if which == "model config.json" else b"[1, 2]")
+        text = "is not valid JSON" if which == "model config.json" else "is not a JSON object"
+    one_line_error(invoke("export", "--target", target, "--model", model, "--dataset", tiny_dataset, "--out", tmp_path / "b"), 2, text)
