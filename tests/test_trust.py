@@ -295,6 +295,14 @@ BAD_BUNDLES = {
                               "thread count must be a whole number"),
     "newer ONNX opset": (_newer_opset, 2, "uses ONNX opset 30, newer than this onnxruntime"),
     "files not hashes": (lambda b: rewrite_manifest(b, lambda m: m["files"].update({"model.onnx": 5})), 3, "is not a sha256"),
+    "garbage model.onnx": (lambda b: ((b / "model.onnx").write_bytes(b"not a model"), rehash(b)), 2, "cannot load"),
+    "non-UTF-8 eval.jsonl": (lambda b: ((b / "eval.jsonl").write_bytes(b'{"text": "\xff", "label": "pos"}\n'), rehash(b)), 2, "cannot read dataset"),
+    "outputs empty": (lambda b: rewrite_manifest(b, lambda m: m.update(outputs=[])), 2, "outputs must be"),
+    "inputs unknown": (lambda b: rewrite_manifest(b, lambda m: m.update(inputs=["pixel_values"])), 2, "inputs must be"),
+    "runtime not a table": (lambda b: rewrite_manifest(b, lambda m: m["target"].update(runtime="fast")), 2, "target.runtime must be"),
+    "graph level unknown": (lambda b: rewrite_manifest(b, lambda m: m["target"]["runtime"].update(graph_optimization="max")), 2,
+                            "graph_optimization must be"),
+    "id2label missing": (lambda b: rewrite_manifest(b, lambda m: m["source"].pop("id2label")), 2, "source.id2label must be"),
 }
 
 

@@ -61,10 +61,38 @@ def check_bundle(bundle_dir: Path, warnings: list[str] | None = None) -> dict[st
         raise BundleError(f"bundle {bundle_dir} has no tokenizer (manifest.json lacks tokenizer.file); re-export the bundle")
     if isinstance(tok.get("max_length"), bool) or not isinstance(tok.get("max_length"), int) or tok["max_length"] < 2:
         raise BundleError(f"{bundle_dir}/manifest.json: tokenizer.max_length must be a whole number >= 2; re-export the bundle")
+    _check_shape(bundle_dir, manifest)
     extra = verify_files(bundle_dir, manifest)
     if warnings is not None:
         warnings.extend(extra)
     return manifest
+
+
+def _check_shape(bundle_dir: Path, manifest: dict[str, Any]) -> None:
+    """The manifest fields the runtime reads have the types it needs: a hand-edited manifest is one line, not a KeyError."""
+    from edgebert.models import MODEL_INPUTS
+    from edgebert.runtime import GRAPH_LEVELS
+
+    def bad(field: str, want: str) -> BundleError:
+        return BundleError(f"{bundle_dir}/manifest.json: {field} must be {want}; re-export the bundle")
+
+    known = {name for names in MODEL_INPUTS.values() for name in names}
+    if not isinstance(manifest["inputs"], list) or not manifest["inputs"] or not set(manifest["inputs"]) <= known:
+        raise bad("inputs", f"a list of input names from {', '.join(sorted(known))}")
+    if not isinstance(manifest["outputs"], list) or not manifest["outputs"] or not all(isinstance(o, str) for o in manifest["outputs"]):
+        raise bad("outputs", "a non-empty list of output names")
+    target = manifest["target"]
+    runtime = target.get("runtime") if isinstance(target, dict) else None
+    if not isinstance(runtime, dict):
+        raise bad("target.runtime", "a table of runtime settings")
+    if runtime.get("graph_optimization", "all") not in GRAPH_LEVELS:
+        raise bad("target.runtime.graph_optimization", f"one of {', '.join(GRAPH_LEVELS)}")
+    providers = runtime.get("execution_providers", ["CPUExecutionProvider"])
+    if not isinstance(providers, list) or not all(isinstance(x, str) for x in providers):
+        raise bad("target.runtime.execution_providers", "a list of provider names")
+    source = manifest["source"]
+    if not isinstance(source, dict) or not isinstance(source.get("id2label"), dict) or not source["id2label"]:
+        raise bad("source.id2label", "a table of label ids to names")
 
 
 def _special_tokens(encoder: Encoder, text: str) -> tuple[list[int], list[int]]:
