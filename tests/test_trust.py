@@ -181,6 +181,23 @@ def test_outputs_honour_the_umask(tmp_path, mask, dir_mode, file_mode):
     assert (tmp_path / "r" / "results.json").stat().st_mode & 0o777 == file_mode
 
 
+@pytest.mark.parametrize("out,message", [
+    (".", "the working directory"),
+    ("..", "the working directory or one of its parents"),
+    ("data", "an input of this command"),
+    ("mine", "not an edgebert run"),
+])
+def test_run_out_is_never_a_protected_or_foreign_directory(project, out, message):
+    from edgebert.search import RunConfig, Search
+
+    (project / "mine").mkdir()
+    (project / "mine" / "thesis.tex").write_text("years of work")
+    before = tree(project.parent)
+    with pytest.raises(UserError, match=message):
+        Search(RunConfig(target="x86", model="model", dataset="data/eval.csv", out=out)).prepare()
+    assert tree(project.parent) == before
+
+
 def test_a_file_where_a_parent_should_be_is_one_line(tmp_path, tiny_fp32_bundle):
     (tmp_path / "results").write_text("a file, not a directory")
     one_line_error(invoke("bench", tiny_fp32_bundle, *FAST_BENCH, "--out", tmp_path / "results" / "x.json"), 2,
