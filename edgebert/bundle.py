@@ -1,7 +1,18 @@
 """Run directories and bundles: written atomically, described by manifest.json, verified by sha256.
 
 Stages share nothing but files. A model directory written by `compress` and a bundle written by `export` both
-carry a manifest; `bench` verifies every file's sha256 before it times anything.
+carry a manifest; `bench` verifies the bundle before anything parses a byte of it (SECURITY.md):
+
+* a bundle is a closed world: every path its manifest names (`files` keys, `model_file`, `tokenizer.file`,
+  `reference.file`) is relative, normalised and inside the bundle, every file that is loaded is listed in `files`
+  and its sha256 checked, symlinks are refused, and files nobody listed are reported;
+* the manifest itself is covered by `bundle_digest`: the sha256 of its canonical JSON (file hashes included), which
+  is what results documents cite, so two results with one digest timed byte-identical bundles and settings.
+
+Writing: `staging_dir` builds in a temp dir next to the output, claims the output with an O_EXCL lock file (a second
+process writing the same --out is refused), fixes the temp dir's mode to the user's umask and renames it into place.
+`--force` replaces only what edgebert wrote (a directory whose manifest says bundle / model / run) or an empty one,
+and never the working directory, one of its parents, or an input of the same command.
 """
 from __future__ import annotations
 
@@ -10,18 +21,26 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import posixpath
+import re
 import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from edgebert._version import __version__
 from edgebert.errors import BundleError, IntegrityError, UserError
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
+KINDS = ("bundle", "model", "run")  # what a manifest's `kind` says edgebert wrote: what --force may replace
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+PathLike = str | os.PathLike
 
 
+# -- hashing ---------------------------------------------------------------------------------------------------
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -43,39 +62,230 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def check_output_dir(out: Path, force: bool) -> None:
-    """Refuse to write over a directory that holds files, unless forced."""
+# -- modes: outputs honour the user's umask (mkdtemp/mkstemp make them private) -----------------------------------
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def dir_mode() -> int:
+    return 0o777 & ~_umask()
+
+
+def file_mode() -> int:
+    return 0o666 & ~_umask()
+
+
+# -- where an output may go ---------------------------------------------------------------------------------------
+def _check_not_protected(out: Path, inputs: Iterable[PathLike | None], what: str) -> None:
+    """Never the working directory or a parent of it, never an input of the command or a directory holding one."""
+    resolved = out.resolve()
+    cwd = Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise UserError(f"--out {out} is the working directory or one of its parents; edgebert never writes over it: "
+                        f"choose a new {what} such as bundles/NAME")
+    for item in inputs:
+        if item is None:
+            continue
+        src = Path(item).resolve()
+        if src == resolved or resolved in src.parents:
+            raise UserError(f"--out {out} would replace {item}, an input of this command; choose another --out")
+
+
+def _check_parent(out: Path) -> None:
+    """The nearest existing ancestor must be a directory (missing parents are created when writing)."""
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"cannot create {out}: {parent} is a file, not a directory; choose another --out")
+            return
+
+
+def edgebert_kind(path: Path) -> str | None:
+    """The `kind` of an edgebert directory ('bundle', 'model', 'run'), or None for anything edgebert did not write."""
+    manifest = Path(path) / MANIFEST
+    if manifest.is_symlink() or not manifest.is_file():
+        return None
+    try:
+        kind = json.loads(manifest.read_text(encoding="utf-8")).get("kind")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return kind if kind in KINDS else None
+
+
+def check_output_dir(out: PathLike, force: bool, inputs: Iterable[PathLike | None] = ()) -> None:
+    """Refuse an output directory that holds files (unless forced and edgebert wrote it) or that is protected."""
+    out = Path(out).absolute()
+    _check_not_protected(out, inputs, "directory")
+    if out.is_symlink():
+        raise UserError(f"output path {out} is a symlink; edgebert does not write through links: choose another --out")
     if out.exists() and not out.is_dir():
         raise UserError(f"output path {out} is a file; choose a directory path with --out")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise UserError(f"output directory {out} already holds files; choose another --out or pass --force")
-    if not out.parent.exists():
-        raise UserError(f"the parent directory of {out} does not exist; create it first")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise UserError(f"output directory {out} already holds files; choose another --out or pass --force")
+        if edgebert_kind(out) is None:
+            raise UserError(f"--force replaces only a directory edgebert wrote (its manifest.json says bundle, model or "
+                            f"run) or an empty one; {out} is neither, so it was kept: choose another --out")
+    _check_parent(out)
+
+
+def check_output_file(out: PathLike, inputs: Iterable[PathLike | None] = (), inside: Iterable[PathLike | None] = ()) -> Path:
+    """Refuse an output file that is a directory, an input of the command, or inside a directory it must not touch
+    (the bundle being benched). Missing parent directories are fine: they are created when writing."""
+    out = Path(out)
+    if out.is_dir():
+        raise UserError(f"output path {out} is a directory; pass a file path with --out")
+    resolved = out.resolve()
+    for item in inputs:
+        if item is not None and Path(item).resolve() == resolved:
+            raise UserError(f"--out {out} is an input of this command and would be overwritten; choose another --out")
+    for item in inside:
+        if item is not None and Path(item).resolve() in resolved.parents:
+            raise UserError(f"--out {out} is inside the bundle {item}, which holds only what export wrote; "
+                            "write it elsewhere, e.g. results/NAME.json")
+    _check_parent(out.absolute())
+    return out
+
+
+def write_text_atomic(out: PathLike, text: str, inputs: Iterable[PathLike | None] = (), inside: Iterable[PathLike | None] = ()) -> Path:
+    """Write `text` through a temp file and a rename (a reader never sees half a file); parents are created and the
+    file gets the mode the user's umask gives (mkstemp's 0600 is fixed before the rename)."""
+    out = check_output_file(out, inputs, inside)
+    parent = out.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.partial-", dir=parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def prepare_run_dir(out: PathLike, inputs: Iterable[PathLike | None] = ()) -> Path:
+    """A run directory (`edgebert run --out`): created with its parents, or an existing one re-used to resume.
+    Never the working directory, a parent of it or an input; never a directory of someone else's files."""
+    out = Path(out).absolute()
+    _check_not_protected(out, inputs, "run directory")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"run directory {out} is a file; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not any((out / n).exists() for n in ("dev.jsonl", "study.db", "trials", "baselines")) \
+            and edgebert_kind(out) != "run":
+        raise UserError(f"{out} holds files that are not an edgebert run; choose another --out (re-running a run's --out resumes it)")
+    _check_parent(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+# -- claiming an output: one writer at a time -----------------------------------------------------------------------
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextlib.contextmanager
-def staging_dir(out: Path, force: bool = False) -> Iterator[Path]:
-    """Yield an empty temp dir next to `out`; on success move it into place, on any failure (Ctrl-C too) delete it.
-
-    The rename is atomic on one filesystem, so a reader never sees a half-written bundle.
-    """
-    out = Path(out).absolute()
-    check_output_dir(out, force)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+def claim(out: Path) -> Iterator[None]:
+    """Hold `.<name>.lock` next to `out` while writing it. The lock is created whole (pid written, then hard-linked
+    into place, which fails if it exists), so a second writer sees either no lock or a complete one. A lock whose
+    process is gone (killed with SIGKILL) is stale and taken over."""
+    lock = out.parent / f".{out.name}.lock"
+    mine = out.parent / f".{out.name}.lock-{os.getpid()}-{threading.get_ident()}"
+    mine.write_text(f"{os.getpid()}\n")
     try:
-        yield tmp
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        for attempt in range(2):
+            try:
+                os.link(mine, lock)
+                break
+            except FileExistsError:
+                try:
+                    pid = int(lock.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if attempt == 0 and pid and not _alive(pid):
+                    lock.unlink(missing_ok=True)  # stale: its writer was killed without cleaning up
+                    continue
+                raise UserError(f"another edgebert process{f' (pid {pid})' if pid else ''} is writing {out}; "
+                                "wait for it to finish or choose another --out") from None
+    finally:
+        mine.unlink(missing_ok=True)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def staging_dir(out: PathLike, force: bool = False, inputs: Iterable[PathLike | None] = ()) -> Iterator[Path]:
+    """Yield an empty temp dir next to `out`; on success move it into place, on any failure (Ctrl-C, SIGTERM, SIGHUP
+    too) delete it. The rename is atomic on one filesystem, so a reader never sees a half-written bundle."""
+    out = Path(out).absolute()
+    inputs = list(inputs)
+    check_output_dir(out, force, inputs)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with claim(out):
+        check_output_dir(out, force, inputs)  # again under the claim: another writer may have finished meanwhile
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        try:
+            yield tmp
+            os.chmod(tmp, dir_mode())  # mkdtemp makes it 0700; a bundle is meant to be copied and shared
+            if out.exists():
+                check_output_dir(out, force, inputs)
+            try:
+                if out.exists():
+                    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+                    out.rename(old)
+                    tmp.rename(out)
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    tmp.rename(out)
+            except OSError as exc:  # e.g. another program created files there meanwhile
+                raise UserError(f"cannot move the finished output into {out}: {exc.strerror or exc}; choose another --out") from None
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+# -- signals: SIGTERM and SIGHUP unwind like Ctrl-C, so every staging dir and lock is removed ------------------------
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM/SIGHUP. A KeyboardInterrupt, so every Ctrl-C cleanup path runs."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+
+@contextlib.contextmanager
+def terminate_on_signals(signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP)) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated(signum)
+
+    before = {s: signal.signal(s, handler) for s in signums}
+    try:
+        yield
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
+
+
+# -- manifests -----------------------------------------------------------------------------------------------------
 def write_manifest(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     """Fill in schema/version/time and the sha256 of every file, then write manifest.json."""
     full = {
@@ -85,7 +295,7 @@ def write_manifest(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         **manifest,
         "files": file_hashes(root),
     }
-    (root / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
+    (root / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return full
 
 
@@ -96,12 +306,14 @@ def read_manifest(root: Path | str) -> dict[str, Any]:
     if not root.is_dir():
         raise BundleError(f"{root} is not a directory; pass a bundle directory written by `edgebert export`")
     path = root / MANIFEST
+    if path.is_symlink():
+        raise IntegrityError(f"{path} is a symlink; a bundle holds plain files only: re-export or re-copy it (cp -rL)")
     if not path.is_file():
         raise BundleError(f"{root} is not an edgebert directory (no {MANIFEST}); pass a directory written by edgebert")
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{path} is not valid JSON ({exc}); re-export the bundle") from None
+        raise BundleError(f"{path} is not valid JSON ({str(exc).splitlines()[0][:120]}); re-export the bundle") from None
     if not isinstance(manifest, dict):
         raise BundleError(f"{path} is not a JSON object; re-export the bundle")
     version = manifest.get("schema_version")
@@ -113,13 +325,68 @@ def read_manifest(root: Path | str) -> dict[str, Any]:
     return manifest
 
 
-def verify_files(root: Path | str, manifest: dict[str, Any]) -> None:
-    """Raise IntegrityError naming every file that is missing or whose sha256 differs from the manifest."""
+def member(root: Path | str, rel: Any, what: str = "file") -> Path:
+    """`root / rel` after checking that `rel` is a relative, normalised POSIX path inside `root` and that no part
+    of it is a symlink. Cheap (no hashing): the runtime resolves every path it opens through it."""
+    root = Path(root)
+    ok = (isinstance(rel, str) and rel not in ("", ".") and not rel.startswith("/") and "\\" not in rel
+          and "\x00" not in rel and posixpath.normpath(rel) == rel and ".." not in rel.split("/"))
+    if not ok:
+        raise IntegrityError(f"{root / MANIFEST} names {what} {rel!r}, which is not a relative path inside the bundle; "
+                             "the manifest was altered: re-export the bundle")
+    path = root
+    for part in rel.split("/"):
+        path = path / part
+        if path.is_symlink():
+            raise IntegrityError(f"bundle {root}: {rel} is a symlink; a bundle holds plain files only: re-export or re-copy it (cp -rL)")
+    return path
+
+
+def referenced_files(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(what, path) for every file the manifest tells a loader to open, besides `files` itself."""
+    refs = [("model_file", manifest.get("model_file"))] if "model_file" in manifest else []
+    for section in ("tokenizer", "reference"):
+        value = manifest.get(section)
+        if isinstance(value, dict) and "file" in value:
+            refs.append((f"{section}.file", value["file"]))
+    return refs
+
+
+def listed(root: Path | str, manifest: dict[str, Any], rel: Any, what: str = "file") -> Path:
+    """The path of a file a loader is about to open: inside the bundle and listed (so verified) in `files`."""
+    path = member(root, rel, what)
+    files = manifest.get("files")
+    if not isinstance(files, dict) or rel not in files:
+        raise IntegrityError(f"{Path(root) / MANIFEST} names {what} {rel!r} but does not list it in files, so it "
+                             "cannot be verified; re-export the bundle")
+    return path
+
+
+def verify_files(root: Path | str, manifest: dict[str, Any]) -> list[str]:
+    """Check the closed world; raise IntegrityError naming every file that is missing or whose sha256 differs.
+
+    Returns warnings (files on disk that the manifest does not list: never loaded, but reported)."""
     root = Path(root)
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise BundleError(f"{root / MANIFEST} lists no files; re-export the bundle")
-    bad = []
+    for rel, expected in files.items():
+        member(root, rel)
+        if not isinstance(expected, str) or not _SHA256.fullmatch(expected):
+            raise IntegrityError(f"{root / MANIFEST}: files[{rel!r}] is not a sha256; re-export the bundle")
+    for what, rel in referenced_files(manifest):
+        listed(root, manifest, rel, what)
+    bad, extra = [], []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            if p.is_symlink():
+                raise IntegrityError(f"bundle {root}: {p.relative_to(root).as_posix()} is a symlink; a bundle holds "
+                                     "plain files only: re-export or re-copy it (cp -rL)")
+        for name in filenames:
+            rel = (Path(dirpath) / name).relative_to(root).as_posix()
+            if rel != MANIFEST and rel not in files:
+                extra.append(rel)
     for rel, expected in files.items():
         p = root / rel
         if not p.is_file():
@@ -128,10 +395,15 @@ def verify_files(root: Path | str, manifest: dict[str, Any]) -> None:
             bad.append(f"{rel} (sha256 mismatch)")
     if bad:
         raise IntegrityError(f"bundle {root} failed verification: {', '.join(bad)}; the files were changed or truncated, re-export or re-copy it")
+    if extra:
+        shown = ", ".join(sorted(extra)[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+        return [f"bundle {root} holds files its manifest does not list ({shown}); they are not verified and not used"]
+    return []
 
 
 def bundle_digest(manifest: dict[str, Any]) -> str:
-    """One sha256 naming the bundle: the hash of its sorted file hashes (what results documents cite)."""
-    files = manifest.get("files", {})
-    text = "\n".join(f"{k} {files[k]}" for k in sorted(files))
-    return hashlib.sha256(text.encode()).hexdigest()
+    """One sha256 naming the bundle, cited by results documents: the hash of the manifest's canonical JSON (sorted
+    keys, no whitespace). It covers every file (their sha256s are in the manifest) and every setting the manifest
+    gives the runtime, so a results document names exactly what was run."""
+    text = json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -68,7 +68,11 @@ def check_weights(model_dir: Path) -> None:
 
 
 def load_classifier(model_dir: Path | str, num_labels: int | None = None):
-    """(model, tokenizer) from a local directory, model in eval mode. Safetensors only, never a hub download."""
+    """(model, tokenizer) from a local directory, model in eval mode. Safetensors only, never a hub download.
+
+    Every weight the classifier needs must be in the checkpoint: a missing one (the classifier head of an encoder-only
+    checkpoint) would be silently random-initialised, so it is an error that names it, as is an unexpected one. Only
+    `num_labels` (a new head on an encoder, as the default task's training does) allows a missing head."""
     model_dir = Path(model_dir)
     config = read_config(model_dir)
     weights_file(model_dir)
@@ -79,13 +83,35 @@ def load_classifier(model_dir: Path | str, num_labels: int | None = None):
         kwargs["num_labels"] = num_labels
     try:
         with _quiet_loading(config):
-            model = transformers.AutoModelForSequenceClassification.from_pretrained(str(model_dir), **kwargs)
+            model, info = transformers.AutoModelForSequenceClassification.from_pretrained(
+                str(model_dir), output_loading_info=True, **kwargs)
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"cannot load the model in {model_dir}: {str(exc).splitlines()[0][:200]}") from None
-    tie_shared_layers(model)  # layers `compress` shared are stored once; point the others at them
+    if num_labels is None:
+        check_loading_info(model, info, model_dir)
+    tie_shared_layers(model)  # layers `compress` shared are stored once; point the others at them (compress/share.py)
     model.eval()
     return model, tokenizer
+
+
+def check_loading_info(model, info: dict[str, Any], model_dir: Path) -> None:
+    """One-line ModelError for weights the checkpoint lacks (they would be random) or holds for nothing."""
+    stored = unique_state_dict(model)  # shared layers' followers are stored once, on purpose: not missing
+    followers = set(model.state_dict()) - set(stored) if stored is not None else set()
+    missing = sorted(set(info.get("missing_keys") or ()) - followers)
+    unexpected = sorted(info.get("unexpected_keys") or ())
+    mismatched = sorted(str(m[0]) if isinstance(m, (tuple, list)) else str(m) for m in info.get("mismatched_keys") or ())
+
+    def names(keys: list[str]) -> str:
+        return ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+
+    problems = [f"{what} {names(keys)}" for what, keys in
+                (("lacks", missing), ("holds unexpected", unexpected), ("has wrongly shaped", mismatched)) if keys]
+    if problems:
+        head = " (the classifier head: is it an encoder-only checkpoint?)" if any("classifier" in k or "score" in k for k in missing) else ""
+        raise ModelError(f"the checkpoint in {model_dir} {'; '.join(problems)}{head}; those weights would be random or "
+                         "ignored: pass a complete sequence-classification model directory")
 
 
 def label2id(model) -> dict[str, int]:

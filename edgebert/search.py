@@ -103,9 +103,7 @@ class Search:
     def prepare(self) -> None:
         from edgebert.export.exporter import resolve_model_dir
 
-        if not self.out.parent.exists():
-            raise UserError(f"the parent directory of {self.out} does not exist; create it first")
-        self.out.mkdir(exist_ok=True)
+        bundle.prepare_run_dir(self.out, [self.config.model, self.config.dataset])  # parents created; inputs protected
         self.model_dir = resolve_model_dir(self.config.model, self.log)
         self.dev_file = self._write_dev_split()
         from edgebert.models import read_config
@@ -145,7 +143,8 @@ class Search:
             return json.loads(out.read_text())
         seq = min(128, int(bundle.read_manifest(bundle_dir)["tokenizer"]["max_length"]))
         return bench_bundle(bundle_dir, batch_sizes=(1,), seq_lens=(seq,), real=True, warmup=5,
-                            iterations=self.config.bench_iterations, dataset=dataset, out=out)
+                            iterations=self.config.bench_iterations, dataset=dataset, out=out,
+                            trust_torchscript=True)  # bundles this run exported itself
 
     def baselines(self) -> dict[str, dict[str, Any]]:
         """The fp32 export and the plain int8 export of the unmodified model: what the search must beat."""

@@ -87,9 +87,9 @@ class Target:
     source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        if not _NAME.fullmatch(self.name) or ".." in self.name:
-            raise ValueError(f"name must be letters, digits, '.', '_', '+' or '-' (it names the output directory), "
-                             f"got {self.name[:40]!r}")
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name) or ".." in self.name:
+            raise ValueError(f"target name {self.name[:40]!r} may use only letters, digits, '.', '_', '+' and '-', "
+                             "starting with a letter or digit (it names the output directory)")
         unknown = sorted(set(self.parity) - set(PRECISIONS))
         if unknown:
             raise ValueError(f"parity tables must be named {', '.join(PRECISIONS)}; got {', '.join(unknown)}")

@@ -29,8 +29,9 @@ def test_staging_dir_leaves_nothing_on_failure(tmp_path, exc):
 
 def test_refuses_non_empty_output_unless_forced(tmp_path):
     out = tmp_path / "b"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
+    with bundle.staging_dir(out) as tmp:
+        bundle.write_manifest(tmp, {"kind": "bundle"})
+    (out / "keep.txt").write_text("old")
     with pytest.raises(UserError, match="--force"):
         with bundle.staging_dir(out):
             pass

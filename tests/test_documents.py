@@ -131,9 +131,9 @@ def _target() -> dict:
     (lambda d: d["parity"]["int8"].__setitem__("max_abs_logit_diff", float("inf")), "must be a finite number"),
     (lambda d: d["parity"]["int8"].__setitem__("max_abs_logit_diff", "0.5"), 'field parity.int8.max_abs_logit_diff must be a number'),
     (lambda d: d["parity"]["int8"].__setitem__("min_label_agreement", 97), "field parity.int8.min_label_agreement must be <= 1"),
-    (lambda d: d.__setitem__("name", "../../etc"), "name must be letters, digits"),
-    (lambda d: d.__setitem__("name", "a/b"), "name must be letters, digits"),
-    (lambda d: d.__setitem__("name", ".hidden"), "name must be letters, digits"),
+    (lambda d: d.__setitem__("name", "../../etc"), "may use only letters, digits"),
+    (lambda d: d.__setitem__("name", "a/b"), "may use only letters, digits"),
+    (lambda d: d.__setitem__("name", ".hidden"), "may use only letters, digits"),
     (lambda d: d.__setitem__("description", 5), "field description must be a string, got 5"),
 ])
 def test_bad_target_values_are_one_line(tmp_path, edit, message):

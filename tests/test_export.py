@@ -153,7 +153,8 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, tiny_trained_model, 
 def test_existing_output_needs_force(tmp_path, tiny_trained_model, tiny_dataset):
     out = tmp_path / "b"
     out.mkdir()
-    (out / "keep.txt").write_text("mine")
+    (out / "manifest.json").write_text('{"kind": "bundle"}')  # an earlier edgebert bundle: --force may replace it
+    (out / "keep.txt").write_text("old")
     result = run_cli("export", "--target", "x86", "--model", tiny_trained_model, "--dataset", tiny_dataset, "--out", out)
     assert result.exit_code == 2 and "--force" in result.output
     assert (out / "keep.txt").exists()

@@ -59,7 +59,7 @@ def measure_gemm_peak(threads: int, iterations: int = 20, warmup: int = 3,
             for m, k, n in shapes:
                 path = Path(tmp) / f"{dtype}-{m}x{k}x{n}.onnx"
                 feed = _gemm_graph(path, dtype, m, k, n, rng)
-                runner = OnnxRunner(path.parent, {"model_file": path.name, "outputs": ["Y"],
+                runner = OnnxRunner(path.parent, {"model_file": path.name, "outputs": ["Y"], "files": {path.name: "built here"},
                                                   "target": {"runtime": {"graph_optimization": "all"}}}, threads=threads)
                 stats = summarize(time_calls(lambda: runner(feed), warmup=warmup, iterations=iterations), 1, 0)
                 rows.append({"precision": dtype, "m": m, "k": k, "n": n, "p50_ms": stats["p50_ms"],

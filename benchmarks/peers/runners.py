@@ -37,7 +37,7 @@ class RunnerSpec:
 
 def _ort_manifest(model_file: str, inputs: tuple[str, ...]) -> dict[str, Any]:
     """The few manifest fields `OnnxRunner` reads, with the runtime settings every ONNX variant shares."""
-    return {"model_file": model_file, "inputs": list(inputs), "outputs": ["logits"],
+    return {"model_file": model_file, "inputs": list(inputs), "outputs": ["logits"], "files": {model_file: "built by peers"},
             "target": {"runtime": {"graph_optimization": "all", "execution_providers": ["CPUExecutionProvider"]}}}
 
 
@@ -79,9 +79,9 @@ def open_runner(spec: RunnerSpec, threads: int) -> Runner:
         from edgebert.runtime import TorchScriptRunner
 
         path = Path(spec.path)
-        manifest = {"model_file": path.name, "inputs": list(names),
+        manifest = {"model_file": path.name, "inputs": list(names), "files": {path.name: "built by peers"},
                     "target": {"runtime": {"torch_quantized_engine": "none", "intra_op_threads": threads}}}
-        runner = TorchScriptRunner(path.parent, manifest, threads=threads)
+        runner = TorchScriptRunner(path.parent, manifest, threads=threads, trust_torchscript=True)  # traced by peers itself
         return lambda x: runner(x)
     from edgebert.models import load_classifier
 

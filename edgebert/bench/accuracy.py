@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from edgebert import data
+from edgebert.bundle import listed
 from edgebert.errors import BundleError, DatasetError
 
 
@@ -40,7 +41,7 @@ def load_evaluation(bundle_dir: Path, manifest: dict[str, Any], dataset: str | P
     ref = manifest.get("reference") or {}
     if not ref.get("file"):
         raise BundleError(f"bundle {bundle_dir} carries no evaluation split; pass --dataset FILE with labelled texts")
-    texts = data.load_dataset(Path(bundle_dir) / ref["file"], "text", "label")
+    texts = data.load_dataset(listed(bundle_dir, manifest, ref["file"], "reference.file"), "text", "label")
     preds = ref.get("predictions")
     if preds is not None and len(preds) != len(texts):
         raise BundleError(f"bundle {bundle_dir}: {len(preds)} reference predictions for {len(texts)} evaluation texts; re-export it")

@@ -9,8 +9,6 @@ from __future__ import annotations
 import importlib
 import itertools
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -20,11 +18,11 @@ import numpy as np
 from edgebert import cpu
 from edgebert._version import __version__
 from edgebert.bench import accuracy, environment, latency, memory
+from edgebert import bundle as bundles
 from edgebert.bundle import bundle_digest, now_iso, read_manifest, verify_files
-from edgebert.config import MAX_THREADS
 from edgebert.errors import BundleError, UserError
 from edgebert.manifest import parse_bundle_manifest
-from edgebert.runtime import Encoder, make_runner, predict_logits
+from edgebert.runtime import UNTRUSTED_TORCHSCRIPT, Encoder, check_threads, make_runner, predict_logits
 
 RESULTS_SCHEMA_VERSION = 1
 DEFAULT_BATCH_SIZES = (1, 8)
@@ -49,15 +47,46 @@ def _positive_ints(values: Sequence[int], what: str) -> tuple[int, ...]:
     return tuple(out)
 
 
-def check_bundle(bundle_dir: Path) -> dict[str, Any]:
-    """The bundle's manifest, after its kind, fields and every file's sha256 were checked."""
+def check_bundle(bundle_dir: Path, warnings: list[str] | None = None) -> dict[str, Any]:
+    """The bundle's manifest, after its kind, fields, paths and every file's sha256 were checked (bundle.py's closed
+    world); files nobody listed are added to `warnings`."""
     manifest = read_manifest(bundle_dir)
     if manifest.get("kind") != "bundle":
         raise BundleError(f"{bundle_dir} is a {manifest.get('kind', 'unknown')!r} directory, not a bundle; "
                           f"export it first: edgebert export --model {bundle_dir} --target TARGET")
     parse_bundle_manifest(manifest, bundle_dir)  # every field bench and the runtime read, typed and in range
-    verify_files(bundle_dir, manifest)
+    _check_shape(bundle_dir, manifest)
+    extra = verify_files(bundle_dir, manifest)
+    if warnings is not None:
+        warnings.extend(extra)
     return manifest
+
+
+def _check_shape(bundle_dir: Path, manifest: dict[str, Any]) -> None:
+    """The manifest fields the runtime reads have the types it needs: a hand-edited manifest is one line, not a KeyError."""
+    from edgebert.architectures import ARCHITECTURES
+    from edgebert.runtime import GRAPH_LEVELS
+
+    def bad(field: str, want: str) -> BundleError:
+        return BundleError(f"{bundle_dir}/manifest.json: {field} must be {want}; re-export the bundle")
+
+    known = {name for arch in ARCHITECTURES.values() for name in arch.input_names}
+    if not isinstance(manifest["inputs"], list) or not manifest["inputs"] or not set(manifest["inputs"]) <= known:
+        raise bad("inputs", f"a list of input names from {', '.join(sorted(known))}")
+    if not isinstance(manifest["outputs"], list) or not manifest["outputs"] or not all(isinstance(o, str) for o in manifest["outputs"]):
+        raise bad("outputs", "a non-empty list of output names")
+    target = manifest["target"]
+    runtime = target.get("runtime") if isinstance(target, dict) else None
+    if not isinstance(runtime, dict):
+        raise bad("target.runtime", "a table of runtime settings")
+    if runtime.get("graph_optimization", "all") not in GRAPH_LEVELS:
+        raise bad("target.runtime.graph_optimization", f"one of {', '.join(GRAPH_LEVELS)}")
+    providers = runtime.get("execution_providers", ["CPUExecutionProvider"])
+    if not isinstance(providers, list) or not all(isinstance(x, str) for x in providers):
+        raise bad("target.runtime.execution_providers", "a list of provider names")
+    source = manifest["source"]
+    if not isinstance(source, dict) or not isinstance(source.get("id2label"), dict) or not source["id2label"]:
+        raise bad("source.id2label", "a table of label ids to names")
 
 
 def _special_tokens(encoder: Encoder, text: str) -> tuple[list[int], list[int]]:
@@ -107,28 +136,18 @@ def _time_real(runner, batches, warmup, iterations, min_time_s, advance) -> dict
     return {"mean_tokens": tokens / rows, "mean_padded_tokens": float(np.mean([m.size for m in masks])) / rows, **stats}
 
 
-def _check_out(out: Path | None) -> None:
+def _check_out(out: Path | None, bundle_dir: Path, dataset: str | Path | None) -> None:
+    """--out is a file, not inside the bundle (a bundle holds only what export wrote), not the dataset."""
     if out is None:
         return
     if out.is_dir():
         raise UserError(f"--out {out} is a directory; give a file path such as {out / 'bench.json'}")
-    if not out.absolute().parent.is_dir():
-        raise UserError(f"the directory of --out {out} does not exist; create it first")
+    bundles.check_output_file(out, inputs=[dataset], inside=[bundle_dir])
 
 
 def write_results(doc: dict[str, Any], out: Path) -> Path:
-    """Write the results document atomically (temp file + rename): a reader never sees half a file."""
-    out = Path(out).absolute()
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    """Write the results document atomically (temp file + rename, parents created, the user's umask)."""
+    return bundles.write_text_atomic(Path(out).absolute(), json.dumps(doc, indent=2) + "\n")
 
 
 @dataclass(frozen=True)
@@ -158,10 +177,13 @@ class Plan:
 
 def plan(bundle: str | Path, batch_sizes: Sequence[int], seq_lens: Sequence[int] | None, real: bool, sort_by_length: bool,
          warmup: int, iterations: int | None, min_time_s: float | None, threads: int | None, dataset: str | Path | None,
-         text_column: str, label_column: str, out: str | Path | None) -> Plan:
+         text_column: str, label_column: str, out: str | Path | None, trust_torchscript: bool = False) -> Plan:
     """Check the bundle (sha256s included) and every argument; raise a one-line EdgebertError on the first problem."""
     bundle_dir = Path(bundle)
-    manifest = check_bundle(bundle_dir)
+    warnings: list[str] = []
+    manifest = check_bundle(bundle_dir, warnings)
+    if manifest["format"] == "torchscript" and not trust_torchscript:
+        raise UserError(UNTRUSTED_TORCHSCRIPT.format(bundle=bundle_dir))
     latency.check_counts(warmup, iterations, min_time_s)
     if iterations is not None and min_time_s is not None:
         raise UserError("pass either iterations or min_time, not both")
@@ -171,15 +193,12 @@ def plan(bundle: str | Path, batch_sizes: Sequence[int], seq_lens: Sequence[int]
     too_long = [n for n in seq_lens if n > max_len]
     if too_long:
         raise UserError(f"sequence length {too_long[0]} exceeds the bundle's max length {max_len}; use --seq-lens up to {max_len}")
-    warnings: list[str] = []
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= MAX_THREADS):
-        raise UserError(f"threads must be an integer >= 0 and at most {MAX_THREADS} (0 = the runtime's default), got {threads!r}")
-    wanted = threads if threads is not None else int(manifest["target"].get("runtime", {}).get("intra_op_threads", 0))
+    wanted = check_threads(threads if threads is not None else (manifest["target"].get("runtime") or {}).get("intra_op_threads", 0))
     if wanted > cpu.usable_cores():
         source = "" if threads is not None else f" (the {manifest['target'].get('name')} target's setting; override with --threads)"
         warnings.append(f"{wanted} threads on {cpu.usable_cores()} usable cores{source}: threads compete for cores, latency suffers")
     out_path = Path(out) if out is not None else None
-    _check_out(out_path)
+    _check_out(out_path, bundle_dir, dataset)
     evaluation = accuracy.load_evaluation(bundle_dir, manifest, dataset, text_column, label_column)
     warnings += environment.target_warnings(manifest)
     if environment.looks_emulated():
@@ -210,7 +229,7 @@ def bench_bundle(bundle: str | Path, *, batch_sizes: Sequence[int] = DEFAULT_BAT
                  real: bool = False, sort_by_length: bool = True, warmup: int = 10, iterations: int | None = None,
                  min_time_s: float | None = None, threads: int | None = None, dataset: str | Path | None = None,
                  text_column: str = "text", label_column: str = "label", out: str | Path | None = None,
-                 progress: Progress | None = None, log: Log | None = None) -> dict[str, Any]:
+                 progress: Progress | None = None, log: Log | None = None, trust_torchscript: bool = False) -> dict[str, Any]:
     """Benchmark a bundle on this machine; return (and with `out`, write) the bench results document.
 
     Synthetic inputs: each batch size × sequence length (default: 32 and the bundle's max length), real token
@@ -220,7 +239,7 @@ def bench_bundle(bundle: str | Path, *, batch_sizes: Sequence[int] = DEFAULT_BAT
     log = log or (lambda message: None)
     # 1. Everything that can be wrong is checked before anything is loaded or timed.
     p = plan(bundle, batch_sizes, seq_lens, real, sort_by_length, warmup, iterations, min_time_s, threads, dataset,
-             text_column, label_column, out)
+             text_column, label_column, out, trust_torchscript)
     manifest, warnings = p.manifest, list(p.warnings)
     log(f"verified {len(manifest['files'])} files of {p.bundle_dir} (sha256)")
     # 2. Load, the runtime imported first so that the RSS the model adds is the session's alone.
@@ -231,7 +250,7 @@ def bench_bundle(bundle: str | Path, *, batch_sizes: Sequence[int] = DEFAULT_BAT
     load_before = environment.load_before()
     with memory.RssSampler() as sampler:
         rss_before = memory.rss_bytes()
-        runner = make_runner(p.bundle_dir, manifest, p.threads)
+        runner = make_runner(p.bundle_dir, manifest, p.threads, trust_torchscript)
         rss_after = memory.rss_bytes()
         log(f"loaded {manifest['model_file']} (+{(rss_after - rss_before) / MB:.1f} MB resident)")
         encoder = Encoder(p.bundle_dir, manifest)

@@ -21,11 +21,17 @@ def fail_line(message: str) -> None:
 
 class EdgebertGroup(click.Group):
     def invoke(self, ctx: click.Context):
+        from edgebert.bundle import Terminated, terminate_on_signals
+
         try:
-            return super().invoke(ctx)
+            with terminate_on_signals():  # SIGTERM/SIGHUP unwind like Ctrl-C: staging dirs and locks are removed
+                return super().invoke(ctx)
         except EdgebertError as exc:
             fail_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             ctx.exit(exc.exit_code)
+        except Terminated as exc:
+            fail_line(f"stopped by {exc.name}; nothing half-written was left behind")
+            ctx.exit(128 + exc.signum)
         except KeyboardInterrupt:
             fail_line("interrupted; nothing half-written was left behind")
             ctx.exit(130)

@@ -31,9 +31,10 @@ def parse_ints(text: str, option: str) -> list[int]:
 @click.option("--dataset", type=click.Path(), default=None, help="CSV or JSONL of labelled texts to score [default: the bundle's eval.jsonl].")
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--label-column", default="label", show_default=True)
-@click.option("--out", "-o", type=click.Path(), default=None, help="Write the results JSON document here.")
+@click.option("--out", "-o", type=click.Path(), default=None, help="Write the results JSON document here (missing directories are created).")
+@click.option("--trust-torchscript", is_flag=True, help="Load a TorchScript bundle: TorchScript is code, so only from a source you trust.")
 def command(bundle, batch_sizes, seq_lens, real, sort_by_length, warmup, iterations, min_time, threads, dataset,
-            text_column, label_column, out) -> None:
+            text_column, label_column, out, trust_torchscript) -> None:
     """Benchmark a bundle on this machine: latency, memory, size, accuracy."""
     from edgebert.bench.runner import bench_bundle
     from edgebert.bench.table import progress_bars, render
@@ -45,7 +46,7 @@ def command(bundle, batch_sizes, seq_lens, real, sort_by_length, warmup, iterati
                            seq_lens=parse_ints(seq_lens, "--seq-lens") if seq_lens is not None else None, real=real,
                            sort_by_length=sort_by_length, warmup=warmup, iterations=iterations, min_time_s=min_time,
                            threads=threads, dataset=dataset, text_column=text_column, label_column=label_column, out=out,
-                           progress=progress, log=log)
+                           progress=progress, log=log, trust_torchscript=trust_torchscript)
     render(doc, console)
     if out is not None:
         console.print(f"[green]wrote[/] {out}")

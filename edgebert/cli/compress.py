@@ -76,7 +76,7 @@ def merge_flags(base: dict, flags: dict) -> dict:
 @click.option("--dataset", type=click.Path(), default=None, help="CSV or JSONL of labelled texts, split 80/10/10 into train/dev/test (default: the task's data).")
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--label-column", default="label", show_default=True)
-@click.option("--force", is_flag=True, help="Replace an output directory that already holds files.")
+@click.option("--force", is_flag=True, help="Replace an earlier edgebert output at --out (never other files, the working directory or an input).")
 @recipe_options
 def command(model, recipe_path, out, dataset, text_column, label_column, force, **flags) -> None:
     """Compress a model with a recipe: prune, share, distil, and choose quantization for export."""

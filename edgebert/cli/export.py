@@ -15,7 +15,7 @@ from edgebert.cli.common import console, log
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--label-column", default="label", show_default=True)
 @click.option("--max-length", default=128, show_default=True, type=click.IntRange(8, 512), help="Tokens per text the bundle keeps.")
-@click.option("--force", is_flag=True, help="Replace an output directory that already holds files.")
+@click.option("--force", is_flag=True, help="Replace an earlier edgebert output at --out (never other files, the working directory or an input).")
 def command(target, model, fmt, out, dataset, text_column, label_column, max_length, force) -> None:
     """Export a model to a validated bundle for one hardware target."""
     from edgebert.bundle import read_manifest

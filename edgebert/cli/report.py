@@ -6,17 +6,17 @@ import click
 _SUFFIX_FORMATS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json"}
 
 
-def _write(text: str, out: str) -> None:
-    from edgebert.report import write_text_atomic
+def _write(text: str, out: str, inputs) -> None:
+    from edgebert.bundle import write_text_atomic
 
-    click.echo(f"wrote {write_text_atomic(out, text)}", err=True)  # stderr: stdout may carry the report itself
+    click.echo(f"wrote {write_text_atomic(out, text, inputs)}", err=True)  # stderr: stdout may carry the report itself
 
 
 @click.command("report")
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default=None,
               help="Output format (default: from the --out suffix, else md).")
-@click.option("--out", "-o", type=click.Path(), default=None, help="File to write (default: standard output).")
+@click.option("--out", "-o", type=click.Path(), default=None, help="File to write (default: standard output; missing directories are created).")
 @click.option("--baseline", type=click.Path(), default=None,
               help="Results file the deltas are measured against (default: the first RESULTS file).")
 @click.option("--no-baseline", is_flag=True, help="Show no deltas (× faster, × smaller, Δ accuracy).")
@@ -28,17 +28,18 @@ def report_command(results, fmt, out, baseline, no_baseline) -> None:
     from pathlib import Path
 
     from edgebert.report import render_report
-    from edgebert.report.results import check_output_file
+    from edgebert.bundle import check_output_file
 
+    inputs = [*results, baseline]
     if out is not None:
-        check_output_file(out)  # before any work: a typo in --out should not cost a render
+        check_output_file(out, inputs)  # before any work: a typo in --out should not cost a render
     if fmt is None:
         fmt = _SUFFIX_FORMATS.get(Path(out).suffix.lower(), "md") if out else "md"
     text = render_report(results, fmt, baseline=baseline, use_baseline=not no_baseline)
     if out is None:
         click.echo(text, nl=False)
     else:
-        _write(text, out)
+        _write(text, out, inputs)
 
 
 def parse_threshold(text: str, option: str, unit: str) -> float:
@@ -72,10 +73,10 @@ def compare_command(baseline, candidate, max_latency_regression, max_accuracy_dr
     from edgebert.errors import RegressionError
     from edgebert.report import compare_runs, load_results
     from edgebert.report.compare import render_json, render_markdown
-    from edgebert.report.results import check_output_file
+    from edgebert.bundle import check_output_file
 
     if out is not None:
-        check_output_file(out)
+        check_output_file(out, [baseline, candidate])
     result = compare_runs(load_results(baseline), load_results(candidate),
                           parse_threshold(max_latency_regression, "--max-latency-regression", "percent"),
                           parse_threshold(max_accuracy_drop, "--max-accuracy-drop", "percentage points"),
@@ -83,7 +84,7 @@ def compare_command(baseline, candidate, max_latency_regression, max_accuracy_dr
     text = render_json(result) if fmt == "json" else render_markdown(result)
     click.echo(text, nl=False)
     if out is not None:
-        _write(text, out)
+        _write(text, out, [baseline, candidate])
     if not result.passed:
         raise RegressionError(result.failure_message())
 

@@ -118,9 +118,8 @@ def compress_model(model_dir: str | Path | None, recipe: Recipe | dict | str | P
         raise ConfigError("the recipe has no compression stage; add one of " + ", ".join(f"[{s}]" for s in STAGES))
     source_dir = resolve_model_dir(model_dir, log, progress)
     out_path = Path(out) if out is not None else Path("compressed") / recipe.name
-    if out is None:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-    bundle.check_output_dir(out_path.absolute(), force)
+    inputs = [source_dir, dataset, recipe.distill.teacher if recipe.distill is not None else None]
+    bundle.check_output_dir(out_path.absolute(), force, inputs)
     model, tokenizer = load_classifier(source_dir)
     splits, task = resolve_data(source_dir, dataset, text_column, label_column)
     ctx = common.CompressContext(tokenizer=tokenizer, label2id=label2id(model), train=splits and splits["train"],
@@ -142,7 +141,7 @@ def compress_model(model_dir: str | Path | None, recipe: Recipe | dict | str | P
             extra = {"quantization": record["result"]["quantization"], "precision": record["result"]["precision"]}
     if recipe.prune_unstructured is not None:
         prune_unstructured.make_permanent(model)
-    with bundle.staging_dir(out_path, force=force) as tmp:
+    with bundle.staging_dir(out_path, force=force, inputs=inputs) as tmp:
         save_model(model, tokenizer, tmp)
         manifest: dict[str, Any] = {
             "kind": "model", "task": task, "source": source, "recipe": to_dict(recipe),

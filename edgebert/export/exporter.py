@@ -86,10 +86,9 @@ def export_bundle(target: str | Target, model_dir: str | Path | None = None, out
     tgt = _with_source_precision(tgt, source_manifest, source_dir, fmt)
     if fmt not in ("onnx", "torchscript"):
         raise UserError(f"unknown format {fmt!r}; use onnx or torchscript")
-    out_path = Path(out) if out else Path("bundles") / f"{tgt.name}-{fmt}-{tgt.precision}"
-    if out is None:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-    bundle.check_output_dir(out_path.absolute(), force)
+    out_path = Path(out) if out else Path("bundles") / f"{tgt.name}-{fmt}-{tgt.precision}"  # target names are [A-Za-z0-9._-]
+    inputs = [source_dir, dataset]
+    bundle.check_output_dir(out_path.absolute(), force, inputs)
 
     model, tokenizer = load_classifier(source_dir)
     cfg = model.config
@@ -101,7 +100,7 @@ def export_bundle(target: str | Target, model_dir: str | Path | None = None, out
     log(f"source: {cfg.model_type}, {count_parameters(model):,} parameters, {len(evals.evaluation)} evaluation texts")
     ref_logits = predict_logits(model, tokenizer, evals.evaluation.texts, max_length=max_length)
 
-    with bundle.staging_dir(out_path, force=force) as tmp:
+    with bundle.staging_dir(out_path, force=force, inputs=inputs) as tmp:
         details: dict[str, Any] = {}
         if fmt == "onnx":
             model_file = "model.onnx"
@@ -130,7 +129,8 @@ def export_bundle(target: str | Target, model_dir: str | Path | None = None, out
         from edgebert.runtime import Encoder, make_runner, predict_logits as run_logits
 
         log(f"parity: {len(evals.evaluation)} sentences against the PyTorch source")
-        runner = make_runner(tmp, manifest)
+        manifest["files"] = bundle.file_hashes(tmp)  # the runtime opens only listed files (write_manifest refreshes it)
+        runner = make_runner(tmp, manifest, trust_torchscript=True)  # the TorchScript this export just traced
         got = run_logits(runner, Encoder(tmp, manifest), evals.evaluation.texts)
         result = parity.compare_logits(ref_logits, got, tgt.tolerance(tgt.precision), tgt.precision)
         parity.check(result, f"{tgt.name} {fmt} {tgt.precision} export")

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from edgebert._version import __version__
 from edgebert.config import MAX_THREADS, bounded, extra_fields, from_dict, show
-from edgebert.errors import ConfigError, UserError
+from edgebert.errors import ConfigError
 
 SCHEMA_VERSION = 1
 KIND = "bench-results"
@@ -261,25 +260,14 @@ def same_task_and_dataset(runs: list[Run], how: str) -> None:
 
 
 def check_output_file(out: str | os.PathLike) -> Path:
-    """Refuse an output path that cannot be written: a directory, or a file in a directory that does not exist."""
-    out = Path(out)
-    if out.is_dir():
-        raise UserError(f"output path {out} is a directory; pass a file path with --out")
-    if not out.absolute().parent.is_dir():
-        raise UserError(f"the directory of output path {out} does not exist; create it first or choose another --out")
-    return out
+    """Refuse an output path that cannot be written (bundle.check_output_file: one rule for every --out)."""
+    from edgebert.bundle import check_output_file as check
+
+    return check(out)
 
 
 def write_text_atomic(out: str | os.PathLike, text: str) -> Path:
-    """Write `text` to `out` through a temp file and a rename, so a reader never sees half a report."""
-    out = check_output_file(out)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.partial-", dir=out.absolute().parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a report is meant to be shared
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    """Write `text` to `out` through a temp file and a rename (bundle.write_text_atomic: parents created, umask)."""
+    from edgebert.bundle import write_text_atomic as write
+
+    return write(out, text)
