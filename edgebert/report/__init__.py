@@ -30,11 +30,13 @@ def format_for(out: str | os.PathLike | None, fmt: str | None) -> str:
 
 def check_output_format(out: str | os.PathLike, fmt: str) -> None:
     """Refuse an output file whose extension names another format than the one written (x.pdf holding Markdown)."""
-    suffix = os.path.splitext(os.fspath(out))[1].lower()
+    stem, suffix = os.path.splitext(os.fspath(out))
+    suffix = suffix.lower()
     if suffix and suffix not in SUFFIXES.get(fmt, ()):
-        raise UserError(f"--out {os.fspath(out)} ends in {suffix} but the report is {fmt}; name it "
-                        f"{os.path.splitext(os.fspath(out))[0]}{SUFFIXES[fmt][0]} or pass --format "
-                        f"{'/'.join(FORMATS)} to match")
+        named = next((f for f, names in SUFFIXES.items() if suffix in names), None)
+        fix = (f"pass --format {named} or name it {stem}{SUFFIXES[fmt][0]}" if named
+               else f"reports are {', '.join(FORMATS)}: name it {stem}{SUFFIXES[fmt][0]}")
+        raise UserError(f"--out {os.fspath(out)} ends in {suffix} but the report is {fmt}; {fix}")
 
 
 def render(summary: Summary, fmt: str) -> str:
