@@ -11,7 +11,7 @@ import typing
 
 import click
 
-from edgebert.cli.common import console, examples, log, verbosity_options
+from edgebert.cli.common import QUIET, console, err_console, examples, log, verbosity, verbosity_options
 from edgebert.compress.recipe import Recipe, load_recipe_dict, recipe_from_dict
 
 # Flag prefix of each recipe section (the section names are the module names; the prefixes keep flags short).
@@ -97,9 +97,15 @@ def command(model, recipe_path, out, dataset, text_column, label_column, force, 
     base = load_recipe_dict(recipe_path) if recipe_path else {}
     recipe = recipe_from_dict(merge_flags(base, flags), f"recipe {recipe_path}" if recipe_path else "recipe")
     path = compress_model(model, recipe, out, dataset=dataset, text_column=text_column, label_column=label_column,
-                          force=force, log=log, console=console)
+                          force=force, log=log, console=err_console if verbosity() > QUIET else _silent())
     render(read_manifest(path))
     console.print(f"[green]wrote[/] {path}")
+
+
+def _silent():
+    from rich.console import Console
+
+    return Console(quiet=True)  # -q: the distillation bar draws nowhere
 
 
 def _pct(v) -> str:
