@@ -16,6 +16,7 @@ first imported, which would replace the function `edgebert.bench` with the modul
 `import edgebert.bench.runner`. So this module's class refuses that assignment (the import system allows it to),
 and each of those verbs is a :class:`Verb`: callable like the function it wraps, and forwarding attribute access to
 its subpackage, so `edgebert.bench(...)` and `edgebert.bench.runner.bench_bundle` both keep working in any order.
+(Renaming the subpackages instead would break every existing `import edgebert.bench.runner` in users' code.)
 """
 from __future__ import annotations
 
@@ -87,11 +88,6 @@ class _Package(types.ModuleType):
         if isinstance(value, types.ModuleType) and isinstance(self.__dict__.get(name), Verb):
             return  # the verb already forwards attribute access to this very module
         super().__setattr__(name, value)
-
-    def __delattr__(self, name: str) -> None:
-        if isinstance(self.__dict__.get(name), Verb):
-            return  # importlib deletes the attribute again when a submodule import fails; keep the verb
-        super().__delattr__(name)
 
 
 sys.modules[__name__].__class__ = _Package
