@@ -60,9 +60,9 @@ def test_everyday_use_block_runs_as_a_script(tmp_path):
     work = tmp_path / "clone"
     work.mkdir()
     train_tiny(build_model(work / "my-bert", "bert", layers=3), make_rows(400, seed=0), steps=150)
+    # 800 rows: the 80/10/10 split leaves `run` the 64+ dev texts parity needs
     write_csv(work / "reviews.csv", [{"review": r["text"], "stars": r["label"]} for r in make_rows(800, seed=1)],
               columns=("review", "stars"))
-    # 800 rows: the 80/10/10 split leaves `run` the 64+ dev texts parity needs
     (work / "reviews.txt").write_text("great superb moving film\ndull awful boring plot\n")
     script = "set -euo pipefail\nedgebert() { python -m edgebert.cli \"$@\"; }\n" + tiny_script() + "\n"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120"}
