@@ -172,3 +172,11 @@ def test_with_precision_int8_on_a_float_target_uses_dynamic_per_channel():
     t = with_precision(load_target("cuda"), "int8")
     assert t.precision == "int8" and t.quantization.mode == "dynamic" and t.quantization.per_channel
     assert with_precision(load_target("x86-avx2"), "fp32").precision == "fp32"
+
+
+@pytest.mark.parametrize("args", [["-v", "targets", "show", "nope"], ["targets", "show", "nope", "-v"],
+                                  ["-q", "targets", "show", "nope"]])
+def test_verbosity_flags_go_before_or_after_the_verb_and_errors_stay_one_line(args):
+    result = invoke(*args)
+    assert result.exit_code == 2 and result.stderr.count("error:") == 1 and "unknown target 'nope'" in result.stderr
+    assert "Traceback" not in result.output
