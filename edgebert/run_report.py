@@ -105,7 +105,7 @@ def search_markdown(s: dict[str, Any]) -> str:
     for r in s["trials"]:
         p = r["params"]
         if r["state"] == "COMPLETE":
-            figs = f"{r['latency_ms']:.2f} | {r['accuracy']:.2%} | {r['size_bytes'] / 2**20:.1f}"
+            figs = f"{r['latency_ms']:.2f} | {r['accuracy']:.2%} | {r['size_bytes'] / 1e6:.1f}"
         else:
             figs = f"{(r.get('error') or '')[:60]} | | "
         lines.append(f"| {r['trial']} | {r['state']} | {p.get('layers_kept', '')} | {p.get('heads_ratio', '')} | {p.get('ffn_ratio', '')} | "

@@ -238,7 +238,7 @@ class Search:
             trial.set_user_attr("distill_steps_run", distilled[-1])
         trial.set_user_attr("seconds", round(time.time() - started, 1))
         trial.set_user_attr("bundle", str(b))
-        self.log(f"trial {trial.number}: {latency:.2f} ms (real lengths, batch 1), dev accuracy {acc:.2%}, {size / 2**20:.1f} MB")
+        self.log(f"trial {trial.number}: {latency:.2f} ms (real lengths, batch 1), dev accuracy {acc:.2%}, {size / 1e6:.1f} MB")
         return latency, acc, float(size)
 
     def optimize(self, study) -> Any:

@@ -26,7 +26,9 @@ def test_fp32_export_matches_source_for_each_architecture(tmp_path, tiny_model_f
     bundle.verify_files(out, m)
     assert m["parity"]["passed"] and m["parity"]["max_abs_logit_diff"] < 1e-4
     assert m["source"]["model_type"] == model_type
-    assert set(m["files"]) == {"model.onnx", "tokenizer.json", "eval.jsonl"}
+    # the model, the evaluation split, and the Hugging Face files that make the bundle a model directory
+    assert set(m["files"]) == {"model.onnx", "tokenizer.json", "eval.jsonl", "config.json", "tokenizer_config.json",
+                               "special_tokens_map.json"}
 
 
 def test_int8_bundle_runs_int8_kernels_and_keeps_labels(tiny_int8_bundle, tiny_fp32_bundle):

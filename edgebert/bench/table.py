@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-MB = 1024 * 1024
+MB = 1e6  # decimal megabytes (10^6 bytes), as in every report
 
 
 def _mb(n: int | None) -> str:
@@ -75,6 +75,12 @@ def render(doc: dict[str, Any], console: Console) -> None:
     console.print(f"accuracy  {acc['accuracy']:.2%} (macro-F1 {acc['macro_f1']:.4f}) on {acc['size']} texts of {acc['dataset']}"
                   + (f"; agreement with the source model {agreement:.2%}" if agreement is not None else "")
                   + (f"; source model {acc['reference_accuracy']:.2%}" if acc.get("reference_accuracy") is not None else ""))
+    cold = doc.get("cold_start")
+    if cold:
+        w = cold["first_call_workload"]
+        console.print(f"cold      session {cold['session_create_ms']:.1f} ms, tokenizer {cold['tokenizer_load_ms']:.1f} ms, "
+                      f"first call {cold['first_call_ms']:.2f} ms (batch {w['batch_size']}"
+                      + (f" × {w['seq_len']}" if w["seq_len"] else "") + f"); {cold['time_to_first_result_ms']:.0f} ms to the first result")
     console.print(f"harness   {h['overhead_ms_per_call'] * 1e3:.2f} µs per call = {h['overhead_fraction_of_fastest'] * 100:.2g}% of the fastest call")
     console.print(f"machine   {env['arch']} {', '.join(env['cpu_features']) or 'no listed features'}; {env['cores']} cores; "
                   f"{env['execution_provider']}; onnxruntime {env['onnxruntime']}; other CPU load {env['cpu_load_others_before']:.0%} "

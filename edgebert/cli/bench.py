@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from edgebert.cli.common import console, log
+from edgebert.cli.common import QUIET, console, echo_json, err_console, examples, json_option, log, verbosity, verbosity_options
 from edgebert.errors import UserError
 
 
@@ -18,7 +18,11 @@ def parse_ints(text: str, option: str) -> list[int]:
     return values
 
 
-@click.command("bench")
+@click.command("bench", epilog=examples(
+    "edgebert bench bundles/x86                                # synthetic inputs: batch 1 and 8 × 32 and max tokens",
+    "edgebert bench bundles/x86 --real --out results/x86.json  # also the evaluation split at its true lengths",
+    "edgebert bench bundles/x86 --batch-sizes 1 --seq-lens 64 --min-time 5 --threads 2",
+    "edgebert bench bundles/x86 --json -q > results/x86.json"))
 @click.argument("bundle", type=click.Path())
 @click.option("--batch-sizes", default="1,8", show_default=True, help="Comma-separated batch sizes.")
 @click.option("--seq-lens", default=None, help="Comma-separated synthetic sequence lengths [default: 32 and the bundle's max length].")
@@ -33,20 +37,32 @@ def parse_ints(text: str, option: str) -> list[int]:
 @click.option("--label-column", default="label", show_default=True)
 @click.option("--out", "-o", type=click.Path(), default=None, help="Write the results JSON document here (missing directories are created).")
 @click.option("--trust-torchscript", is_flag=True, help="Load a TorchScript bundle: TorchScript is code, so only from a source you trust.")
+@json_option
+@verbosity_options
 def command(bundle, batch_sizes, seq_lens, real, sort_by_length, warmup, iterations, min_time, threads, dataset,
-            text_column, label_column, out, trust_torchscript) -> None:
-    """Benchmark a bundle on this machine: latency, memory, size, accuracy."""
+            text_column, label_column, out, trust_torchscript, as_json) -> None:
+    """Benchmark a bundle on this machine: cold start, latency, memory, size, accuracy.
+
+    Cold start (session creation, tokenizer load, the first call) is recorded apart from the steady state, which
+    is timed after --warmup untimed calls. Needs only the base install (no torch).
+    """
     from edgebert.bench.runner import bench_bundle
     from edgebert.bench.table import progress_bars, render
 
     if iterations is not None and min_time is not None:
         raise UserError("pass either --iterations or --min-time, not both")
-    with progress_bars(console) as progress:
+    import contextlib
+
+    bars = progress_bars(err_console) if verbosity() > QUIET else contextlib.nullcontext(None)
+    with bars as progress:
         doc = bench_bundle(bundle, batch_sizes=parse_ints(batch_sizes, "--batch-sizes"),
                            seq_lens=parse_ints(seq_lens, "--seq-lens") if seq_lens is not None else None, real=real,
                            sort_by_length=sort_by_length, warmup=warmup, iterations=iterations, min_time_s=min_time,
                            threads=threads, dataset=dataset, text_column=text_column, label_column=label_column, out=out,
                            progress=progress, log=log, trust_torchscript=trust_torchscript)
-    render(doc, console)
+    if as_json:
+        echo_json(doc)
+    else:
+        render(doc, console)
     if out is not None:
-        console.print(f"[green]wrote[/] {out}")
+        (err_console if as_json else console).print(f"[green]wrote[/] {out}")

@@ -11,7 +11,7 @@ import typing
 
 import click
 
-from edgebert.cli.common import console, log
+from edgebert.cli.common import QUIET, console, err_console, examples, log, verbosity, verbosity_options
 from edgebert.compress.recipe import Recipe, load_recipe_dict, recipe_from_dict
 
 # Flag prefix of each recipe section (the section names are the module names; the prefixes keep flags short).
@@ -31,7 +31,9 @@ def _option(section: str | None, f: dataclasses.Field, tp) -> click.Option:
     dest = f"{section}__{f.name}" if section else f"recipe__{f.name}"
     default = "none" if f.default is None else (f.default if f.default is not dataclasses.MISSING else "required")
     where = f"[{section}] {f.name}" if section else f.name
-    help_text = f"Recipe {where} (default: {default})."
+    # A stage is off unless the recipe has its table or one of its flags is given: its defaults apply only then.
+    help_text = (f"Recipe {where} (default: {default})." if section is None else
+                 f"Recipe {where}; setting it turns the stage on (its value in the stage when unset: {default}).")
     if tp is bool:
         return click.Option([f"--{flag}/--no-{flag}", dest], default=None, help=help_text)
     allowed = f.metadata.get("choices")
@@ -69,28 +71,44 @@ def merge_flags(base: dict, flags: dict) -> dict:
     return merged
 
 
-@click.command("compress")
+@click.command("compress", epilog=examples(
+    "edgebert recipes list                                            # the shipped recipes",
+    "edgebert compress --recipe fast-x86 --out compressed/fast",
+    "edgebert compress --prune-heads-ratio 0.5 --distill-steps 200 --out compressed/heads",
+    "edgebert compress --recipe fast-x86 --distill-teacher ./teacher --out compressed/t   # any teacher, same labels",
+    "edgebert compress --model ./my-bert --dataset reviews.csv --recipe my-recipe.toml"))
 @click.option("--model", "-m", type=click.Path(), default=None, help="Local Hugging Face model directory (default: the default task model).")
-@click.option("--recipe", "-r", "recipe_path", type=click.Path(), default=None, help="Recipe TOML file (see benchmarks/recipes/); flags override it.")
+@click.option("--recipe", "-r", "recipe_path", type=click.Path(), default=None, help="A shipped recipe's name (`edgebert recipes list`) or a recipe TOML file; flags override it.")
 @click.option("--out", "-o", type=click.Path(), default=None, help="Model directory to write (default: compressed/<recipe name>).")
 @click.option("--dataset", type=click.Path(), default=None, help="CSV or JSONL of labelled texts, split 80/10/10 into train/dev/test (default: the task's data).")
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--label-column", default="label", show_default=True)
 @click.option("--force", is_flag=True, help="Replace an earlier edgebert output at --out (never other files, the working directory or an input).")
 @recipe_options
+@verbosity_options
 def command(model, recipe_path, out, dataset, text_column, label_column, force, **flags) -> None:
-    """Compress a model with a recipe: prune, share, distil, and choose quantization for export."""
-    from edgebert.bench.table import progress_bars
+    """Compress a model with a recipe: prune, share, distil, and choose quantization for export.
+
+    Stages are off unless the recipe has their table or one of their flags is given.
+    """
     from edgebert.bundle import read_manifest
     from edgebert.compress.recipe import compress_model
 
     base = load_recipe_dict(recipe_path) if recipe_path else {}
     recipe = recipe_from_dict(merge_flags(base, flags), f"recipe {recipe_path}" if recipe_path else "recipe")
-    with progress_bars(console) as progress:  # the library reports steps; the CLI draws them
+    from edgebert.bench.table import progress_bars
+
+    with progress_bars(err_console if verbosity() > QUIET else _silent()) as progress:  # the library reports steps
         path = compress_model(model, recipe, out, dataset=dataset, text_column=text_column, label_column=label_column,
                               force=force, log=log, progress=progress)
     render(read_manifest(path))
     console.print(f"[green]wrote[/] {path}")
+
+
+def _silent():
+    from rich.console import Console
+
+    return Console(quiet=True)  # -q: the distillation bar draws nowhere
 
 
 def _pct(v) -> str:

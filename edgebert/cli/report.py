@@ -3,16 +3,21 @@ from __future__ import annotations
 
 import click
 
-_SUFFIX_FORMATS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json"}
+from edgebert.cli.common import QUIET, examples, verbosity, verbosity_options
 
 
 def _write(text: str, out: str, inputs) -> None:
     from edgebert.bundle import write_text_atomic
 
-    click.echo(f"wrote {write_text_atomic(out, text, inputs)}", err=True)  # stderr: stdout may carry the report itself
+    path = write_text_atomic(out, text, inputs)
+    if verbosity() > QUIET:
+        click.echo(f"wrote {path}", err=True)  # stderr: stdout may carry the report itself
 
 
-@click.command("report")
+@click.command("report", epilog=examples(
+    "edgebert report results/*.json                                  # Markdown on stdout",
+    "edgebert report results/*.json --baseline results/int8.json --out report.html",
+    "edgebert report results/pi4.json results/pi5.json --format json --out report.json"))
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default=None,
               help="Output format (default: from the --out suffix, else md).")
@@ -20,21 +25,21 @@ def _write(text: str, out: str, inputs) -> None:
 @click.option("--baseline", type=click.Path(), default=None,
               help="Results file the deltas are measured against (default: the first RESULTS file).")
 @click.option("--no-baseline", is_flag=True, help="Show no deltas (× faster, × smaller, Δ accuracy).")
+@verbosity_options
 def report_command(results, fmt, out, baseline, no_baseline) -> None:
     """Set bench results side by side: Markdown for release notes, one self-contained HTML page with charts, or JSON.
 
     Deltas (× faster at p50, × smaller, Δ accuracy in points) are against --baseline, by default the first file.
+    An --out whose extension names another format (x.pdf, x.md with --format html) is refused.
     """
-    from pathlib import Path
-
-    from edgebert.report import render_report
     from edgebert.bundle import check_output_file
+    from edgebert.report import check_output_format, format_for, render_report
 
     inputs = [*results, baseline]
-    if out is not None:
-        check_output_file(out, inputs)  # before any work: a typo in --out should not cost a render
-    if fmt is None:
-        fmt = _SUFFIX_FORMATS.get(Path(out).suffix.lower(), "md") if out else "md"
+    fmt = format_for(out, fmt)
+    if out is not None:  # before any work: a typo in --out should not cost a render
+        check_output_format(out, fmt)
+        check_output_file(out, inputs)
     text = render_report(results, fmt, baseline=baseline, use_baseline=not no_baseline)
     if out is None:
         click.echo(text, nl=False)
@@ -52,7 +57,10 @@ def parse_threshold(text: str, option: str, unit: str) -> float:
         raise UserError(f"{option} takes a number of {unit} such as 5 or 0.5, got {text!r}") from None
 
 
-@click.command("compare")
+@click.command("compare", epilog=examples(
+    "edgebert compare results/main.json results/candidate.json",
+    "edgebert compare results/main.json results/candidate.json --max-latency-regression 5% --max-accuracy-drop 0.5",
+    "edgebert compare results/main.json results/candidate.json --json -q || echo regressed"))
 @click.argument("baseline", type=click.Path(dir_okay=True))
 @click.argument("candidate", type=click.Path(dir_okay=True))
 @click.option("--max-latency-regression", default="5%", show_default=True,
@@ -60,10 +68,12 @@ def parse_threshold(text: str, option: str, unit: str) -> float:
 @click.option("--max-accuracy-drop", default="0.5", show_default=True,
               help="Largest accuracy drop allowed, in percentage points.")
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="The same as --format json: one machine-readable document on stdout.")
 @click.option("--out", "-o", type=click.Path(), default=None, help="Also write the comparison to this file.")
 @click.option("--allow-different-env", is_flag=True,
               help="Compare runs from different machines or thread counts (their latency ratio may mislead).")
-def compare_command(baseline, candidate, max_latency_regression, max_accuracy_drop, fmt, out, allow_different_env) -> None:
+@verbosity_options
+def compare_command(baseline, candidate, max_latency_regression, max_accuracy_drop, fmt, as_json, out, allow_different_env) -> None:
     """Exit 1 if CANDIDATE is slower (p50) or less accurate than BASELINE beyond a threshold, else 0.
 
     Latency is compared on p50, workload by workload (same mode, batch size and sequence length). Runs from
@@ -75,7 +85,11 @@ def compare_command(baseline, candidate, max_latency_regression, max_accuracy_dr
     from edgebert.report.compare import render_json, render_markdown
     from edgebert.bundle import check_output_file
 
+    from edgebert.report import check_output_format
+
+    fmt = "json" if as_json else fmt
     if out is not None:
+        check_output_format(out, fmt)
         check_output_file(out, [baseline, candidate])
     result = compare_runs(load_results(baseline), load_results(candidate),
                           parse_threshold(max_latency_regression, "--max-latency-regression", "percent"),

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import click
 
-from edgebert.cli.common import console, log
+from edgebert.cli.common import console, examples, log, verbosity_options
 
 
-@click.command("run")
+@click.command("run", epilog=examples(
+    "edgebert run --target x86                                        # the default model, 12 minutes, 4 trials",
+    "edgebert run --target x86 --max-accuracy-drop 1.0 --budget-minutes 12 --trials 4 --out runs/x86",
+    "edgebert run --target arm64 --model ./my-bert --dataset reviews.csv --budget-minutes 60 --trials 10"))
 @click.option("--target", "-t", required=True, help="Target name or alias (see `edgebert targets list`) or a .toml file.")
 @click.option("--model", "-m", type=click.Path(), default=None, help="Local Hugging Face model directory (default: the default task model).")
 @click.option("--dataset", type=click.Path(), default=None, help="CSV/JSONL of labelled texts, split 80/10/10 (default: the task's data).")
@@ -18,6 +21,7 @@ from edgebert.cli.common import console, log
 @click.option("--storage", default=None, help="Optuna storage URL (default: sqlite:///<out>/study.db); share one to search from several machines.")
 @click.option("--study-name", default=None, help="Study name inside the storage (default: edgebert-<target>).")
 @click.option("--out", "-o", type=click.Path(), default=None, help="Run directory (default: runs/<target>); re-running it resumes.")
+@verbosity_options
 def command(target, model, dataset, text_column, label_column, max_accuracy_drop, budget_minutes, trials, storage, study_name, out) -> None:
     """Search recipes for the fastest bundle within an accuracy budget, with the evidence."""
     from edgebert.config import from_dict

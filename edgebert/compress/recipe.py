@@ -62,11 +62,34 @@ def recipe_from_dict(d: dict[str, Any], where: str = "recipe") -> Recipe:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def recipes_dir() -> Path:
+    """The shipped recipes: inside the wheel (edgebert/_recipes), or the repo's benchmarks/recipes in a checkout."""
+    packaged = Path(__file__).resolve().parent.parent / "_recipes"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent.parent / "benchmarks" / "recipes"
+
+
+def shipped_recipes() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(recipes_dir().glob("*.toml"))}
+
+
+def resolve_recipe_path(recipe: str | Path) -> Path:
+    """A recipe file path, or the name of a shipped recipe (`fast-x86`); a file of that name wins over a shipped one."""
+    path = Path(recipe)
+    if path.is_file():
+        return path
+    shipped = shipped_recipes()
+    if str(recipe) in shipped:
+        return shipped[str(recipe)]
+    if str(recipe).endswith(".toml") or path.parent != Path("."):
+        raise UserError(f"recipe file {path} does not exist (shipped recipes: {', '.join(shipped)}; see `edgebert recipes list`)")
+    raise UserError(f"unknown recipe {str(recipe)!r}; shipped recipes: {', '.join(shipped)} (or a path to a .toml file)")
+
+
 def load_recipe_dict(path: str | Path) -> dict[str, Any]:
-    """The raw TOML of a recipe file (name defaults to the file's stem); the CLI lays flags over it."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"recipe file {path} does not exist")
+    """The raw TOML of a recipe file or shipped recipe (name defaults to the file's stem); the CLI lays flags over it."""
+    path = resolve_recipe_path(path)
     try:
         d = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

@@ -67,10 +67,13 @@ def resolve_eval_data(model_dir: Path, dataset: str | Path | None, text_column: 
 
 
 def export_bundle(target: str | Target, model_dir: str | Path | None = None, out: str | Path | None = None, *,
-                  format: str | None = None, dataset: str | Path | None = None, text_column: str = "text",
-                  label_column: str = "label", quantization: QuantizationSettings | None = None, max_length: int = 128,
-                  eval_split: str = "test", force: bool = False, log: Log | None = None) -> Path:
-    """Export, validate and write a bundle; returns its path."""
+                  format: str | None = None, precision: str | None = None, dataset: str | Path | None = None,
+                  text_column: str = "text", label_column: str = "label", quantization: QuantizationSettings | None = None,
+                  max_length: int = 128, eval_split: str = "test", force: bool = False, log: Log | None = None) -> Path:
+    """Export, validate and write a bundle; returns its path.
+
+    `precision` (fp32, fp16 or int8) overrides both the target's default and a compress recipe's choice.
+    """
     from edgebert.models import count_parameters, label2id, load_classifier, predict_logits
 
     log = log or (lambda msg: None)
@@ -84,6 +87,8 @@ def export_bundle(target: str | Target, model_dir: str | Path | None = None, out
         tgt = tgt.with_quantization(quantization)
     fmt = format or tgt.export.format
     tgt = _with_source_precision(tgt, source_manifest, source_dir, fmt)
+    if precision is not None:
+        tgt = with_precision(tgt, precision)
     if fmt not in ("onnx", "torchscript"):
         raise UserError(f"unknown format {fmt!r}; use onnx or torchscript")
     out_path = Path(out) if out else Path("bundles") / f"{tgt.name}-{fmt}-{tgt.precision}"  # target names are [A-Za-z0-9._-]
@@ -112,6 +117,7 @@ def export_bundle(target: str | Target, model_dir: str | Path | None = None, out
             log("tracing TorchScript" + (" with dynamic int8" if tgt.quantization.mode == "dynamic" else ""))
             details = to_torchscript(model, input_names, tmp / model_file, tgt)
         tok_info = _save_tokenizer(tokenizer, tmp, max_length)
+        _save_config(cfg, tmp)
         evals.evaluation.to_jsonl(tmp / "eval.jsonl")
         manifest: dict[str, Any] = {
             "kind": "bundle",
@@ -165,6 +171,26 @@ def _with_source_precision(tgt: Target, source_manifest: dict, source_dir, fmt: 
     return dataclasses.replace(tgt, export=dataclasses.replace(tgt.export, precision=precision))
 
 
+PRECISION_CHOICES = ("fp32", "fp16", "int8")
+
+
+def with_precision(tgt: Target, precision: str) -> Target:
+    """The target set to export at `precision`: fp32/fp16 turn quantization off; int8 keeps the target's
+    quantization settings, or uses dynamic per-channel int8 when the target has none (e.g. cuda)."""
+    import dataclasses
+
+    if precision not in PRECISION_CHOICES:
+        raise UserError(f"unknown precision {precision!r}; use one of {', '.join(PRECISION_CHOICES)}")
+    if precision not in tgt.parity:
+        raise UserError(f"target {tgt.name} has no [parity.{precision}] tolerances, so a {precision} export cannot be "
+                        f"validated; add that table to a copy of the target (edgebert targets show {tgt.name} --toml)")
+    if precision == "int8":
+        q = tgt.quantization if tgt.quantization.mode != "none" else QuantizationSettings(mode="dynamic")
+        return dataclasses.replace(tgt, quantization=q, export=dataclasses.replace(tgt.export, precision="fp32"))
+    return dataclasses.replace(tgt, quantization=dataclasses.replace(tgt.quantization, mode="none"),
+                               export=dataclasses.replace(tgt.export, precision=precision))
+
+
 def _build_onnx(model, tokenizer, input_names, dst: Path, tgt: Target, source_manifest: dict, evals: EvalData,
                 max_length: int, log: Log) -> dict[str, Any]:
     from edgebert.export import onnx as ox
@@ -209,6 +235,11 @@ def position_limit(cfg) -> int:
     return architecture(cfg.model_type).position_limit(cfg)
 
 
+def _save_config(cfg, dst: Path) -> None:
+    """config.json with id2label/label2id: what Optimum's ORTModel classes and `pipeline()` read the labels from."""
+    cfg.save_pretrained(str(dst))
+
+
 def _calibration_batches(tokenizer, input_names, texts, max_length: int, batch_size: int = 8) -> list[dict]:
     out = []
     for i in range(0, len(texts), batch_size):
@@ -217,12 +248,25 @@ def _calibration_batches(tokenizer, input_names, texts, max_length: int, batch_s
     return out
 
 
+# What Hugging Face's AutoTokenizer reads besides tokenizer.json; the vocabulary files exist for some models only.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                   "vocab.txt", "vocab.json", "merges.txt")
+
+
 def _save_tokenizer(tokenizer, dst: Path, max_length: int) -> dict[str, Any]:
-    """Only tokenizer.json travels: the `tokenizers` library reads it on the device, no transformers needed."""
+    """The tokenizer in Hugging Face's layout. On a device the `tokenizers` library reads tokenizer.json alone (no
+    transformers); the other files make the bundle a model directory AutoTokenizer and Optimum load too."""
     if not getattr(tokenizer, "is_fast", False):
         raise UserError("the model's tokenizer has no fast (tokenizer.json) version; edgebert bundles need one")
-    with tempfile.TemporaryDirectory() as tmp:
-        tokenizer.save_pretrained(tmp)
-        shutil.copyfile(Path(tmp) / "tokenizer.json", dst / "tokenizer.json")
+    saved_max = tokenizer.model_max_length
+    tokenizer.model_max_length = max_length  # so `truncation=True` cuts where the bundle was validated
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            tokenizer.save_pretrained(tmp)
+            for name in TOKENIZER_FILES:
+                if (Path(tmp) / name).is_file():
+                    shutil.copyfile(Path(tmp) / name, dst / name)
+    finally:
+        tokenizer.model_max_length = saved_max
     return {"file": "tokenizer.json", "max_length": max_length, "pad_token": tokenizer.pad_token,
             "pad_id": int(tokenizer.pad_token_id), "lowercase": bool(getattr(tokenizer, "do_lower_case", False))}

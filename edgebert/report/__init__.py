@@ -14,9 +14,29 @@ from edgebert.report.results import ResultsError, Run, load_results, write_text_
 from edgebert.report.summary import Summary, build_summary
 
 FORMATS = ("md", "html", "json")
+SUFFIXES = {"md": (".md", ".markdown"), "html": (".html", ".htm"), "json": (".json",)}
 
 __all__ = ["FORMATS", "Comparison", "ResultsError", "Run", "Summary", "build_summary", "compare_runs", "load_results",
-           "render", "render_report", "write_text_atomic"]
+           "check_output_format", "format_for", "render", "render_report", "write_text_atomic"]
+
+
+def format_for(out: str | os.PathLike | None, fmt: str | None) -> str:
+    """The format to write: `fmt` when given, else the one --out's extension names, else Markdown."""
+    if fmt is not None:
+        return fmt
+    suffix = os.path.splitext(os.fspath(out))[1].lower() if out is not None else ""
+    return next((f for f, names in SUFFIXES.items() if suffix in names), "md")
+
+
+def check_output_format(out: str | os.PathLike, fmt: str) -> None:
+    """Refuse an output file whose extension names another format than the one written (x.pdf holding Markdown)."""
+    stem, suffix = os.path.splitext(os.fspath(out))
+    suffix = suffix.lower()
+    if suffix and suffix not in SUFFIXES.get(fmt, ()):
+        named = next((f for f, names in SUFFIXES.items() if suffix in names), None)
+        fix = (f"pass --format {named} or name it {stem}{SUFFIXES[fmt][0]}" if named
+               else f"reports are {', '.join(FORMATS)}: name it {stem}{SUFFIXES[fmt][0]}")
+        raise UserError(f"--out {os.fspath(out)} ends in {suffix} but the report is {fmt}; {fix}")
 
 
 def render(summary: Summary, fmt: str) -> str:
