@@ -22,7 +22,8 @@ Exit codes:
   3    integrity: a bundle file's sha256 does not match its manifest (tampered or truncated)
   4    parity: the export differs from the PyTorch source beyond the target's tolerance (nothing was written)
   130  interrupted (Ctrl-C); nothing half-written is left behind
-  143  stopped by SIGTERM, 129 by SIGHUP; likewise nothing half-written"""
+  129  stopped by SIGHUP; nothing half-written is left behind
+  143  stopped by SIGTERM; nothing half-written is left behind"""
 
 
 def fail_line(message: str) -> None:

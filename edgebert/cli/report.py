@@ -38,8 +38,8 @@ def report_command(results, fmt, out, baseline, no_baseline) -> None:
     inputs = [*results, baseline]
     fmt = format_for(out, fmt)
     if out is not None:  # before any work: a typo in --out should not cost a render
+        check_output_file(out, inputs)  # an input first: that mistake matters more than a suffix
         check_output_format(out, fmt)
-        check_output_file(out, inputs)
     text = render_report(results, fmt, baseline=baseline, use_baseline=not no_baseline)
     if out is None:
         click.echo(text, nl=False)
@@ -89,8 +89,8 @@ def compare_command(baseline, candidate, max_latency_regression, max_accuracy_dr
 
     fmt = "json" if as_json else fmt
     if out is not None:
-        check_output_format(out, fmt)
         check_output_file(out, [baseline, candidate])
+        check_output_format(out, fmt)
     result = compare_runs(load_results(baseline), load_results(candidate),
                           parse_threshold(max_latency_regression, "--max-latency-regression", "percent"),
                           parse_threshold(max_accuracy_drop, "--max-accuracy-drop", "percentage points"),
