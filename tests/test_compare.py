@@ -165,8 +165,8 @@ def test_out_writes_the_comparison_even_when_failing(pair, tmp_path):
     result = run("compare", base, cand, "--format", "json", "--out", tmp_path / "cmp.json")
     assert result.exit_code == 1
     assert json.loads((tmp_path / "cmp.json").read_text()) == json.loads(result.stdout)
-    bad_out = run("compare", base, cand, "--out", tmp_path / "no" / "cmp.md")
-    assert bad_out.exit_code == 2 and "does not exist" in one_line_error(bad_out) and bad_out.stdout == ""
+    bad_out = run("compare", base, cand, "--out", tmp_path / "cmp.json" / "cmp.md")  # a file where a directory goes
+    assert bad_out.exit_code == 2 and "is a file, not a directory" in one_line_error(bad_out) and bad_out.stdout == ""
 
 
 def test_library_raises_typed_errors(tmp_path):
