@@ -45,11 +45,13 @@ def bench_interleaved(bundles: Sequence[str | Path], *, batch_sizes: Sequence[in
                       seq_lens: Sequence[int] | None = None, real: bool = False, sort_by_length: bool = True, warmup: int = 10,
                       iterations: int | None = None, threads: int | None = None, dataset: str | Path | None = None,
                       text_column: str = "text", label_column: str = "label", out_dir: str | Path | None = None,
+                      out_files: Sequence[str | Path] | None = None,
                       quiet_wait_s: float = DEFAULT_QUIET_WAIT_S, progress: Progress | None = None, log: Log | None = None,
                       wrap=None) -> list[dict[str, Any]]:
     """Time `bundles` interleaved; return (and with `out_dir`, write) one results document per bundle, in order.
 
-    `iterations` rounds per workload (default 100; one pass over the split for real lengths). `quiet_wait_s`: how
+    `out_files` instead of `out_dir`: one path per bundle. `iterations` rounds per workload (default 100; one pass
+    over the split for real lengths). `quiet_wait_s`: how
     long in all to wait for other processes to quieten before redoing a busy block of rounds. `wrap(i, runner)`,
     for experiments only (benchmarks/compare_noise.py plants a slowdown with it), replaces bundle i's runner.
     """
@@ -61,6 +63,8 @@ def bench_interleaved(bundles: Sequence[str | Path], *, batch_sizes: Sequence[in
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and not out.is_dir():
         raise UserError(f"--out-dir {out} is not a directory; create it first")
+    if out_files is not None and (len(out_files) != len(bundles) or out is not None):
+        raise UserError("give one output file per bundle, and not together with an output directory")
     before = environment.CpuLoad()
     plans = [plan(b, batch_sizes, seq_lens, real, sort_by_length, warmup, iterations, None, threads, dataset, text_column,
                   label_column, None) for b in bundles]
@@ -103,7 +107,7 @@ def bench_interleaved(bundles: Sequence[str | Path], *, batch_sizes: Sequence[in
             scores.append(accuracy.score(p.evaluation, predict_logits(ld.runner, ld.encoder, p.evaluation.texts.texts)))
     group = uuid.uuid4().hex
     warning = gate.message()
-    files = output_names(bundles)
+    files = [Path(f).name for f in out_files] if out_files is not None else output_names(bundles)
     members = [{"position": i, "path": str(p.bundle_dir.absolute())} for i, p in enumerate(plans)]
     docs = []
     for i, (p, ld) in enumerate(zip(plans, loaded)):
@@ -118,7 +122,7 @@ def bench_interleaved(bundles: Sequence[str | Path], *, batch_sizes: Sequence[in
                               "ratios_to_first": [r for r in ratios if i == 0 or r["bundle"] == i],
                               "method": "round-robin, one call per bundle per round, rotated order; ratio = median(bundle) / "
                                         "median(first); 95% paired bootstrap over rounds"}
-    if out is not None:
-        for doc, name in zip(docs, files):
-            write_results(doc, out / name)
+    targets = [Path(f) for f in out_files] if out_files is not None else [out / f for f in files] if out is not None else []
+    for doc, path in zip(docs, targets):
+        write_results(doc, path)
     return docs
