@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+import pytest
+
 from edgebert.report.fleet import build_fleet
 from edgebert.report.results import load_results
 from test_report import check_golden, run
@@ -44,7 +46,7 @@ def test_fleet_matrix_is_device_by_bundle(tmp_path):
     fp32 = f.bundles[0][0]
     real = f.workloads[0]
     assert real.mode == "real"
-    assert f.cell(pi4, fp32, real)["p50_ms"] / f.cell(pi5, fp32, real)["p50_ms"] == __import__("pytest").approx(6.0 / 2.5, rel=1e-3)
+    assert f.cell(pi4, fp32, real)["p50_ms"] / f.cell(pi5, fp32, real)["p50_ms"] == pytest.approx(6.0 / 2.5, rel=1e-3)
 
 
 def test_one_machine_has_no_fleet_section(tmp_path):
