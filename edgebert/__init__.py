@@ -167,17 +167,18 @@ def report(results: Sequence[PathLike], *, format: Literal["md", "html", "json"]
 
 
 def compare(baseline: PathLike, candidate: PathLike, *, max_latency_regression: float = 5.0,
-            max_accuracy_drop: float = 0.5, allow_different_env: bool = False) -> "Comparison":
+            max_accuracy_drop: float = 0.5, allow_different_env: bool = False, allow_busy: bool = False) -> "Comparison":
     """Gate `candidate` against `baseline` (two results documents); `.passed` says whether it is within both limits.
 
-    The same as `edgebert compare`: p50 per workload may be at most `max_latency_regression` percent slower,
-    accuracy at most `max_accuracy_drop` points lower. Runs from different machines are refused unless
-    `allow_different_env`.
+    The same as `edgebert compare`: each workload's p50 ratio gets a verdict from its 95% bootstrap interval
+    (regressed only when the whole interval lies above `max_latency_regression` percent; improved, no change or
+    undecidable otherwise), accuracy may drop at most `max_accuracy_drop` points. Runs from different machines are
+    refused unless `allow_different_env`, runs measured under foreign CPU load unless `allow_busy`.
     """
     from edgebert.report import compare_runs, load_results
 
     return compare_runs(load_results(baseline), load_results(candidate), max_latency_regression, max_accuracy_drop,
-                        allow_different_env)
+                        allow_different_env, allow_busy)
 
 
 def run(target: str, *, model: PathLike | None = None, dataset: PathLike | None = None, text_column: str = "text",

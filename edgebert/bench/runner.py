@@ -16,10 +16,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from edgebert import bundle as bundles
 from edgebert import cpu
 from edgebert._version import __version__
-from edgebert.bench import accuracy, environment, latency, memory
-from edgebert import bundle as bundles
+from edgebert.bench import accuracy, environment, latency, macs, memory
+from edgebert.bench import peak as peak_probe
 from edgebert.bundle import bundle_digest, now_iso, read_manifest, verify_files
 from edgebert.errors import BundleError, UserError
 from edgebert.manifest import parse_bundle_manifest
@@ -121,7 +122,38 @@ def real_batches(encoder: Encoder, texts: Sequence[str], batch_size: int, sort_b
     return [encoder([texts[j] for j in order[i : i + batch_size]]) for i in range(0, len(texts), batch_size)]
 
 
-def _time_real(runner, batches, warmup, iterations, min_time_s, advance) -> dict[str, Any]:
+def graph_macs(bundle_dir: Path, manifest: dict[str, Any]) -> macs.GraphMacs | None:
+    """The ONNX graph's multiply-accumulates (None for TorchScript, or a graph the reader cannot walk)."""
+    if manifest.get("format") != "onnx":
+        return None
+    try:
+        return macs.count_macs(Path(bundle_dir) / manifest["model_file"])
+    except (OSError, ValueError, IndexError, UnicodeDecodeError):
+        return None
+
+
+def real_row_stats(batches: Sequence[dict[str, np.ndarray]], timed: Sequence[int], samples: np.ndarray,
+                   graph: macs.GraphMacs | None) -> dict[str, Any]:
+    """A real-lengths latency row from the batches each timed call ran (`timed[k]`: the batch of call k)."""
+    masks = [batches[i]["attention_mask"] for i in timed]
+    rows = float(np.mean([m.shape[0] for m in masks]))
+    tokens = float(np.mean([m.sum() for m in masks]))
+    stats = latency.summarize(samples, rows, tokens)
+    row = {"mean_tokens": tokens / rows, "mean_padded_tokens": float(np.mean([m.size for m in masks])) / rows, **stats,
+           "macs_per_call": None, "achieved_gops": None}
+    if graph:  # padded tokens: the work that really ran; the median of per-call rates, as robust as p50
+        per_call = np.array([graph.per_call(*m.shape) for m in masks], dtype=np.float64)
+        row.update(macs_per_call=float(per_call.mean()), achieved_gops=float(np.median(2 * per_call / np.asarray(samples))))
+    return row
+
+
+def synthetic_row_stats(samples: np.ndarray, bs: int, n: int, graph: macs.GraphMacs | None) -> dict[str, Any]:
+    stats = latency.summarize(samples, bs, bs * n)
+    per_call = graph.per_call(bs, n) if graph else None
+    return {**stats, "macs_per_call": per_call, "achieved_gops": 2 * per_call / (stats["p50_ms"] * 1e6) if graph else None}
+
+
+def _time_real(runner, batches, warmup, iterations, min_time_s, advance, graph) -> dict[str, Any]:
     # Batches are visited in a seeded random order, so a run shorter than one pass is an unbiased sample and
     # not just the shortest (first sorted) batches.
     visit = np.random.default_rng(SHUFFLE_SEED).permutation(len(batches))
@@ -130,11 +162,7 @@ def _time_real(runner, batches, warmup, iterations, min_time_s, advance) -> dict
         iterations = len(batches)  # default: exactly one pass over the evaluation split
     samples = latency.time_calls(lambda: runner(next(feed)), warmup, iterations, min_time_s, advance)
     timed = visit[(warmup + np.arange(len(samples))) % len(batches)]
-    masks = [batches[i]["attention_mask"] for i in timed]
-    rows = float(np.mean([m.shape[0] for m in masks]))
-    tokens = float(np.mean([m.sum() for m in masks]))
-    stats = latency.summarize(samples, rows, tokens)
-    return {"mean_tokens": tokens / rows, "mean_padded_tokens": float(np.mean([m.size for m in masks])) / rows, **stats}
+    return real_row_stats(batches, timed, samples, graph)
 
 
 def _check_out(out: Path | None, bundle_dir: Path, dataset: str | Path | None) -> None:
@@ -166,8 +194,10 @@ class Plan:
     min_time_s: float | None
     threads: int | None
     sort_by_length: bool
+    dataset: str | Path | None
     out: Path | None
     warnings: tuple[str, ...]
+    trust_torchscript: bool = False  # plan() refused an untrusted TorchScript bundle; load() passes the consent on
 
     @property
     def configs(self) -> list[tuple[str, int, int | None]]:
@@ -205,10 +235,10 @@ def plan(bundle: str | Path, batch_sizes: Sequence[int], seq_lens: Sequence[int]
     if environment.looks_emulated():
         warnings.append("running under emulation: latency figures are meaningless here; accuracy and memory are valid")
     return Plan(bundle_dir, manifest, evaluation, batch_sizes, seq_lens, bool(real), warmup, iterations, min_time_s, threads, sort_by_length,
-                out_path, tuple(warnings))
+                dataset, out_path, tuple(warnings), trust_torchscript)
 
 
-def _time_configs(p: Plan, runner, encoder: Encoder, progress: Progress | None) -> list[dict[str, Any]]:
+def _time_configs(p: Plan, runner, encoder: Encoder, progress: Progress | None, graph) -> list[dict[str, Any]]:
     texts = list(p.evaluation.texts.texts)
     rows = []
     for mode, bs, n in p.configs:
@@ -218,10 +248,10 @@ def _time_configs(p: Plan, runner, encoder: Encoder, progress: Progress | None) 
         if mode == "synthetic":
             inputs = synthetic_inputs(encoder, texts, bs, n)
             samples = latency.time_calls(lambda: runner(inputs), p.warmup, p.iterations, p.min_time_s, advance)
-            stats = latency.summarize(samples, bs, bs * n)
+            stats = synthetic_row_stats(samples, bs, n, graph)
         else:
             batches = real_batches(encoder, texts, bs, p.sort_by_length)
-            stats = _time_real(runner, batches, p.warmup, p.iterations, p.min_time_s, advance)
+            stats = _time_real(runner, batches, p.warmup, p.iterations, p.min_time_s, advance, graph)
         rows.append({"mode": mode, "batch_size": bs, "seq_len": n, **stats})
     return rows
 
@@ -253,37 +283,79 @@ def bench_bundle(bundle: str | Path, *, batch_sizes: Sequence[int] = DEFAULT_BAT
     calls per configuration (default 100; one pass over the split for `real`) or as many as fit `min_time_s`.
     """
     log = log or (lambda message: None)
+    # Others' load is measured from here to the first timed call (verification, loading): no idle sleep needed.
+    before = environment.CpuLoad()
     # 1. Everything that can be wrong is checked before anything is loaded or timed.
     p = plan(bundle, batch_sizes, seq_lens, real, sort_by_length, warmup, iterations, min_time_s, threads, dataset,
              text_column, label_column, out, trust_torchscript)
-    manifest, warnings = p.manifest, list(p.warnings)
-    log(f"verified {len(manifest['files'])} files of {p.bundle_dir} (sha256)")
-    # 2. Load, the runtime imported first so that the RSS the model adds is the session's alone.
-    try:
-        importlib.import_module("onnxruntime" if manifest["format"] == "onnx" else "torch")
-        importlib.import_module("tokenizers")  # so that cold start times loading the files, not importing libraries
-    except ImportError:
-        pass  # make_runner says what to install
-    load_before = environment.load_before()
+    log(f"verified {len(p.manifest['files'])} files of {p.bundle_dir} (sha256)")
     with memory.RssSampler() as sampler:
-        rss_before = memory.rss_bytes()
-        t0 = time.perf_counter()
-        runner = make_runner(p.bundle_dir, manifest, p.threads, trust_torchscript)
-        session_ms = (time.perf_counter() - t0) * 1e3
-        rss_after = memory.rss_bytes()
-        log(f"loaded {manifest['model_file']} in {session_ms:.0f} ms (+{(rss_after - rss_before) / MB:.1f} MB resident)")
-        t0 = time.perf_counter()
-        encoder = Encoder(p.bundle_dir, manifest)
-        tokenizer_ms = (time.perf_counter() - t0) * 1e3
-        cold_start = _first_call(p, runner, encoder, session_ms, tokenizer_ms)
-        # 3. Time, measuring the machine's other load over exactly the timed part.
+        loaded = load(p, log)
+        peak = machine_peak_for(loaded.runner, p.manifest, log)
+        load_before = before.stop()
+        # 2. Time (after loading), measuring the machine's other load over exactly the timed part.
         during = environment.CpuLoad()
         overhead_ns = latency.harness_overhead_ns()
-        rows = _time_configs(p, runner, encoder, progress)
+        rows = _time_configs(p, loaded.runner, loaded.encoder, progress, loaded.graph)
         load_during = during.stop()
-        # 4. Accuracy, through the same runner.
+        # 3. Accuracy, through the same runner.
         log(f"scoring {len(p.evaluation.texts)} texts of {p.evaluation.name}")
-        scores = accuracy.score(p.evaluation, predict_logits(runner, encoder, p.evaluation.texts.texts))
+        scores = accuracy.score(p.evaluation, predict_logits(loaded.runner, loaded.encoder, p.evaluation.texts.texts))
+    doc = results_document(p, loaded, rows, load_before, load_during, overhead_ns, sampler, scores, peak, [])
+    if p.out is not None:
+        write_results(doc, p.out)
+    return doc
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A bundle ready to time: its session, tokenizer, graph MACs and the resident memory its load added."""
+
+    runner: Any
+    encoder: Encoder
+    graph: macs.GraphMacs | None
+    rss_before: int
+    rss_after: int
+    cold_start: dict[str, Any]
+
+
+def load(p: Plan, log: Log) -> Loaded:
+    """Load the bundle's session and tokenizer and make the first call, timing each (cold start); the libraries are
+    imported first so that the RSS the model adds is its own and cold start times loading files, not imports."""
+    try:
+        importlib.import_module("onnxruntime" if p.manifest["format"] == "onnx" else "torch")
+        importlib.import_module("tokenizers")
+    except ImportError:
+        pass  # make_runner says what to install
+    rss_before = memory.rss_bytes()
+    t0 = time.perf_counter()
+    runner = make_runner(p.bundle_dir, p.manifest, p.threads, p.trust_torchscript)
+    session_ms = (time.perf_counter() - t0) * 1e3
+    rss_after = memory.rss_bytes()
+    log(f"loaded {p.manifest['model_file']} in {session_ms:.0f} ms (+{(rss_after - rss_before) / MB:.1f} MB resident)")
+    t0 = time.perf_counter()
+    encoder = Encoder(p.bundle_dir, p.manifest)
+    tokenizer_ms = (time.perf_counter() - t0) * 1e3
+    cold_start = _first_call(p, runner, encoder, session_ms, tokenizer_ms)
+    return Loaded(runner, encoder, graph_macs(p.bundle_dir, p.manifest), rss_before, rss_after, cold_start)
+
+
+def machine_peak_for(runner, manifest: dict[str, Any], log: Log) -> dict[str, Any] | None:
+    """This machine's GEMM peak at the session's thread count (ONNX on CPU only; cached after the first probe)."""
+    if manifest.get("format") != "onnx" or environment.looks_emulated():
+        return None
+    found = peak_probe.machine_peak(environment.effective_threads(runner))
+    if not found["cached"]:
+        log(f"measured this machine's GEMM peak: int8 {found['int8_gops']:.0f}, fp32 {found['fp32_gops']:.0f} GOP/s")
+    return found
+
+
+def results_document(p: Plan, loaded: Loaded, rows: list[dict[str, Any]], load_before: dict[str, float],
+                     load_during: dict[str, float], overhead_ns: float, sampler: memory.RssSampler, scores: dict[str, Any],
+                     peak: dict[str, Any] | None, extra_warnings: list[str]) -> dict[str, Any]:
+    """The bench results document (schema 1) of one bundle's measurements: shared by bench and bench --interleave."""
+    manifest, warnings, runner = p.manifest, list(p.warnings) + list(extra_warnings), loaded.runner
+    peak_probe.fraction_rows(rows, manifest.get("precision"), peak)
     fastest_ms = min(r["min_ms"] for r in rows)
     fraction = latency.overhead_fraction(overhead_ns, fastest_ms)
     if fraction >= 0.01:
@@ -293,26 +365,28 @@ def bench_bundle(bundle: str | Path, *, batch_sizes: Sequence[int] = DEFAULT_BAT
         warnings.append(f"other processes used {others:.0%} of the CPUs around this run: latency is inflated and noisy; rerun on a quiet machine")
     providers = list(runner.session.get_providers()) if hasattr(runner, "session") else list(runner.providers)
     threads_used = environment.effective_threads(runner)
-    doc = {
+    iterations, min_time_s = p.iterations, p.min_time_s
+    return {
         "schema_version": RESULTS_SCHEMA_VERSION, "kind": "bench-results", "edgebert_version": __version__, "created_at": now_iso(),
         "bundle": bundle_section(p.bundle_dir, manifest),
         "environment": environment.describe(providers, manifest, threads_used, load_before, load_during, warnings),
-        "settings": {"warmup": warmup, "iterations": latency.DEFAULT_ITERATIONS if iterations is None and min_time_s is None else iterations,
+        "settings": {"warmup": p.warmup, "iterations": latency.DEFAULT_ITERATIONS if iterations is None and min_time_s is None else iterations,
                      "min_time_s": min_time_s, "batch_sizes": list(p.batch_sizes), "seq_lens": list(p.seq_lens), "real": p.real,
-                     "sort_by_length": bool(sort_by_length), "threads": threads_used, "threads_requested": threads,
-                     "dataset": str(dataset) if dataset is not None else None},
+                     "sort_by_length": bool(p.sort_by_length), "threads": threads_used, "threads_requested": p.threads,
+                     "dataset": str(p.dataset) if p.dataset is not None else None},
         "size": memory.sizes(p.bundle_dir, manifest),
-        "memory": {"rss_before_load_bytes": rss_before, "rss_after_load_bytes": rss_after, "model_load_bytes": rss_after - rss_before,
+        "memory": {"rss_before_load_bytes": loaded.rss_before, "rss_after_load_bytes": loaded.rss_after,
+                   "model_load_bytes": loaded.rss_after - loaded.rss_before,
                    "peak_rss_sampled_bytes": sampler.peak, "max_rss_os_bytes": memory.max_rss_os_bytes(),
                    "rss_samples": sampler.samples, "arena": memory.arena_settings(runner), "device_bytes": memory.device_bytes(providers)},
         "latency": rows,
-        "cold_start": cold_start,
+        "cold_start": loaded.cold_start,
         "harness": {"overhead_ms_per_call": overhead_ns / 1e6, "overhead_fraction_of_fastest": fraction, "fastest_ms": fastest_ms},
+        "limits": {"graph_macs": loaded.graph.to_dict() if loaded.graph else None, "peak": peak,
+                   "note": "achieved GOP/s = 2 x graph MACs per call (padded tokens) / call time, median over calls; peak: a "
+                           "short MatMul probe on this machine, same threads (edgebert.bench.peak)"},
         "accuracy": scores,
     }
-    if p.out is not None:
-        write_results(doc, p.out)
-    return doc
 
 
 def bundle_section(bundle_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:

@@ -53,13 +53,51 @@ def latency_table(doc: dict[str, Any]) -> Table:
     env = doc["environment"]
     table = Table(title=f"{doc['bundle']['label']} · {env['cpu_model']} · {env['threads']} threads · ms per call",
                   box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1))
-    for name in ("mode", "batch", "tokens", "p50", "p90", "p99", "mean", "CV", "seq/s", "tok/s", "calls"):
+    for name in ("mode", "batch", "tokens", "p50", "p90", "p99", "mean", "CV", "seq/s", "tok/s", "GOP/s", "% peak", "calls"):
         table.add_column(name, justify="left" if name == "mode" else "right", no_wrap=True)
     for r in doc["latency"]:
         tokens = str(r["seq_len"]) if r["seq_len"] is not None else f"~{r['mean_tokens']:.1f}"
         table.add_row(r["mode"], str(r["batch_size"]), tokens, *(f"{r[k]:.2f}" for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "cv")),
-                      f"{r['throughput_seq_s']:.0f}", f"{r['throughput_tok_s']:.0f}", str(r["iterations"]))
+                      f"{r['throughput_seq_s']:.0f}", f"{r['throughput_tok_s']:.0f}", *limit_cells(r), str(r["iterations"]))
     return table
+
+
+def limit_cells(row: dict[str, Any]) -> tuple[str, str]:
+    """Achieved GOP/s and its share of the machine's GEMM peak ('–' when the graph or the peak is unknown)."""
+    gops, frac = row.get("achieved_gops"), row.get("fraction_of_peak")
+    return ("–" if gops is None else f"{gops:.1f}", "–" if frac is None else f"{frac:.1%}")
+
+
+def _workload(r: dict[str, Any]) -> str:
+    return f"{r['mode']} b{r['batch_size']}" + (f" × {r['seq_len']}" if r["seq_len"] else f" (~{r['mean_tokens']:.1f} tok)")
+
+
+def render_interleaved(docs: list[dict[str, Any]], console: Console) -> None:
+    """Per workload: every bundle's p50, its ratio to the first with the 95% interval, and its share of the peak."""
+    env, inter = docs[0]["environment"], docs[0]["interleaved"]
+    table = Table(title=f"interleaved · {env['cpu_model']} · {env['threads']} threads · ratio = p50 / [0]'s",
+                  box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1))
+    for i, d in enumerate(docs):
+        console.print(f"[{i}] {d['bundle']['label']}  {d['bundle']['path']}")
+    for name in ("workload", "#", "p50 ms", "ratio", "95% interval", "GOP/s", "% peak", "rounds"):
+        table.add_column(name, justify="left" if name in ("workload", "bundle") else "right", no_wrap=True)
+    ratios = {(r["mode"], r["batch_size"], r["seq_len"], r["bundle"]): r for r in inter["ratios_to_first"]}
+    for k, _ in enumerate(docs[0]["latency"]):
+        for i, doc in enumerate(docs):
+            r = doc["latency"][k]
+            ci = ratios.get((r["mode"], r["batch_size"], r["seq_len"], i))
+            table.add_row(_workload(r) if i == 0 else "", f"[{i}]", f"{r['p50_ms']:.3f}",
+                          "1" if ci is None else f"{ci['ratio']:.3f}",
+                          "" if ci is None else f"{ci['low']:.3f}–{ci['high']:.3f}", *limit_cells(r), str(r["iterations"]))
+    console.print(table)
+    g = inter["gate"]
+    console.print(f"quiet gate  others' CPU share over kept rounds {g['others_mean_kept']:.0%}; {g['discarded_rounds']} rounds "
+                  f"redone, {g['waited_s']:.0f} s waited of {g['budget_s']:.0f} s, {g['busy_rounds_kept']} busy rounds kept")
+    for d in docs:
+        acc = d["accuracy"]
+        console.print(f"accuracy    {d['bundle']['label']}: {acc['accuracy']:.2%} on {acc['size']} texts")
+    for w in dict.fromkeys(w for d in docs for w in d["environment"]["warnings"]):
+        console.print(f"[yellow]warning: {w}[/]")
 
 
 def render(doc: dict[str, Any], console: Console) -> None:

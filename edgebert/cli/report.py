@@ -48,13 +48,18 @@ def report_command(results, fmt, out, baseline, no_baseline) -> None:
 
 
 def parse_threshold(text: str, option: str, unit: str) -> float:
-    """'5%', '5' and '5.0 %' all mean five (percent or points): a one-line error for anything else."""
+    """'5%' and '5.0 %' mean five percent; '0.5' half a point. A percent threshold must carry '%' (a bare 5 could be
+    read as a ratio or as points); a one-line error for anything else."""
     from edgebert.errors import UserError
 
+    stripped = text.strip()
+    if unit == "percent" and not stripped.endswith("%"):
+        raise UserError(f"{option} takes a number of percent written with %, such as 5%; got {text!r}")
     try:
-        return float(text.strip().removesuffix("%").strip())
+        return float(stripped.removesuffix("%").strip())
     except ValueError:
-        raise UserError(f"{option} takes a number of {unit} such as 5 or 0.5, got {text!r}") from None
+        example = "5%" if unit == "percent" else "0.5"
+        raise UserError(f"{option} takes a number of {unit} such as {example}, got {text!r}") from None
 
 
 @click.command("compare", epilog=examples(
@@ -64,7 +69,7 @@ def parse_threshold(text: str, option: str, unit: str) -> float:
 @click.argument("baseline", type=click.Path(dir_okay=True))
 @click.argument("candidate", type=click.Path(dir_okay=True))
 @click.option("--max-latency-regression", default="5%", show_default=True,
-              help="Largest p50 slow-down allowed on any workload timed in both runs, in percent.")
+              help="Slow-down band, with %: a workload regressed only when the 95% interval of its p50 ratio lies wholly above it.")
 @click.option("--max-accuracy-drop", default="0.5", show_default=True,
               help="Largest accuracy drop allowed, in percentage points.")
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
@@ -72,20 +77,27 @@ def parse_threshold(text: str, option: str, unit: str) -> float:
 @click.option("--out", "-o", type=click.Path(), default=None, help="Also write the comparison to this file.")
 @click.option("--allow-different-env", is_flag=True,
               help="Compare runs from different machines or thread counts (their latency ratio may mislead).")
+@click.option("--allow-busy", is_flag=True,
+              help="Compare runs measured while other processes loaded the CPUs (flagged in the output).")
 @verbosity_options
-def compare_command(baseline, candidate, max_latency_regression, max_accuracy_drop, fmt, as_json, out, allow_different_env) -> None:
-    """Exit 1 if CANDIDATE is slower (p50) or less accurate than BASELINE beyond a threshold, else 0.
+def compare_command(baseline, candidate, max_latency_regression, max_accuracy_drop, fmt, as_json, out, allow_different_env,
+                    allow_busy) -> None:
+    """Exit 1 if CANDIDATE regressed in latency or lost accuracy beyond a threshold, else 0.
 
-    Latency is compared on p50, workload by workload (same mode, batch size and sequence length). Runs from
-    different machines or thread counts are refused unless --allow-different-env; runs of different tasks or
-    datasets always are. Emulated runs have their latency left out of the gate.
+    \b
+    Each workload timed in both runs (same mode, batch size, sequence length) gets a verdict from the per-call
+    samples: the p50 ratio's 95% bootstrap interval is wholly above the band (regressed, exit 1), wholly below it
+    (improved), inside it (no change), or straddles an edge (undecidable (too noisy): passes, flagged).
+    Two documents of one `bench --interleave` set are paired round by round. Runs under foreign load are
+    refused unless --allow-busy; runs from different machines or thread counts unless --allow-different-env;
+    runs of different tasks or datasets always. Emulated runs have their latency left out of the gate.
+    Example: edgebert compare results/int8.json results/pruned.json --max-latency-regression 5%
     """
     from edgebert.errors import RegressionError
     from edgebert.report import compare_runs, load_results
-    from edgebert.report.compare import render_json, render_markdown
     from edgebert.bundle import check_output_file
-
     from edgebert.report import check_output_format
+    from edgebert.report.compare import render_json, render_markdown
 
     fmt = "json" if as_json else fmt
     if out is not None:
@@ -94,7 +106,7 @@ def compare_command(baseline, candidate, max_latency_regression, max_accuracy_dr
     result = compare_runs(load_results(baseline), load_results(candidate),
                           parse_threshold(max_latency_regression, "--max-latency-regression", "percent"),
                           parse_threshold(max_accuracy_drop, "--max-accuracy-drop", "percentage points"),
-                          allow_different_env)
+                          allow_different_env, allow_busy)
     text = render_json(result) if fmt == "json" else render_markdown(result)
     click.echo(text, nl=False)
     if out is not None:

@@ -1,7 +1,12 @@
 """The regression gate: is a candidate run slower or less accurate than a baseline run beyond a threshold?
 
-Latency is gated on p50 per workload (mode, batch size, sequence length) timed in both runs: the median of every
-timed call is the figure least moved by a noisy neighbour's spikes, which p90/p99 on a shared CI machine are not.
+Latency is decided per workload (mode, batch size, sequence length) timed in both runs, from the per-call samples:
+the figure is the ratio of medians (candidate / baseline; the median is least moved by a neighbour's spikes) and its
+95% bootstrap interval (edgebert.bench.bootstrap; paired by round when both runs come from one `bench --interleave`).
+The verdict is "regressed" only when the whole interval lies above 1 + threshold, "improved" when it lies below
+1 / (1 + threshold), "no change" when it lies inside the band, and otherwise "undecidable (too noisy)": one p50
+against a fixed percentage read a true 3 % slowdown as +5.9 % and failed a 5 % gate. Only "regressed" fails the
+gate. Runs measured while other processes used more than BUSY_LOAD of the CPUs are refused unless --allow-busy.
 Accuracy is gated on the drop in percentage points. A ratio of two latencies only means something when both were
 measured on one machine with one thread count, so runs from different machines are refused unless the caller
 says they know (--allow-different-env); runs of different tasks or datasets are always refused.
@@ -12,6 +17,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgebert.bench import bootstrap
+from edgebert.bench.environment import BUSY_LOAD
 from edgebert.errors import UserError
 from edgebert.report import units
 from edgebert.report.markdown import cell, table
@@ -32,11 +39,25 @@ class Check:
     change: float
     limit: float
     kind: str  # "latency" | "accuracy"
+    ci: bootstrap.RatioCI | None = None  # latency: the ratio's bootstrap interval
+    verdict: str | None = None  # latency: one of bootstrap.VERDICTS
 
     @property
     def passed(self) -> bool:
+        if self.verdict is not None:
+            return self.verdict != "regressed"
         slack = 1e-9  # a change exactly at the limit passes, whatever the float rounding of the subtraction
         return self.change <= self.limit + slack if self.kind == "latency" else -self.change <= self.limit + slack
+
+    def interval(self) -> str:
+        if self.ci is None:
+            return "–"
+        return f"{units.signed_percent((self.ci.low - 1) * 100)} to {units.signed_percent((self.ci.high - 1) * 100)}"
+
+    def result(self) -> str:
+        if self.verdict is not None:
+            return "**regressed**" if self.verdict == "regressed" else self.verdict
+        return "pass" if self.passed else "**FAIL**"
 
     def values(self) -> tuple[str, str, str, str]:
         if self.kind == "latency":
@@ -48,7 +69,7 @@ class Check:
     def describe(self) -> str:
         base, cand, change, _ = self.values()
         if self.kind == "latency":
-            return (f"{self.figure} regressed {change} ({base} → {cand}), over the "
+            return (f"{self.figure} regressed {change} ({base} → {cand}; 95% interval {self.interval()}), over the "
                     f"{units.signed_percent(self.limit)} limit")
         return f"{self.figure} dropped {-self.change:.2f} points ({base} → {cand}), over the {self.limit:g}-point limit"
 
@@ -62,6 +83,11 @@ class Comparison:
     checks: list[Check] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # figures present but not gated, with why
     notes: list[str] = field(default_factory=list)
+    paired: bool = False  # both runs from one interleaved set: rounds resampled jointly
+
+    @property
+    def undecided(self) -> list[Check]:
+        return [c for c in self.checks if c.verdict == "undecidable (too noisy)"]
 
     @property
     def failures(self) -> list[Check]:
@@ -79,7 +105,8 @@ class Comparison:
 
 
 def compare_runs(baseline: Run, candidate: Run, max_latency_regression: float = DEFAULT_MAX_LATENCY_REGRESSION,
-                 max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP, allow_different_env: bool = False) -> Comparison:
+                 max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP, allow_different_env: bool = False,
+                 allow_busy: bool = False) -> Comparison:
     """Gate `candidate` against `baseline`. Raises UserError for runs that must not be compared."""
     for name, value in (("latency regression", max_latency_regression), ("accuracy drop", max_accuracy_drop)):
         if not value >= 0:
@@ -92,6 +119,13 @@ def compare_runs(baseline: Run, candidate: Run, max_latency_regression: float = 
                         "machines or thread counts mislead; compare runs from one machine, or pass --allow-different-env")
     if differences:
         cmp.notes.append(f"Different environments ({'; '.join(differences)}), compared because --allow-different-env was given.")
+    busy = busy_runs(baseline, candidate)
+    if busy and not allow_busy:
+        raise UserError(f"{'; '.join(busy)}: latency measured so is inflated and noisy; rerun on a quiet machine, or pass --allow-busy")
+    if busy:
+        cmp.notes.append(f"Measured under foreign load ({'; '.join(busy)}), compared because --allow-busy was given.")
+    group = [(r.doc.get("interleaved") or {}).get("group") for r in (baseline, candidate)]
+    cmp.paired = group[0] is not None and group[0] == group[1]
     _latency_checks(cmp)
     _accuracy_check(cmp)
     for key in ("warmup", "iterations", "min_time_s", "sort_by_length"):
@@ -117,6 +151,16 @@ def environment_differences(a: Run, b: Run) -> list[str]:
     return out
 
 
+def busy_runs(*runs: Run) -> list[str]:
+    """'the candidate was measured while other processes used 84% of the CPUs' for each run over BUSY_LOAD."""
+    out = []
+    for name, r in zip(("baseline", "candidate"), runs):
+        others = max((r.env.get(k) or 0.0) for k in ("cpu_load_others_before", "cpu_load_others_during"))
+        if others > BUSY_LOAD:
+            out.append(f"the {name} was measured while other processes used {others:.0%} of the CPUs")
+    return out
+
+
 def _latency_checks(cmp: Comparison) -> None:
     base, cand = cmp.baseline, cmp.candidate
     common = [w for w in base.workloads if cand.row(w) is not None]
@@ -134,9 +178,13 @@ def _latency_checks(cmp: Comparison) -> None:
         raise UserError("the runs share no timed workload (mode, batch size, sequence length); bench both with the same "
                         "--batch-sizes and --seq-lens")
     for w in common:
-        b, c = base.row(w)["p50_ms"], cand.row(w)["p50_ms"]
-        change = (c / b - 1) * 100 if b > 0 else 0.0
-        cmp.checks.append(Check(f"p50 latency ({w.describe()})", b, c, change, cmp.max_latency_regression, "latency"))
+        rb, rc = base.row(w), cand.row(w)
+        b, c = rb["p50_ms"], rc["p50_ms"]
+        paired = cmp.paired and len(rb["samples_ms"]) == len(rc["samples_ms"])
+        ci = bootstrap.ratio_ci(rb["samples_ms"], rc["samples_ms"], paired=paired)
+        change = (ci.ratio - 1) * 100
+        cmp.checks.append(Check(f"p50 latency ({w.describe()})", b, c, change, cmp.max_latency_regression, "latency", ci,
+                                bootstrap.verdict(ci, cmp.max_latency_regression)))
 
 
 def _accuracy_check(cmp: Comparison) -> None:
@@ -153,14 +201,19 @@ def _accuracy_check(cmp: Comparison) -> None:
 
 def render_markdown(cmp: Comparison) -> str:
     verdict = "PASS" if cmp.passed else f"FAIL ({len(cmp.failures)} of {len(cmp.checks)} checks over a threshold)"
+    if cmp.passed and cmp.undecided:
+        verdict += f" ({len(cmp.undecided)} latency figure{'s' if len(cmp.undecided) > 1 else ''} undecidable: too noisy)"
     b, c = cmp.baseline, cmp.candidate
     out = [f"## edgebert compare: {verdict}", "",
            f"Baseline **{cell(b.bundle['label'])}** ({cell(b.path.name)}, sha256 {b.bundle['sha256'][:12]}) · "
            f"candidate **{cell(c.bundle['label'])}** ({cell(c.path.name)}, sha256 {c.bundle['sha256'][:12]}).", "",
-           f"Latency is gated on p50 per workload (at most {units.signed_percent(cmp.max_latency_regression)}); "
-           f"accuracy on its drop (at most {cmp.max_accuracy_drop:g} points).", ""]
-    rows = [[cell(ch.figure), *ch.values(), "pass" if ch.passed else "**FAIL**"] for ch in cmp.checks]
-    out += table(["Figure", "Baseline", "Candidate", "Change", "Limit", "Result"], rows, labels=1)
+           f"Latency: the ratio of p50s per workload with its 95% bootstrap interval "
+           f"({'paired by round: one interleaved run' if cmp.paired else 'independent runs'}); regressed only when the whole "
+           f"interval is above {units.signed_percent(cmp.max_latency_regression)}. Accuracy: its drop (at most "
+           f"{cmp.max_accuracy_drop:g} points).", ""]
+    rows = [[cell(ch.figure), *ch.values()[:3], ch.interval() if ch.kind == "latency" else "–", ch.values()[3], ch.result()]
+            for ch in cmp.checks]
+    out += table(["Figure", "Baseline", "Candidate", "Change", "95% interval", "Limit", "Verdict"], rows, labels=1)
     if cmp.skipped:
         out += ["", "Not gated:", "", *(f"- {cell(s)}" for s in cmp.skipped)]
     if cmp.notes:
@@ -180,9 +233,13 @@ def to_json(cmp: Comparison) -> dict[str, Any]:
         "baseline": side(cmp.baseline),
         "candidate": side(cmp.candidate),
         "thresholds": {"max_latency_regression_percent": cmp.max_latency_regression,
-                       "max_accuracy_drop_points": cmp.max_accuracy_drop, "latency_percentile": "p50"},
+                       "max_accuracy_drop_points": cmp.max_accuracy_drop, "latency_percentile": "p50",
+                       "confidence": bootstrap.CONFIDENCE, "resamples": bootstrap.RESAMPLES},
+        "paired": cmp.paired,
         "checks": [{"figure": c.figure, "kind": c.kind, "baseline": c.baseline, "candidate": c.candidate,
-                    "change": c.change, "unit": "percent" if c.kind == "latency" else "points", "passed": c.passed}
+                    "change": c.change, "unit": "percent" if c.kind == "latency" else "points", "passed": c.passed,
+                    **({"verdict": c.verdict, "ratio": c.ci.ratio, "ratio_low": c.ci.low, "ratio_high": c.ci.high}
+                       if c.ci is not None else {})}
                    for c in cmp.checks],
         "skipped": cmp.skipped,
         "notes": cmp.notes,

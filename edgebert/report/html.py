@@ -91,6 +91,20 @@ def _figure(title: str, caption: str, body: str) -> str:
     return f"<figure><figcaption><b>{esc(title)}</b> — {esc(caption)}</figcaption>{body}</figure>"
 
 
+def fleet_html(runs) -> str:
+    """The device x bundle matrices and a grouped bar chart per workload, when the runs come from several machines."""
+    from edgebert.report.fleet import build_fleet, fleet_chart, intro, matrix
+
+    f = build_fleet(runs)
+    if f is None:
+        return ""
+    parts = ["<h2>Fleet: device × bundle</h2>", f"<p>{esc(intro(f))}</p>"]
+    for w in f.workloads:
+        parts += [f"<h3>{esc(w.describe())}</h3>", html_table(*matrix(f, w), labels=1),
+                  _figure("Latency per device", f"p50 per call, {w.describe()}; one colour per bundle", fleet_chart(f, w))]
+    return "\n".join(parts)
+
+
 def render_html(s: Summary) -> str:
     baseline_row = next((i for i, e in enumerate(s.entries) if e.is_baseline), None)
     swatches = [color(i) for i in range(len(s.entries))]
@@ -107,6 +121,7 @@ def render_html(s: Summary) -> str:
         f'<p class="muted">Regenerate with <code>{esc(s.command)}</code> (every figure comes from that run).</p>'
         if s.command else "", notes,
         html_table(*summary_table(s), labels=4, baseline_row=baseline_row, swatches=swatches), emulated,
+        fleet_html([e.run for e in s.entries]),
         "<h2>Charts</h2>", *figures(s),
         "<h2>Latency by workload</h2>", html_table(*latency_table(s), labels=2), emulated,
         "<h2>How measured</h2>", "<ul>", *(f"<li>{esc(line)}</li>" for line in measurement_lines(s)), "</ul>",

@@ -37,6 +37,19 @@ def field_table(s: Summary, rows: list[tuple[str, list[str]]]) -> list[str]:
     return escaped(["", *(e.name for e in s.entries)], [[field, *values] for field, values in rows], len(s.entries) + 1)
 
 
+def fleet_markdown(runs) -> list[str]:
+    """The device x bundle matrices, one per workload, when the runs come from several machines; else nothing."""
+    from edgebert.report.fleet import build_fleet, intro, matrix
+
+    f = build_fleet(runs)
+    if f is None:
+        return []
+    out = ["", "### Fleet: device × bundle", "", cell(intro(f))]
+    for w in f.workloads:
+        out += ["", f"**{cell(w.describe())}**", "", *escaped(*matrix(f, w), labels=1)]
+    return out
+
+
 def render_markdown(s: Summary) -> str:
     baseline_row = next((i for i, e in enumerate(s.entries) if e.is_baseline), None)
     out = ["## edgebert benchmark report", "", cell(intro(s)), ""]
@@ -49,6 +62,7 @@ def render_markdown(s: Summary) -> str:
     out += escaped(*summary_table(s), labels=4, bold_row=baseline_row)
     if any(e.run.emulated for e in s.entries):
         out += ["", cell(EMULATED_FOOTNOTE)]
+    out += fleet_markdown([e.run for e in s.entries])
     out += ["", "### Latency by workload", "", *escaped(*latency_table(s), labels=2), "", "### How measured", ""]
     out += [f"- {cell(line)}" for line in measurement_lines(s)]
     out += ["", "<details>", "<summary>Bundles and environment</summary>", "", *field_table(s, bundle_rows(s)), "",

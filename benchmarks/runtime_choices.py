@@ -1,0 +1,86 @@
+"""Cheap runtime choices for one bundle, measured interleaved: do intra-op threads, spinning or the graph
+optimisation level move it closer to the machine's peak at real lengths?
+
+    python benchmarks/runtime_choices.py BUNDLE [--rounds 300] [--out reports/runtime-choices.json]
+
+Every variant is an onnxruntime session of the same model file with one setting changed from the bundle target's
+(the first row); all are timed round-robin on the same evaluation texts at batch 1 (edgebert.bench.roundrobin,
+quiet gate included), and each ratio to the target's setting carries its paired 95 % bootstrap interval. A choice
+is worth recording in a target only when its whole interval is below 1 / 1.05 (compare's "improved" at 5 %).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edgebert.bench import bootstrap
+from edgebert import cpu
+from edgebert.bench.latency import summarize
+from edgebert.bench.macs import count_macs
+from edgebert.bench.peak import machine_peak
+from edgebert.bench.roundrobin import QuietGate, round_robin
+from edgebert.bench.runner import check_bundle
+from edgebert.runtime import GRAPH_LEVELS, Encoder
+
+
+def session(path: Path, threads: int, spinning: bool, level: str):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_LEVELS[level])
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return lambda x: sess.run(None, x)[0]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("bundle", type=Path)
+    ap.add_argument("--rounds", type=int, default=300)
+    ap.add_argument("--quiet-wait", type=float, default=60.0)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    manifest = check_bundle(args.bundle)
+    model = args.bundle / manifest["model_file"]
+    runtime = manifest["target"]["runtime"]
+    threads, level = int(runtime.get("intra_op_threads", 0)), runtime.get("graph_optimization", "all")
+    variants = {f"target ({threads} threads, spinning, {level})": (threads, True, level),
+                "1 thread": (1, True, level), "no spinning": (threads, False, level),
+                "graph level extended": (threads, True, "extended"), "graph level basic": (threads, True, "basic")}
+    runners = {name: session(model, *v) for name, v in variants.items()}
+    enc = Encoder(args.bundle, manifest)
+    texts = [json.loads(line)["text"] for line in (args.bundle / manifest["reference"]["file"]).read_text().splitlines()]
+    inputs = [enc([t]) for t in texts]
+    order = np.random.default_rng(0).permutation(len(inputs))
+    calls = [inputs[i] for i in order]
+    gate = QuietGate(budget_s=args.quiet_wait)
+    samples, _ = round_robin(runners, {n: calls for n in runners}, args.rounds, warmup=20, gate=gate)
+    graph = count_macs(model)
+    lens = np.array([calls[j % len(calls)]["attention_mask"].shape[1] for j in range(args.rounds)])
+    ops = 2.0 * np.array([graph.per_call(1, int(n)) for n in lens])
+    first = next(iter(runners))
+    rows = []
+    for name, (t, spin, lvl) in variants.items():
+        peak = machine_peak(t or cpu.usable_cores())["int8_gops"]  # the peak at the variant's own thread count
+        s = summarize(samples[name], 1, float(lens.mean()))
+        ci = bootstrap.ratio_ci(samples[first], samples[name], paired=True)
+        gops = float(np.median(ops / samples[name]))
+        rows.append({"variant": name, "threads": t, "spinning": spin, "graph_optimization": lvl, "p50_ms": round(s["p50_ms"], 3),
+                     "ratio_to_target": round(ci.ratio, 3), "ci95": [round(ci.low, 3), round(ci.high, 3)],
+                     "verdict_5pct": bootstrap.verdict(ci, 5.0), "achieved_gops": round(gops, 1),
+                     "fraction_of_int8_peak": round(gops / peak, 4), "int8_peak_gops": peak})
+    doc = {"bundle": str(args.bundle), "rounds": args.rounds, "mean_tokens": float(lens.mean()), "gate": gate.to_dict(), "rows": rows}
+    for r in rows:
+        print(f"{r['variant']:<38} p50 {r['p50_ms']:.3f} ms  x{r['ratio_to_target']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}] "
+              f"{r['verdict_5pct']:<24} {r['achieved_gops']:.1f} GOP/s = {r['fraction_of_int8_peak']:.1%} of the int8 peak")
+    print(f"quiet gate: {gate.to_dict()}")
+    if args.out:
+        args.out.write_text(json.dumps(doc, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
