@@ -13,9 +13,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
 import types
 import typing
+from pathlib import Path
 from typing import Any, TypeVar
 
 from edgebert.errors import ConfigError
@@ -207,3 +209,12 @@ def dumps_toml(data: dict[str, Any]) -> str:
 
     table(data, "")
     return "\n".join(lines) + "\n"
+
+
+def cache_dir() -> Path:
+    """edgebert's cache (the default task model, teacher logits, the machine's GEMM peak): $EDGEBERT_CACHE_DIR, else
+    $XDG_CACHE_HOME/edgebert, else ~/.cache/edgebert."""
+    root = os.environ.get("EDGEBERT_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgebert"
+    )
+    return Path(root)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgebert import bundle, data, models
+from edgebert.config import cache_dir  # noqa: F401  (tasks.cache_dir stays importable)
 from edgebert.errors import UserError, require
 
 TASK_NAME = "rotten-tomatoes"
@@ -30,13 +30,6 @@ class TrainConfig:
     warmup_steps: int = 30
     max_length: int = 128
     seed: int = 0
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("EDGEBERT_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgebert"
-    )
-    return Path(root)
 
 
 def encoder_dir() -> Path:

@@ -189,7 +189,7 @@ def test_interleave_cli_prints_ratios_with_intervals(tiny_fp32_bundle, tiny_int8
     (["B", "--interleave"], "needs at least two bundles"),
     (["B", "B", "--interleave", "--out", "x.json"], "use --out-dir DIR"),
     (["B", "B", "--interleave", "--min-time", "1"], "--min-time does not apply with --interleave"),
-    (["B", "B", "--interleave", "--out-dir", "missing-dir"], "is not a directory"),
+    (["B", "B", "--interleave", "--out-dir", "B"], "inside"),  # never into a bundle
     (["B", "--out-dir", "."], "--out-dir is for --interleave"),
 ])
 def test_interleave_usage_errors(tiny_int8_bundle, args, message, tmp_path, monkeypatch):

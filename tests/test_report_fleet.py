@@ -10,7 +10,7 @@ import pytest
 from edgebert.report.fleet import build_fleet
 from edgebert.report.results import load_results
 from test_report import check_golden, run
-from test_report_fixtures import make_results, write_results
+from report_fixtures import make_results, write_results
 
 # (name, CPU model, cores, slowdown against the fixtures' x86 figures, GEMM peak GOP/s int8 and fp32): synthetic.
 DEVICES = [("pi4", "Cortex-A72", 4, 6.0, (200.0, 60.0)), ("pi5", "Cortex-A76", 4, 2.5, (600.0, 160.0))]

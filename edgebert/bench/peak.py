@@ -83,7 +83,7 @@ def _cache_file(threads: int) -> Path:
     import onnxruntime as ort
 
     from edgebert.bench.environment import machine_id
-    from edgebert.tasks import cache_dir
+    from edgebert.config import cache_dir
 
     return cache_dir() / "peak" / f"{machine_id()[:16]}-t{threads}-ort{ort.__version__}.json"
 
