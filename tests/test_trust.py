@@ -144,7 +144,7 @@ def test_readme_output_shapes_work_in_a_fresh_directory(tmp_path, tiny_trained_m
             ["bench", "bundles/fast", "--real", *FAST_BENCH, "--out", "results/fast.json"],
             ["bench", "bundles/pi4", "--real", *FAST_BENCH, "--out", "results/pi4/int8.json"],
             ["report", "results/fast.json", "--baseline", "results/pi4/int8.json", "--format", "html", "--out", "reports/report.html"],
-            ["compare", "results/fast.json", "results/fast.json", "--out", "reports/compare/fast.md"],
+            ["compare", "results/fast.json", "results/fast.json", "--out", "reports/compare/fast.md", "--allow-busy"],
         ]
         for args in steps:
             result = invoke(*args)
