@@ -136,8 +136,8 @@ def load_dataset(path: Path | str, text_column: str = "text", label_column: str 
     texts, labels = [], []
     for row in rows:
         t, y = row.get(text_column), row.get(label_column)
-        if t is None or y is None or (isinstance(t, str) and not t.strip()):
-            continue
+        if t is None or y is None or not str(t).strip() or not str(y).strip():
+            continue  # a row without text or label (an empty CSV cell, null in JSONL) is no example
         texts.append(str(t))
         labels.append(str(y))
     if not texts:
