@@ -38,6 +38,10 @@ class CompressContext:
     console: Any = None  # rich Console for progress bars (None: rich's default)
     # layer_map[i] = index, in the source model, of the layer now at position i (distillation's hidden-state loss).
     layer_map: list[int] | None = None
+    # Called as checkpoint(steps_run, dev_accuracy) every `checkpoint_every` distillation steps: how a search watches
+    # a candidate learn and stops it (by raising) when it cannot reach the budget.
+    checkpoint: Callable[[int, float | None], None] | None = None
+    checkpoint_every: int = 0
 
 
 def check_ratio(name: str, value: float) -> None:

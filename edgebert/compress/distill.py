@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from edgebert import bundle, data
-from edgebert.compress.common import CompressContext, require_data
+from edgebert.compress.common import CompressContext, dev_accuracy, require_data
 from edgebert.tasks import optimizer_step
 from edgebert.errors import ConfigError, require
 
@@ -195,6 +195,10 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
                 loss = loss + config.hidden_weight * mse
             losses.append(optimizer_step(model, loss, optim, sched))
             bar.update(task, completed=step + 1, loss=losses[-1])
+            if ctx.checkpoint is not None and ctx.checkpoint_every and (step + 1) % ctx.checkpoint_every == 0 and step + 1 < config.steps:
+                model.eval()
+                ctx.checkpoint(step + 1, dev_accuracy(model, ctx))
+                model.train()
     model.eval()
     details: dict[str, Any] = {
         "teacher": str(Path(path).absolute()), "steps_run": len(losses), "stopped_by": "steps" if len(losses) == config.steps else "minutes",
