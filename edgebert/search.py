@@ -198,16 +198,8 @@ class Search:
         optuna = require("optuna")
         budget = self.config.max_accuracy_drop
 
-        def constraints(t) -> list[float]:  # TPE keeps to the feasible side: the 90 % bound inside the budget
-            if "upper_points" in t.user_attrs:
-                return [t.user_attrs["upper_points"] - budget]
-            if t.intermediate_values:
-                return [t.intermediate_values[max(t.intermediate_values)] - budget]
-            return [0.0]
-
         study = open_study(self.storage_url, self.study_name,
-                           lambda: optuna.samplers.TPESampler(seed=self.config.seed, n_startup_trials=len(self.seeds) + 2,
-                                                              constraints_func=constraints),
+                           lambda: optuna.samplers.TPESampler(seed=self.config.seed, n_startup_trials=len(self.seeds) + 2),
                            lambda: budget_pruner(budget, self.noise_points))
         check_identity(study, self.identity, f"study {self.study_name!r} in {self.storage_url}")
         for name, params in self.seeds:
@@ -252,7 +244,7 @@ class Search:
         self.log(f"trial {trial.number}: shape {latency:.2f} ms before training, dev accuracy {accuracy['dev']:.2%} untrained")
         rival = self._fastest_meeting(trial.study, trial.number)
         if rival is not None and latency >= rival[1]:
-            self._stop(trial, 0, f"stopped before training: its shape ({latency:.2f} ms) is no faster than trial {rival[0]} "
+            self._stop(trial, 0, seen, f"stopped before training: its shape ({latency:.2f} ms) is no faster than trial {rival[0]} "
                                  f"({rival[1]:.2f} ms), which already meets the budget")
         final_model, final_bundle, results = d / "shape-model", shape_bundle, shape_results
         steps_run = 0
@@ -271,7 +263,7 @@ class Search:
                 trial.report(seen[step], step)
                 if trial.should_prune():
                     why = cannot_reach(seen, params["distill_steps"], self.config.max_accuracy_drop, self.noise_points)
-                    self._stop(trial, step, why or f"stopped at step {step} by the pruner")
+                    self._stop(trial, step, seen, why or f"stopped at step {step} by the pruner")
 
             final_model = d / "model"
             if not (final_model / bundle.MANIFEST).is_file():
@@ -285,6 +277,8 @@ class Search:
         correct = correct_on(final_bundle, self.splits["dev"], d / f"{final_bundle.name}-dev-correct.json")
         drop = paired_drop(self.fp32_dev_correct, correct, seed=self.config.seed)
         manifest = bundle.read_manifest(final_model)
+        # TPE keeps to the feasible side: a trial is feasible when its bound is inside the budget (constraint <= 0).
+        trial.set_constraint("accuracy_bound", drop.upper_points - self.config.max_accuracy_drop)
         trial.set_user_attr("steps_run", steps_run)
         trial.set_user_attr("accuracy", results["accuracy"]["accuracy"])
         trial.set_user_attr("drop_points", drop.drop_points)
@@ -300,8 +294,10 @@ class Search:
                  f"{drop.drop_points:+.2f} points vs fp32 (90 % bound {drop.upper_points:+.2f})")
         return latency
 
-    def _stop(self, trial, step: int, why: str) -> None:
+    def _stop(self, trial, step: int, curve: dict[int, float], why: str) -> None:
         optuna = require("optuna")
+        if step:  # stopped while learning: its last checkpoint is what the sampler learns from (not a slower shape)
+            trial.set_constraint("accuracy_bound", curve[max(curve)] - self.config.max_accuracy_drop)
         trial.set_user_attr("pruned_reason", why)
         trial.set_user_attr("pruned_at_step", step)
         self.log(f"trial {trial.number}: {why}")
