@@ -202,8 +202,9 @@ class Search:
                            lambda: optuna.samplers.TPESampler(seed=self.config.seed, n_startup_trials=len(self.seeds) + 2),
                            lambda: budget_pruner(budget, self.noise_points))
         check_identity(study, self.identity, f"study {self.study_name!r} in {self.storage_url}")
-        for name, params in self.seeds:
-            study.enqueue_trial(params, user_attrs={"seed_recipe": name}, skip_if_exists=True)
+        if sum(counts(t) for t in study.trials) < self.config.trials:  # a finished study gets no new work
+            for name, params in self.seeds:
+                study.enqueue_trial(params, user_attrs={"seed_recipe": name}, skip_if_exists=True)
         return study
 
     def _fastest_meeting(self, study, number: int) -> tuple[int, float] | None:
@@ -217,8 +218,26 @@ class Search:
         return best
 
     def objective(self, trial) -> float:
+        try:
+            return self._trial(trial)
+        except KeyboardInterrupt:
+            # Optuna records the trial as failed; marked, it does not count toward --trials, and its parameters go
+            # back into the study, so another worker (or this one, resumed) runs it: an interrupted trial is not lost.
+            trial.set_user_attr("interrupted", True)
+            if set(trial.params) >= {"layers_kept", "quantization"}:
+                attrs = {k: trial.user_attrs[k] for k in ("seed_recipe",) if k in trial.user_attrs}
+                trial.study.enqueue_trial(dict(trial.params), user_attrs=attrs | {"rerun_of": trial.number})
+            raise
+
+    def _trial(self, trial) -> float:
         from edgebert.compress.recipe import compress_model
 
+        name = trial.user_attrs.get("seed_recipe")
+        twins = [t.number for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number and name
+                 and t.user_attrs.get("seed_recipe") == name and counts(t) and "duplicate_of" not in t.user_attrs]
+        if twins:  # two workers opening a new study both enqueued the seeds: the later copy stops at once
+            trial.set_user_attr("duplicate_of", twins[0])
+            self._stop(trial, 0, {}, f"a duplicate of trial {twins[0]} (the same seed, enqueued by another worker)")
         params = self.space.suggest(trial)
         recipe = recipe_for(params, self.num_layers, seed=self.config.seed)
         d = self.out / "trials" / f"{trial.number:03d}"
@@ -305,8 +324,7 @@ class Search:
 
     def optimize(self, study) -> Any:
         optuna = require("optuna")
-        finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED)
-        done = [t for t in study.trials if t.state in finished]
+        done = [t for t in study.trials if counts(t)]
         remaining = self.config.trials - len(done)
         if remaining <= 0:
             self.log(f"the study already has {len(done)} finished trials; nothing left to run (raise --trials to run more)")
@@ -322,12 +340,23 @@ class Search:
             return study
         self.log(f"running up to {remaining} trials" + (f" within {left / 60:.1f} minutes" if left else ""))
         # Failed trials are recorded with their error (Optuna's fail_reason) and the search goes on.
-        callbacks = [optuna.study.MaxTrialsCallback(self.config.trials, states=finished)]
+        def enough(study, trial) -> None:  # every worker stops once the study as a whole has --trials finished
+            if sum(counts(t) for t in study.get_trials(deepcopy=False)) >= self.config.trials:
+                study.stop()
+
+        callbacks = [enough]
         if self.progress is not None:
             callbacks.append(lambda study, trial: self.progress(trial))
         study.optimize(self.objective, n_trials=remaining, timeout=max(left - MIN_TRIAL_S, 1.0) if left else None,
                        catch=(EdgebertError, RuntimeError, ValueError), callbacks=callbacks)
         return study
+
+
+def counts(t) -> bool:
+    """Whether a trial counts toward --trials: finished, stopped, or failed by itself (not interrupted, not a duplicate)."""
+    if "duplicate_of" in t.user_attrs:
+        return False
+    return t.state.name in ("COMPLETE", "PRUNED") or (t.state.name == "FAIL" and not t.user_attrs.get("interrupted"))
 
 
 class _Stored:

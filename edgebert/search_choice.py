@@ -25,7 +25,7 @@ def trial_rows(study) -> list[dict[str, Any]]:
             "accuracy": a.get("accuracy"), "drop_points": a.get("drop_points"), "upper_points": a.get("upper_points"),
             "dev_size": a.get("dev_size"), "size_bytes": a.get("size_bytes"), "macs_per_token": a.get("macs_per_token"),
             "seconds": a.get("seconds"), "bundle": a.get("bundle"), "results": a.get("results"), "recipe": a.get("recipe"),
-            "error": t.system_attrs.get("fail_reason"),
+            "error": t.system_attrs.get("fail_reason"), "interrupted": bool(a.get("interrupted")),
         })
     return rows
 
@@ -47,6 +47,8 @@ def _why(r: dict[str, Any], chosen: dict[str, Any] | None, budget: float) -> tup
     pct = f"{100 * CONFIDENCE:.0f} %"
     if r["state"] == "PRUNED":
         return "stopped early", r.get("pruned_reason") or "stopped by the pruner"
+    if r["state"] == "FAIL" and r.get("interrupted"):
+        return "unfinished", "interrupted (Ctrl-C); a resumed run runs it again"
     if r["state"] == "FAIL":
         return "failed", (r.get("error") or "failed").splitlines()[0][:200]
     if r["state"] != "COMPLETE" or r.get("upper_points") is None:

@@ -43,7 +43,8 @@ def scrub(message: str, url: str) -> str:
 def open_study(url: str, name: str, make_sampler, make_pruner, attempts: int = 5):
     """Create or load the study `name` in `url`; a bad or unreachable URL is one UserError line, password masked."""
     optuna = require("optuna")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Optuna logs a failed trial with its traceback; edgebert reports each trial's state (and error) itself.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     if "://" not in url:
         raise UserError(f"--storage {mask_url(url)!r} is not a database URL; use e.g. sqlite:///study.db or "
                         "postgresql+psycopg2://USER:PASSWORD@HOST/DB")
