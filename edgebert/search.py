@@ -202,9 +202,9 @@ class Search:
                            lambda: optuna.samplers.TPESampler(seed=self.config.seed, n_startup_trials=len(self.seeds) + 2),
                            lambda: budget_pruner(budget, self.noise_points))
         check_identity(study, self.identity, f"study {self.study_name!r} in {self.storage_url}")
-        if sum(counts(t) for t in study.trials) < self.config.trials:  # a finished study gets no new work
-            for name, params in self.seeds:
-                study.enqueue_trial(params, user_attrs={"seed_recipe": name}, skip_if_exists=True)
+        room = self.config.trials - sum(counts(t) for t in study.trials)  # a finished study gets no new work
+        for name, params in self.seeds[:max(room, 0)]:
+            study.enqueue_trial(params, user_attrs={"seed_recipe": name}, skip_if_exists=True)
         return study
 
     def _fastest_meeting(self, study, number: int) -> tuple[int, float] | None:
@@ -325,7 +325,9 @@ class Search:
     def optimize(self, study) -> Any:
         optuna = require("optuna")
         done = [t for t in study.trials if counts(t)]
-        remaining = self.config.trials - len(done)
+        # Queued trials (seeds, an interrupted trial's re-run) are owed whatever the count: they were queued within it.
+        waiting = len(waiting_trials(study))
+        remaining = max(self.config.trials - len(done), 0) + waiting
         if remaining <= 0:
             self.log(f"the study already has {len(done)} finished trials; nothing left to run (raise --trials to run more)")
             return study
@@ -339,17 +341,24 @@ class Search:
             self.log("the time budget is spent; reporting the trials the study has")
             return study
         self.log(f"running up to {remaining} trials" + (f" within {left / 60:.1f} minutes" if left else ""))
-        # Failed trials are recorded with their error (Optuna's fail_reason) and the search goes on.
+
         def enough(study, trial) -> None:  # every worker stops once the study as a whole has --trials finished
-            if sum(counts(t) for t in study.get_trials(deepcopy=False)) >= self.config.trials:
+            if sum(counts(t) for t in study.get_trials(deepcopy=False)) >= self.config.trials and not waiting_trials(study):
                 study.stop()
 
         callbacks = [enough]
         if self.progress is not None:
             callbacks.append(lambda study, trial: self.progress(trial))
-        study.optimize(self.objective, n_trials=remaining, timeout=max(left - MIN_TRIAL_S, 1.0) if left else None,
+        # Failed trials are recorded with their error (Optuna's fail_reason) and the search goes on.
+        # No trial count per worker: `enough` stops every worker when the study is done (other workers' trials count).
+        study.optimize(self.objective, n_trials=1 if self.unbounded else None, timeout=max(left - MIN_TRIAL_S, 1.0) if left else None,
                        catch=(EdgebertError, RuntimeError, ValueError), callbacks=callbacks)
         return study
+
+
+def waiting_trials(study) -> list:
+    """Queued trials (seeds, re-runs of interrupted trials) still waiting for a worker."""
+    return [t for t in study.get_trials(deepcopy=False) if t.state.name == "WAITING"]
 
 
 def counts(t) -> bool:

@@ -55,8 +55,9 @@ def test_a_spent_budget_still_runs_one_unbounded_trial(tmp_path, tiny_trained_mo
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     study = optuna.load_study(study_name=None, storage=f"sqlite:///{out / 'study.db'}")
-    assert len(study.trials) == 1
-    assert "minutes" not in study.trials[0].user_attrs["recipe"].get("distill", {})
+    ran = [t for t in study.trials if t.state.name != "WAITING"]  # the other seeds stay queued for a later run
+    assert len(ran) == 1
+    assert "minutes" not in ran[0].user_attrs["recipe"].get("distill", {})
 
 
 def test_interrupt_then_resume_does_not_redo_finished_trials(tmp_path, tiny_trained_model, run_dataset, monkeypatch):
