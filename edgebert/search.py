@@ -147,6 +147,7 @@ class Search:
         self.dev_file = self.out / "dev.jsonl"
         if not self.dev_file.is_file():
             splits["dev"].to_jsonl(self.dev_file)
+        self.started = time.time()  # the budget starts here: training the default model on first use is not the search's
         # One standard error of dev accuracy: how far one checkpoint's figure can move by chance.
         self.noise_points = 100 * float(np.sqrt(0.25 / max(len(splits["dev"]), 1)))
 
@@ -202,6 +203,7 @@ class Search:
                            lambda: optuna.samplers.TPESampler(seed=self.config.seed, n_startup_trials=len(self.seeds) + 2),
                            lambda: budget_pruner(budget, self.noise_points))
         check_identity(study, self.identity, f"study {self.study_name!r} in {self.storage_url}")
+        requeue_interrupted(study)
         room = self.config.trials - sum(counts(t) for t in study.trials)  # a finished study gets no new work
         for name, params in self.seeds[:max(room, 0)]:
             study.enqueue_trial(params, user_attrs={"seed_recipe": name}, skip_if_exists=True)
@@ -220,13 +222,13 @@ class Search:
     def objective(self, trial) -> float:
         try:
             return self._trial(trial)
+        except (EdgebertError, RuntimeError, ValueError) as exc:  # recorded in the study (Optuna 5 keeps no reason)
+            trial.set_user_attr("error", (str(exc).splitlines() or [type(exc).__name__])[0][:300])
+            raise
         except KeyboardInterrupt:
             # Optuna records the trial as failed; marked, it does not count toward --trials, and its parameters go
             # back into the study, so another worker (or this one, resumed) runs it: an interrupted trial is not lost.
             trial.set_user_attr("interrupted", True)
-            if set(trial.params) >= {"layers_kept", "quantization"}:
-                attrs = {k: trial.user_attrs[k] for k in ("seed_recipe",) if k in trial.user_attrs}
-                trial.study.enqueue_trial(dict(trial.params), user_attrs=attrs | {"rerun_of": trial.number})
             raise
 
     def _trial(self, trial) -> float:
@@ -327,7 +329,7 @@ class Search:
         done = [t for t in study.trials if counts(t)]
         # Queued trials (seeds, an interrupted trial's re-run) are owed whatever the count: they were queued within it.
         waiting = len(waiting_trials(study))
-        remaining = max(self.config.trials - len(done), 0) + waiting
+        remaining = max(self.config.trials - len(done), waiting)
         if remaining <= 0:
             self.log(f"the study already has {len(done)} finished trials; nothing left to run (raise --trials to run more)")
             return study
@@ -343,6 +345,7 @@ class Search:
         self.log(f"running up to {remaining} trials" + (f" within {left / 60:.1f} minutes" if left else ""))
 
         def enough(study, trial) -> None:  # every worker stops once the study as a whole has --trials finished
+            requeue_interrupted(study)  # another worker's Ctrl-C: its trial is picked up here
             if sum(counts(t) for t in study.get_trials(deepcopy=False)) >= self.config.trials and not waiting_trials(study):
                 study.stop()
 
@@ -361,11 +364,28 @@ def waiting_trials(study) -> list:
     return [t for t in study.get_trials(deepcopy=False) if t.state.name == "WAITING"]
 
 
+def interrupted(t) -> bool:
+    """Stopped by Ctrl-C inside its objective (marked there). A Ctrl-C between two trials can leave the trial Optuna
+    had just taken from the queue unmarked: it is not re-run (a known limit)."""
+    return t.state.name == "FAIL" and bool(t.user_attrs.get("interrupted"))
+
+
+def requeue_interrupted(study) -> None:
+    """Queue again every interrupted trial that has no re-run yet: an interrupted trial is never lost."""
+    trials = study.get_trials(deepcopy=False)
+    owed = {t.user_attrs.get("rerun_of") for t in trials}
+    for t in trials:
+        params = dict(t.params) or dict(t.system_attrs.get("fixed_params") or {})
+        if interrupted(t) and t.number not in owed and params:
+            attrs = {k: t.user_attrs[k] for k in ("seed_recipe",) if k in t.user_attrs}
+            study.enqueue_trial(params, user_attrs=attrs | {"rerun_of": t.number})
+
+
 def counts(t) -> bool:
     """Whether a trial counts toward --trials: finished, stopped, or failed by itself (not interrupted, not a duplicate)."""
     if "duplicate_of" in t.user_attrs:
         return False
-    return t.state.name in ("COMPLETE", "PRUNED") or (t.state.name == "FAIL" and not t.user_attrs.get("interrupted"))
+    return t.state.name in ("COMPLETE", "PRUNED") or (t.state.name == "FAIL" and not interrupted(t))
 
 
 class _Stored:

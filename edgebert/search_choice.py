@@ -25,7 +25,7 @@ def trial_rows(study) -> list[dict[str, Any]]:
             "accuracy": a.get("accuracy"), "drop_points": a.get("drop_points"), "upper_points": a.get("upper_points"),
             "dev_size": a.get("dev_size"), "size_bytes": a.get("size_bytes"), "macs_per_token": a.get("macs_per_token"),
             "seconds": a.get("seconds"), "bundle": a.get("bundle"), "results": a.get("results"), "recipe": a.get("recipe"),
-            "error": t.system_attrs.get("fail_reason"), "interrupted": bool(a.get("interrupted")),
+            "error": a.get("error") or t.system_attrs.get("fail_reason"), "interrupted": t.state.name == "FAIL" and bool(a.get("interrupted")),
         })
     return rows
 

@@ -38,7 +38,7 @@ def command(target, model, dataset, text_column, label_column, max_accuracy_drop
         figures = f": {trial.values[0]:.2f} ms, {a['drop_points']:+.2f} points vs fp32 on dev (90 % bound {a['upper_points']:+.2f})" \
             if trial.values and "upper_points" in a else (f": {a['pruned_reason']}" if "pruned_reason" in a else "")
         if trial.state.name == "FAIL":
-            figures = ": interrupted" if a.get("interrupted") else ": " + ((trial.system_attrs.get("fail_reason") or "failed").splitlines() or ["failed"])[0]
+            figures = ": interrupted" if a.get("interrupted") else ": " + str(a.get("error") or "failed")
         console.print(f"[bold]trial {trial.number}[/] {trial.state.name.lower()}{figures}")
 
     with console.status("[bold]edgebert run[/]: working", spinner="dots") as status:
