@@ -38,6 +38,8 @@ def versus_fp32(drop_points: float) -> str:
 def fidelity(r: dict[str, Any]) -> str:
     """How far a trial got: distillation steps run of planned, or where it was stopped."""
     planned = r.get("planned_steps")
+    if r["state"] not in ("COMPLETE", "PRUNED"):
+        return ""
     if r["state"] == "PRUNED":
         return f"stopped at step {r.get('pruned_at_step', 0)} of {planned}"
     if planned is None:

@@ -51,6 +51,8 @@ def _why(r: dict[str, Any], chosen: dict[str, Any] | None, budget: float) -> tup
         return "unfinished", "interrupted (Ctrl-C); a resumed run runs it again"
     if r["state"] == "FAIL":
         return "failed", (r.get("error") or "failed").splitlines()[0][:200]
+    if r["state"] == "WAITING":
+        return "queued", "queued but not run: the time budget or --trials ran out first"
     if r["state"] != "COMPLETE" or r.get("upper_points") is None:
         return "unfinished", "did not finish (interrupted, or still running on another worker)"
     u, d = r["upper_points"], r["drop_points"]
