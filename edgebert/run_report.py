@@ -1,77 +1,29 @@
-"""The end of `edgebert run`: bench the chosen bundle and both baselines on the test split, and write report.md,
-report.html (with the Pareto chart of every trial on dev) and summary.json."""
+"""The report of `edgebert run`: report.md, report.html (with the Pareto chart of every finished trial on dev) and
+summary.json, rendered from the run's summary — a plain value (search.finish builds it), so this module needs
+nothing from the search itself."""
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
 
 from edgebert import cpu
-from edgebert.config import dumps_toml
-from edgebert.search import Choice, Search, choice_dict, real_p50
 
 
-def final_report(search: Search, study, best: Choice | None, front: list[Choice]) -> dict[str, Any]:
-    """Bench the chosen bundle and both baselines on the test split; write report.md/.html and summary.json."""
+def write_report(summary: dict[str, Any], out: Path) -> dict[str, str]:
+    """Write report.md, report.html and summary.json into `out` (each atomically); return their paths."""
     from edgebert.report import render_report, write_text_atomic
 
-    out, log = search.out, search.log
-    final_dir = out / "final"
-    final_dir.mkdir(exist_ok=True)
-    named = [("fp32", search.base["fp32"]["bundle"]), ("int8", search.base["int8"]["bundle"])] + (
-        [("chosen", best.bundle)] if best is not None else [])
-    finals: dict[str, Path] = {name: final_dir / f"{name}.json" for name, _ in named}
-    done = all(p.is_file() and json.loads(p.read_text())["bundle"]["path"] == str(Path(b).absolute())
-               for (_, b), p in zip(named, finals.values()))
-    if not done:  # timed together, interleaved: their ratios are the ones to quote (edgebert.bench.interleave)
-        from edgebert.bench.interleave import bench_interleaved
-        from edgebert.bundle import read_manifest
-
-        log(f"final bench on the test split, interleaved: {', '.join(n for n, _ in named)}")
-        seq = min(128, int(read_manifest(Path(named[0][1]))["tokenizer"]["max_length"]))
-        bench_interleaved([b for _, b in named], batch_sizes=(1,), seq_lens=(seq,), real=True, warmup=5,
-                          iterations=search.config.bench_iterations, out_files=list(finals.values()), log=log)
-    results = {k: json.loads(v.read_text()) for k, v in finals.items()}
-    trials = trial_rows(study)
-    summary = {
-        "target": search.target.name, "proxy_latency": search.proxy, "max_accuracy_drop_points": search.config.max_accuracy_drop,
-        "fp32_dev_accuracy": search.base["fp32"]["dev"]["accuracy"]["accuracy"], "chosen": choice_dict(best),
-        "front": [choice_dict(c) for c in front], "trials": trials,
-        "test": {k: {"real_p50_ms": real_p50(v), "accuracy": v["accuracy"]["accuracy"], "model_bytes": v["size"]["model_bytes"]}
-                 for k, v in results.items()},
-        "recipe": dumps_toml(best.recipe) if best is not None and best.recipe else None,
-    }
-    if "chosen" in summary["test"]:
-        t = summary["test"]
-        summary["speedup_vs_int8"] = t["int8"]["real_p50_ms"] / t["chosen"]["real_p50_ms"]
-        summary["speedup_vs_fp32"] = t["fp32"]["real_p50_ms"] / t["chosen"]["real_p50_ms"]
-        summary["accuracy_drop_vs_fp32_points"] = 100 * (t["fp32"]["accuracy"] - t["chosen"]["accuracy"])
-    md = search_markdown(summary) + "\n" + render_report([str(finals[k]) for k in finals], "md", baseline=str(finals["int8"]))
+    finals, dev = summary["files"]["final"], summary["files"]["dev"]
+    md = search_markdown(summary) + "\n" + render_report([finals[k] for k in finals], "md", baseline=finals["int8"])
     # Trials another worker ran on another machine have their evidence there: chart what this machine holds.
-    dev_paths = [str(out / "baselines" / n / "dev-results.json") for n in ("fp32", "int8")] + [
-        r["results"] for r in trials if r["state"] == "COMPLETE" and Path(r["results"]).is_file()]
-    html = render_report(dev_paths, "html", baseline=dev_paths[1])
-    html = html.replace("<body>", "<body>\n" + search_html(summary), 1)
+    page = render_report(dev, "html", baseline=dev[1]).replace("<body>", "<body>\n" + search_html(summary), 1)
+    paths = {"report_md": str(out / "report.md"), "report_html": str(out / "report.html")}
     write_text_atomic(out / "report.md", md)
-    write_text_atomic(out / "report.html", html)
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    summary["report_md"], summary["report_html"] = str(out / "report.md"), str(out / "report.html")
-    return summary
-
-
-def trial_rows(study) -> list[dict[str, Any]]:
-    rows = []
-    front = {t.number for t in study.best_trials} if any(t.values for t in study.trials if t.state.name == "COMPLETE") else set()
-    for t in study.trials:
-        row = {"trial": t.number, "state": t.state.name, "params": dict(t.params), "on_front": t.number in front,
-               "seconds": t.user_attrs.get("seconds"), "macs_per_token": t.user_attrs.get("macs_per_token"),
-               "distill_steps_run": t.user_attrs.get("distill_steps_run"),
-               "error": t.system_attrs.get("fail_reason")}
-        if t.state.name == "COMPLETE":
-            row.update(latency_ms=t.values[0], accuracy=t.values[1], size_bytes=t.values[2],
-                       results=str(Path(t.user_attrs["dir"]) / "dev-results.json"))
-        rows.append(row)
-    return rows
+    write_text_atomic(out / "report.html", page)
+    write_text_atomic(out / "summary.json", json.dumps(summary | paths, indent=2) + "\n")
+    return paths
 
 
 def _params_text(p: dict[str, Any]) -> str:
@@ -83,37 +35,73 @@ def versus_fp32(drop_points: float) -> str:
     return f"{abs(drop_points):.2f} points of accuracy {'below' if drop_points > 0 else 'above'} fp32"
 
 
-def _steps_text(params: dict[str, Any], row: dict[str, Any]) -> str:
-    asked, run = params.get("distill_steps", ""), row.get("distill_steps_run")
-    return f"{run} of {asked} (time bound)" if run is not None and asked and run < asked else str(asked)
+def fidelity(r: dict[str, Any]) -> str:
+    """How far a trial got: distillation steps run of planned, or where it was stopped."""
+    planned = r.get("planned_steps")
+    if r["state"] not in ("COMPLETE", "PRUNED"):
+        return ""
+    if r["state"] == "PRUNED":
+        return f"stopped at step {r.get('pruned_at_step', 0)} of {planned}"
+    if planned is None:
+        return ""
+    if not planned:
+        return "full (no training)"
+    run = r.get("steps_run")
+    if run is None:
+        return f"? of {planned}"
+    return f"full ({run} steps)" if run >= planned else f"{run} of {planned} (time bound)"
+
+
+def _confidence(s: dict[str, Any]) -> str:
+    return f"{100 * s['confidence']:.0f} %"
 
 
 def search_markdown(s: dict[str, Any]) -> str:
     lines = [f"# edgebert run — {s['target']}", ""]
-    c = s["chosen"]
+    c, budget, conf = s["chosen"], s["max_accuracy_drop_points"], _confidence(s)
     if s["proxy_latency"]:
         lines += [f"> Latency here is a **proxy**: {s['target']} bundles were timed on this {cpu.machine()} machine, and the "
                   "search also records multiply-accumulates per token. Bench the chosen bundle on the device itself.", ""]
+    lines += [f"Budget: at most {budget:g} points below fp32, decided by the one-sided {conf} upper bound of each trial's "
+              f"accuracy drop, from a paired bootstrap over the {s['dev_size']} dev texts (fp32 dev accuracy "
+              f"{s['fp32_dev_accuracy']:.2%}). Seed {s['seed']}; study `{s['study']}` in `{s['storage']}`.", ""]
     if c is None:
-        lines += ["No trial finished.", ""]
+        k = s.get("closest")
+        lines += ["**No trial meets the budget** (exit code 1)." + (
+            f" The closest is trial {k['trial']} ({_params_text(k['params'])}): {k['drop_points']:+.2f} points on dev, "
+            f"{conf} bound {k['upper_points']:+.2f}, {k['latency_ms']:.2f} ms." if k else " No trial finished."), ""]
     else:
-        verdict = "within" if c["within_budget"] else "**outside**"
-        lines += [f"Chosen: trial {c['trial']} ({_params_text(c['params'])}), {verdict} the budget of "
-                  f"{s['max_accuracy_drop_points']:g} points below fp32 (dev accuracy {c['accuracy']:.2%} vs fp32 {s['fp32_dev_accuracy']:.2%}).", ""]
+        lines += [f"Chosen: trial {c['trial']} ({_params_text(c['params'])}): {c['drop_points']:+.2f} points below fp32 on dev, "
+                  f"{conf} bound **{c['upper_points']:+.2f}** ≤ {budget:g}.", ""]
+        if s.get("chosen_elsewhere"):
+            lines += [f"It ran on another worker: its bundle is {c['bundle']} on that machine; bench it there on the test split.", ""]
         if "speedup_vs_int8" in s:
-            lines += [f"On the test split at real lengths, batch 1: **{s['speedup_vs_int8']:.2f}× faster than the plain int8 export**, "
-                      f"{s['speedup_vs_fp32']:.2f}× faster than fp32, {versus_fp32(s['accuracy_drop_vs_fp32_points'])}.", ""]
-        lines += ["Recipe (`edgebert compress --recipe`):", "", "```toml", s["recipe"].rstrip(), "```", ""]
-    lines += ["## Trials (dev split)", "", "| trial | state | layers | heads cut | FFN cut | distil steps | quantization | p50 ms (real) | dev acc | MB | front |",
-              "|---:|---|---:|---:|---:|---:|---|---:|---:|---:|:---:|"]
+            t = s["test_drop"]
+            lo, hi = t["interval_points"]
+            lines += [f"On the test split ({t['n']} texts, not seen by the search) at real lengths, batch 1: "
+                      f"**{s['speedup_vs_int8']:.2f}× faster than the plain int8 export**, {s['speedup_vs_fp32']:.2f}× faster than fp32, "
+                      f"{versus_fp32(t['drop_points'])} ({conf} interval of the drop: {lo:+.2f} to {hi:+.2f} points; "
+                      f"{'within' if t['within_budget'] else '**outside**'} the budget).", ""]
+        if s.get("recipe"):
+            lines += ["Recipe (`edgebert compress --recipe`):", "", "```toml", s["recipe"].rstrip(), "```", ""]
+    lines += ["## Trials (dev split)", "",
+              "Fidelity: distillation steps run. A trial is stopped before training when its untrained shape is no faster "
+              "than one that already meets the budget, and during training when its learning curve cannot reach the budget.", "",
+              f"| trial | seed recipe | layers | heads cut | FFN cut | quantization | fidelity | p50 ms (real) | dev drop (pts) | {conf} bound | MB | verdict: why |",
+              "|---:|---|---:|---:|---:|---|---|---:|---:|---:|---:|---|"]
     for r in s["trials"]:
         p = r["params"]
-        if r["state"] == "COMPLETE":
-            figs = f"{r['latency_ms']:.2f} | {r['accuracy']:.2%} | {r['size_bytes'] / 1e6:.1f}"
-        else:
-            figs = f"{(r.get('error') or '')[:60]} | | "
-        lines.append(f"| {r['trial']} | {r['state']} | {p.get('layers_kept', '')} | {p.get('heads_ratio', '')} | {p.get('ffn_ratio', '')} | "
-                     f"{_steps_text(p, r)} | {p.get('quantization', '')} | {figs} | {'★' if r['on_front'] else ''} |")
+        lat = r["latency_ms"] if r["latency_ms"] is not None else r.get("shape_latency_ms")
+        lat_text = "" if lat is None else (f"{lat:.2f}" if r["latency_ms"] is not None else f"({lat:.2f} untrained)")
+        drop = "" if r.get("drop_points") is None else f"{r['drop_points']:+.2f}"
+        if drop == "" and r.get("checkpoints"):
+            last = max(r["checkpoints"], key=int)
+            drop = f"({r['checkpoints'][last]:+.2f} at step {last})"
+        upper = "" if r.get("upper_points") is None else f"{r['upper_points']:+.2f}"
+        size = "" if r.get("size_bytes") is None else f"{r['size_bytes'] / 1e6:.1f}"
+        lines.append(f"| {r['trial']} | {r.get('seed_recipe') or ''} | {p.get('layers_kept', '')} | {p.get('heads_ratio', '')} | "
+                     f"{p.get('ffn_ratio', '')} | {p.get('quantization', '')} | {fidelity(r)} | {lat_text} | {drop} | {upper} | {size} | "
+                     f"**{r.get('verdict', '')}**: {r.get('why', '').replace('|', '/')} |")
     lines += ["", "The final benches below ran in this `edgebert run` process, the bundles interleaved round by round "
               "(`edgebert bench --interleave`): their ratios are side by side, but their peak RSS is the whole process's "
               "(torch included). For a bundle's own memory run `edgebert bench BUNDLE`."]
@@ -121,18 +109,25 @@ def search_markdown(s: dict[str, Any]) -> str:
 
 
 def search_html(s: dict[str, Any]) -> str:
-    import html
-
-    c = s["chosen"]
+    c, conf = s["chosen"], _confidence(s)
     parts = [f"<section><h1>edgebert run — {html.escape(s['target'])}</h1>"]
     if s["proxy_latency"]:
         parts.append("<p><strong>Latency is a proxy</strong>: these bundles were timed on this machine, not on the target.</p>")
-    if c is not None:
-        parts.append(f"<p>Chosen: trial {c['trial']} ({html.escape(_params_text(c['params']))}); dev accuracy {c['accuracy']:.2%} "
-                     f"(fp32 {s['fp32_dev_accuracy']:.2%}).</p>")
+    if c is None:
+        k = s.get("closest")
+        parts.append("<p><strong>No trial meets the budget.</strong>" + (
+            f" Closest: trial {k['trial']}, {k['drop_points']:+.2f} points on dev ({conf} bound {k['upper_points']:+.2f}).</p>" if k else "</p>"))
+    else:
+        parts.append(f"<p>Chosen: trial {c['trial']} ({html.escape(_params_text(c['params']))}); {c['drop_points']:+.2f} points "
+                     f"below fp32 on dev, {conf} bound {c['upper_points']:+.2f} (budget {s['max_accuracy_drop_points']:g}).</p>")
         if "speedup_vs_int8" in s:
+            t = s["test_drop"]
             parts.append(f"<p>Test split, real lengths, batch 1: {s['speedup_vs_int8']:.2f}× faster than plain int8, "
-                         f"{s['speedup_vs_fp32']:.2f}× faster than fp32, {versus_fp32(s['accuracy_drop_vs_fp32_points'])}.</p>")
-        parts.append(f"<pre>{html.escape(s['recipe'])}</pre>")
-    parts.append("<p>Charts below: every trial on the dev split (the Pareto chart marks the front).</p></section>")
+                         f"{s['speedup_vs_fp32']:.2f}× faster than fp32, {versus_fp32(t['drop_points'])} "
+                         f"({conf} interval {t['interval_points'][0]:+.2f} to {t['interval_points'][1]:+.2f}).</p>")
+        if s.get("recipe"):
+            parts.append(f"<pre>{html.escape(s['recipe'])}</pre>")
+    parts.append("<ul>" + "".join(f"<li>trial {r['trial']}: {html.escape(r.get('verdict', ''))} — {html.escape(r.get('why', ''))} "
+                                  f"({html.escape(fidelity(r))})</li>" for r in s["trials"]) + "</ul>")
+    parts.append("<p>Charts below: every finished trial on the dev split (the Pareto chart marks the front).</p></section>")
     return "\n".join(parts)

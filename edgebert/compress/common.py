@@ -47,6 +47,10 @@ class CompressContext:
     later_stages: tuple[str, ...] = ()
     # Preflight only: the layers structured pruning will leave, so a later stage's check judges the model it will see.
     planned_layers: int | None = None
+    # Called as checkpoint(steps_run, dev_accuracy) every `checkpoint_every` distillation steps: how a search watches
+    # a candidate learn and stops it (by raising) when it cannot reach the budget.
+    checkpoint: Callable[[int, float | None], None] | None = None
+    checkpoint_every: int = 0
 
 
 def check_ratio(name: str, value: float) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from edgebert import bundle, data, models
-from edgebert.compress.common import CompressContext, require_data
+from edgebert.compress.common import CompressContext, dev_accuracy, require_data
 from edgebert.errors import ConfigError, require
 from edgebert.tasks import cache_dir, optimizer_step, warmup_linear_decay
 
@@ -184,6 +184,10 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
         losses.append(optimizer_step(model, loss, optim, sched))
         if advance is not None:
             advance(1)
+        if ctx.checkpoint is not None and ctx.checkpoint_every and (step + 1) % ctx.checkpoint_every == 0 and step + 1 < config.steps:
+            model.eval()
+            ctx.checkpoint(step + 1, dev_accuracy(model, ctx))
+            model.train()
     model.eval()
     details: dict[str, Any] = {
         "teacher": str(Path(path).absolute()), "steps_run": len(losses), "stopped_by": "steps" if len(losses) == config.steps else "minutes",

@@ -129,10 +129,12 @@ def resolve_data(model_dir: Path, dataset, text_column: str, label_column: str) 
 
 def compress_model(model_dir: str | Path | None, recipe: Recipe | dict | str | Path, out: str | Path | None = None, *,
                    dataset: str | Path | None = None, text_column: str = "text", label_column: str = "label",
-                   force: bool = False, log: Callable[[str], None] | None = None, progress: common.Progress | None = None) -> Path:
+                   force: bool = False, log: Callable[[str], None] | None = None, progress: common.Progress | None = None,
+                   checkpoint: Callable[[int, float | None], None] | None = None, checkpoint_every: int = 0) -> Path:
     """Apply `recipe` to the model in `model_dir` (None: the default task model); write and return the output dir.
 
-    `log` gets one line per stage; `progress(description, total) -> advance(n)` each training step (None: silent).
+    `log` gets one line per stage; `progress(description, total) -> advance(n)` each training step (None: silent);
+    `checkpoint(steps_run, dev_accuracy)` every `checkpoint_every` distillation steps (see CompressContext).
     """
     started = time.time()
     log = log or (lambda msg: None)
@@ -147,7 +149,8 @@ def compress_model(model_dir: str | Path | None, recipe: Recipe | dict | str | P
     splits, task = resolve_data(source_dir, dataset, text_column, label_column)
     ctx = common.CompressContext(tokenizer=tokenizer, label2id=label2id(model), train=splits and splits["train"],
                                  dev=splits and splits["dev"], teacher_dir=Path(source_dir), max_length=recipe.max_length,
-                                 seed=recipe.seed, log=log, progress=progress)
+                                 seed=recipe.seed, log=log, progress=progress, checkpoint=checkpoint,
+                                 checkpoint_every=checkpoint_every)
     _preflight(model, recipe, ctx)
     source = {"path": str(Path(source_dir).absolute()), "model_type": model.config.model_type,
               "sha256": bundle.sha256_file(weights_file(source_dir)), "parameters": common.count_parameters(model),

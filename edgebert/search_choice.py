@@ -1,0 +1,66 @@
+"""Which trial a search chooses, and why each other one lost: from the study's trials as plain records.
+
+A trial meets the budget only when the one-sided 90 % upper bound of its dev accuracy drop against fp32 (a paired
+bootstrap, search_stats.py) is inside it; of those, the fastest wins. A trial whose observed drop is inside the budget
+but whose bound is not is *undecided*: dev is too small to say. With none meeting it, the closest is the lowest bound.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from edgebert.search_stats import CONFIDENCE
+
+
+def trial_rows(study) -> list[dict[str, Any]]:
+    """Every trial of the study as a plain record: what it tried, how far it got (fidelity), what it measured."""
+    rows = []
+    for t in study.trials:
+        a = t.user_attrs
+        rows.append({
+            "trial": t.number, "state": t.state.name, "params": dict(t.params), "seed_recipe": a.get("seed_recipe"),
+            "planned_steps": a.get("planned_steps"), "steps_run": a.get("steps_run"),
+            "checkpoints": {str(k): round(v, 3) for k, v in sorted(t.intermediate_values.items())},
+            "pruned_reason": a.get("pruned_reason"), "pruned_at_step": a.get("pruned_at_step"),
+            "shape_latency_ms": a.get("shape_latency_ms"), "latency_ms": t.values[0] if t.state.name == "COMPLETE" else None,
+            "accuracy": a.get("accuracy"), "drop_points": a.get("drop_points"), "upper_points": a.get("upper_points"),
+            "dev_size": a.get("dev_size"), "size_bytes": a.get("size_bytes"), "macs_per_token": a.get("macs_per_token"),
+            "seconds": a.get("seconds"), "bundle": a.get("bundle"), "results": a.get("results"), "recipe": a.get("recipe"),
+            "error": a.get("error") or t.system_attrs.get("fail_reason"), "interrupted": t.state.name == "FAIL" and bool(a.get("interrupted")),
+        })
+    return rows
+
+
+def choose(rows: list[dict[str, Any]], budget: float) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(the fastest finished trial whose 90 % bound meets the budget, None) or (None, the closest: lowest bound).
+
+    Every row gets `verdict` and `why`: the reason it was chosen or lost."""
+    complete = [r for r in rows if r["state"] == "COMPLETE" and r.get("upper_points") is not None]
+    meeting = [r for r in complete if r["upper_points"] <= budget + 1e-9]
+    chosen = min(meeting, key=lambda r: (r["latency_ms"], r["trial"])) if meeting else None
+    closest = None if chosen or not complete else min(complete, key=lambda r: (r["upper_points"], r["latency_ms"]))
+    for r in rows:
+        r["verdict"], r["why"] = _why(r, chosen, budget)
+    return chosen, closest
+
+
+def _why(r: dict[str, Any], chosen: dict[str, Any] | None, budget: float) -> tuple[str, str]:
+    pct = f"{100 * CONFIDENCE:.0f} %"
+    if r["state"] == "PRUNED":
+        return "stopped early", r.get("pruned_reason") or "stopped by the pruner"
+    if r["state"] == "FAIL" and r.get("interrupted"):
+        return "unfinished", "interrupted (Ctrl-C); a resumed run runs it again"
+    if r["state"] == "FAIL":
+        return "failed", (r.get("error") or "failed").splitlines()[0][:200]
+    if r["state"] == "WAITING":
+        return "queued", "queued but not run: the time budget or --trials ran out first"
+    if r["state"] != "COMPLETE" or r.get("upper_points") is None:
+        return "unfinished", "did not finish (interrupted, or still running on another worker)"
+    u, d = r["upper_points"], r["drop_points"]
+    if chosen is not None and r["trial"] == chosen["trial"]:
+        return "chosen", f"the fastest trial whose {pct} bound on the drop ({u:+.2f} points) is within the {budget:g}-point budget"
+    if u <= budget + 1e-9:
+        return "slower", f"meets the budget ({pct} bound {u:+.2f} points) but is slower: {r['latency_ms']:.2f} ms vs {chosen['latency_ms']:.2f} ms"
+    if d <= budget + 1e-9:
+        return "undecided", (f"{d:+.2f} points on dev is inside the budget but its {pct} bound ({u:+.2f}) is not: "
+                             f"{r.get('dev_size')} dev texts are too few to decide")
+    return "outside", f"{d:+.2f} points below fp32 on dev ({pct} bound {u:+.2f}): outside the {budget:g}-point budget"

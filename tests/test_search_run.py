@@ -1,0 +1,63 @@
+"""`edgebert run` end to end on a tiny model, seeded from two tiny recipes: the pruner stopping a candidate that
+cannot reach the budget, the exit-1 path naming the closest candidate, the report's fidelity and verdict columns,
+and a resumed run that chooses from the stored trials without redoing them."""
+import json
+
+import optuna
+import pytest
+from click.testing import CliRunner
+
+from conftest import make_rows, write_csv
+from edgebert.cli import cli
+from edgebert.search_stats import PairedDrop
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory):
+    d = tmp_path_factory.mktemp("seeds")
+    (d / "a-untrained.toml").write_text('[prune_structured]\nheads_ratio = 0.5\n[quantize]\nmode = "dynamic"\n')
+    (d / "b-distilled.toml").write_text('[prune_structured]\nffn_ratio = 0.5\n[distill]\nsteps = 20\n[quantize]\nmode = "dynamic"\n')
+    return d
+
+
+def test_pruned_candidate_exit_1_names_the_closest_then_a_resumed_run_chooses(tmp_path, tiny_trained_model, seeds, monkeypatch):
+    import edgebert.compress.distill as distill
+    import edgebert.search as search
+
+    dataset = write_csv(tmp_path / "data.csv", make_rows(800, seed=3))
+    # Trial 0 (no training) measures 2 points below fp32, bound 3: outside a 1-point budget, so trial 1 is not
+    # stopped for speed; trial 1's checkpoints say it learns nothing (0 % dev accuracy), so the pruner stops it.
+    monkeypatch.setattr(search, "paired_drop", lambda ref, cand, seed=0: PairedDrop(len(ref), 2.0, 3.0, (1.0, 3.5), 0.9))
+    monkeypatch.setattr(distill, "dev_accuracy", lambda model, ctx: 0.0)
+    out = tmp_path / "r"
+    args = ["run", "--target", "x86", "--model", str(tiny_trained_model), "--dataset", str(dataset), "--out", str(out),
+            "--recipes", str(seeds), "--trials", "2", "--budget-minutes", "10"]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 1, first.output
+    error = [line for line in first.output.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "the closest, trial 0" in error[0] and "+2.00 points on dev (bound +3.00)" in error[0]
+
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{out / 'study.db'}")
+    t0, t1 = study.trials
+    assert (t0.user_attrs["seed_recipe"], t1.user_attrs["seed_recipe"]) == ("a-untrained", "b-distilled")
+    assert t0.state.name == "COMPLETE" and t0.user_attrs["upper_points"] == 3.0
+    assert t1.state.name == "PRUNED" and t1.user_attrs["pruned_at_step"] == 5  # 20 steps, 4 checkpoints
+    assert sorted(t1.intermediate_values) == [0, 5] and t1.intermediate_values[5] == pytest.approx(100.0)
+    assert "shape_latency_ms" in t1.user_attrs  # its latency was known before any training
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["chosen"] is None and summary["closest"]["trial"] == 0
+    md = (out / "report.md").read_text()
+    assert "**No trial meets the budget** (exit code 1)" in md
+    assert "stopped at step 5 of 20" in md and "**stopped early**" in md and "**outside**" in md
+
+    # Resumed with a budget trial 0 meets: nothing is re-run, trial 0 is chosen and shown on the test split.
+    stamp = (out / "trials" / "000" / "shape-dev-results.json").stat().st_mtime_ns
+    args[args.index("--trials") + 1:args.index("--trials") + 1] = []
+    second = CliRunner().invoke(cli, args + ["--max-accuracy-drop", "5"])
+    assert second.exit_code == 0, second.output
+    assert (out / "trials" / "000" / "shape-dev-results.json").stat().st_mtime_ns == stamp
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["chosen"]["trial"] == 0 and len(summary["trials"]) == 2
+    lo, hi = summary["test_drop"]["interval_points"]
+    assert lo <= summary["test_drop"]["drop_points"] <= hi and summary["test_drop"]["n"] == 80
+    assert "**chosen**" in (out / "report.md").read_text()

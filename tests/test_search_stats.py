@@ -1,0 +1,114 @@
+"""The statistics behind `edgebert run`'s choice: the paired bootstrap bound, its verdicts, the budget pruner, and
+which trial is chosen (or named closest) and why the others lost. No model needed."""
+import math
+
+import numpy as np
+import optuna
+import pytest
+
+from edgebert.search_choice import choose
+from edgebert.search_stats import budget_pruner, cannot_reach, paired_drop
+
+
+def vectors(n: int, cand_only_wrong: int, ref_only_wrong: int, both_wrong: int = 0):
+    """fp32 and candidate correctness over n texts with the given discordant and shared errors."""
+    ref, cand = np.ones(n, bool), np.ones(n, bool)
+    cand[:cand_only_wrong] = False
+    ref[cand_only_wrong:cand_only_wrong + ref_only_wrong] = False
+    ref[n - both_wrong:] = cand[n - both_wrong:] = False
+    return ref, cand
+
+
+def test_identical_predictions_have_a_zero_bound():
+    ref, cand = vectors(500, 0, 0, both_wrong=80)
+    d = paired_drop(ref, cand)
+    assert d.drop_points == 0 and d.upper_points == 0 and d.interval_points == (0, 0)
+
+
+@pytest.mark.parametrize("cand_wrong,ref_wrong", [(100, 0), (50, 50), (150, 50)])
+def test_bound_matches_the_normal_approximation_on_a_large_sample(cand_wrong, ref_wrong):
+    """With n = 10,000 texts the bootstrap of the mean difference is close to normal, so the one-sided 90 % bound is
+    drop + 1.2816·sd and the two-sided interval drop ± 1.6449·sd, sd = sqrt(var(d)/n): the known answer."""
+    n = 10_000
+    ref, cand = vectors(n, cand_wrong, ref_wrong, both_wrong=1500)  # shared errors do not widen a paired interval
+    p_plus, p_minus = cand_wrong / n, ref_wrong / n
+    mean = p_plus - p_minus
+    sd = 100 * math.sqrt((p_plus + p_minus - mean**2) / n)
+    d = paired_drop(ref, cand)
+    assert d.drop_points == pytest.approx(100 * mean)
+    assert d.upper_points == pytest.approx(100 * mean + 1.2816 * sd, abs=0.15 * sd)
+    lo, hi = d.interval_points
+    assert lo == pytest.approx(100 * mean - 1.6449 * sd, abs=0.15 * sd) and hi == pytest.approx(100 * mean + 1.6449 * sd, abs=0.15 * sd)
+
+
+def test_the_bound_is_seeded_and_wider_on_fewer_texts():
+    small = paired_drop(*vectors(100, 3, 1))
+    assert small == paired_drop(*vectors(100, 3, 1))  # same seed, same answer
+    large = paired_drop(*vectors(10_000, 300, 100))
+    assert small.drop_points == pytest.approx(large.drop_points)
+    assert small.upper_points - small.drop_points > 5 * (large.upper_points - large.drop_points)
+
+
+@pytest.mark.parametrize("budget,verdict", [(3.0, "meets"), (1.0, "undecided"), (0.4, "fails")])
+def test_verdicts(budget, verdict):
+    d = paired_drop(*vectors(200, 2, 1))  # 0.5 points observed, bound ~1.5 points
+    assert d.drop_points == pytest.approx(0.5) and 1.0 < d.upper_points < 3.0
+    assert d.verdict(budget) == verdict
+
+
+def test_paired_drop_rejects_unpaired_input():
+    with pytest.raises(ValueError):
+        paired_drop([1, 0, 1], [1, 0])
+
+
+@pytest.mark.parametrize("curve,planned,expected", [
+    ({0: 12.0}, 1000, None),  # one point: no rate yet
+    ({0: 12.0, 250: 6.0}, 1000, None),  # 2.4 points per 100 steps: could reach 0
+    ({0: 12.0, 250: 11.5}, 1000, "stopped at step 250 of 1000"),  # 0.2 per 100 steps: 10 points left at the end
+    ({0: 12.0, 250: 6.0, 500: 6.2}, 1000, "stopped at step 500 of 1000"),  # no longer improving, far outside
+    ({0: 12.0, 250: 6.0, 500: 2.4}, 1000, None),  # within the noise margin of the budget
+    ({0: 12.0, 1000: 11.0}, 1000, None),  # finished: nothing left to stop
+])
+def test_cannot_reach(curve, planned, expected):
+    why = cannot_reach(curve, planned, budget=1.0, margin=1.5)
+    assert (why is None) == (expected is None)
+    if expected:
+        assert why.startswith(expected) and "1-point budget" in why
+
+
+def test_the_pruner_answers_should_prune_from_the_reported_curve():
+    """The wiring the search relies on: intermediate values reported to Optuna, trial.should_prune() from the rule."""
+    study = optuna.create_study(direction="minimize", pruner=budget_pruner(budget=1.0, margin=0.5))
+    stopped = study.ask()
+    stopped.set_user_attr("planned_steps", 400)
+    stopped.report(10.0, 0)
+    assert not stopped.should_prune()
+    stopped.report(9.8, 100)
+    assert stopped.should_prune()
+    learning = study.ask()
+    learning.set_user_attr("planned_steps", 400)
+    learning.report(10.0, 0)
+    learning.report(5.0, 100)
+    assert not learning.should_prune()
+
+
+def row(n, state="COMPLETE", latency=1.0, drop=0.0, upper=0.5, **kw):
+    return {"trial": n, "state": state, "params": {}, "latency_ms": latency if state == "COMPLETE" else None,
+            "drop_points": drop, "upper_points": upper, "dev_size": 1275, **kw}
+
+
+def test_choose_the_fastest_whose_bound_meets_the_budget_and_say_why_others_lost():
+    rows = [row(0, latency=3.0, upper=0.4), row(1, latency=2.0, upper=0.9), row(2, latency=1.0, drop=0.6, upper=1.4),
+            row(3, latency=0.5, drop=2.0, upper=2.8), row(4, "PRUNED", pruned_reason="stopped at step 250 of 1000: ..."),
+            row(5, "FAIL", error="export failed: parity"), row(6, "RUNNING", upper=None)]
+    chosen, closest = choose(rows, budget=1.0)
+    assert chosen["trial"] == 1 and closest is None
+    verdicts = {r["trial"]: r["verdict"] for r in rows}
+    assert verdicts == {0: "slower", 1: "chosen", 2: "undecided", 3: "outside", 4: "stopped early", 5: "failed", 6: "unfinished"}
+    assert "too few to decide" in rows[2]["why"] and "stopped at step 250" in rows[4]["why"]
+
+
+def test_nothing_meets_the_budget_names_the_closest():
+    rows = [row(0, latency=1.0, drop=1.5, upper=2.5), row(1, latency=2.0, drop=0.8, upper=1.9), row(2, "PRUNED")]
+    chosen, closest = choose(rows, budget=1.0)
+    assert chosen is None and closest["trial"] == 1

@@ -1,0 +1,49 @@
+"""The default model must be the same model on every machine of a kind: fine-tuning is seeded, runs on a fixed
+thread count with torch's deterministic algorithms, and the cache key names what seeds cannot fix."""
+import pytest
+
+from conftest import build_model, make_rows
+from edgebert import tasks
+
+
+def fine_tune(path, rows, threads_before: int):
+    import torch
+
+    from edgebert.data import LabelledTexts
+    from edgebert.models import label2id, load_classifier
+
+    torch.set_num_threads(threads_before)  # whatever the caller's thread count, training uses cfg.threads
+    model, tok = load_classifier(path)
+    data = LabelledTexts(tuple(r["text"] for r in rows), tuple(r["label"] for r in rows))
+    tasks.train_classifier(model, tok, data, tasks.TrainConfig(steps=15, batch_size=16, learning_rate=3e-3, warmup_steps=3,
+                                                               max_length=32), label2id(model))
+    assert torch.get_num_threads() == threads_before and not torch.are_deterministic_algorithms_enabled()  # restored
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_fine_tuning_is_bit_reproducible(tmp_path):
+    import torch
+
+    path = build_model(tmp_path / "m", "bert")
+    rows = make_rows(200, seed=5)
+    threads = torch.get_num_threads()
+    try:
+        a, b = fine_tune(path, rows, 1), fine_tune(path, rows, 3)
+    finally:
+        torch.set_num_threads(threads)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_cache_key_tells_apart_what_seeds_cannot_fix(monkeypatch):
+    cfg = tasks.TrainConfig()
+    key = tasks._cache_key("enc", cfg)
+    assert key == tasks._cache_key("enc", cfg)
+    monkeypatch.setattr(tasks, "kernel_family", lambda: {"torch": "2.13.0", "cpu_kernels": "NEON"})
+    assert tasks._cache_key("enc", cfg) != key
+    monkeypatch.undo()
+    assert tasks._cache_key("enc", tasks.TrainConfig(threads=4)) != key
+
+
+@pytest.mark.parametrize("field", ["torch", "cpu_kernels"])
+def test_kernel_family_is_recorded(field):
+    assert tasks.kernel_family()[field]
