@@ -83,12 +83,12 @@ def recipe_for(params: dict[str, Any], num_layers: int, seed: int = 0) -> dict[s
 
 
 def recipes_dir() -> Path | None:
-    """The shipped recipes: inside the wheel when installed from one, else the source tree's benchmarks/recipes."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_recipes", here.parent / "benchmarks" / "recipes"):
-        if candidate.is_dir():
-            return candidate
-    return None
+    """The shipped recipes (compress.recipe.recipes_dir: in the wheel, or the checkout's benchmarks/recipes); None when
+    neither exists."""
+    from edgebert.compress.recipe import recipes_dir as shipped
+
+    found = shipped()
+    return found if found.is_dir() else None
 
 
 def seed_from_recipe(recipe_dict: dict[str, Any], num_layers: int) -> tuple[dict[str, Any] | None, str]:
@@ -119,7 +119,7 @@ def seed_from_recipe(recipe_dict: dict[str, Any], num_layers: int) -> tuple[dict
     rebuilt = recipe_from_dict(recipe_for(params, num_layers))
     if ps is not None and rebuilt.prune_structured is not None:  # 0.34 and 0.333333 both remove 2 of 6 layers
         recipe = dataclasses.replace(recipe, prune_structured=dataclasses.replace(ps, layers_ratio=rebuilt.prune_structured.layers_ratio))
-    same = {"name": "", "description": "", "seed": 0, "max_length": MAX_LENGTH}
+    same = {"name": "seed", "description": "", "seed": 0, "max_length": MAX_LENGTH}
     if dataclasses.replace(recipe, **same) != dataclasses.replace(rebuilt, **same):
         return None, "it sets options the search space does not vary (no trial's recipe equals it)"
     if params["layers_kept"] < 1:
