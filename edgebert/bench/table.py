@@ -53,13 +53,20 @@ def latency_table(doc: dict[str, Any]) -> Table:
     env = doc["environment"]
     table = Table(title=f"{doc['bundle']['label']} · {env['cpu_model']} · {env['threads']} threads · ms per call",
                   box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1))
-    for name in ("mode", "batch", "tokens", "p50", "p90", "p99", "mean", "CV", "seq/s", "tok/s", "GOP/s", "% peak", "calls"):
+    # GOP/s and % of peak go on their own line (render): with them the table no longer fits an 80-column terminal.
+    for name in ("mode", "batch", "tokens", "p50", "p90", "p99", "mean", "CV", "seq/s", "tok/s", "calls"):
         table.add_column(name, justify="left" if name == "mode" else "right", no_wrap=True)
     for r in doc["latency"]:
         tokens = str(r["seq_len"]) if r["seq_len"] is not None else f"~{r['mean_tokens']:.1f}"
         table.add_row(r["mode"], str(r["batch_size"]), tokens, *(f"{r[k]:.2f}" for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "cv")),
-                      f"{r['throughput_seq_s']:.0f}", f"{r['throughput_tok_s']:.0f}", *limit_cells(r), str(r["iterations"]))
+                      f"{r['throughput_seq_s']:.0f}", f"{r['throughput_tok_s']:.0f}", str(r["iterations"]))
     return table
+
+
+def limits_line(doc: dict[str, Any]) -> str | None:
+    """Achieved GOP/s and share of the machine's GEMM peak per workload, or None when no row has them."""
+    parts = [f"{_workload(r)} {g} GOP/s = {f} of peak" for r in doc["latency"] for g, f in [limit_cells(r)] if g != "–"]
+    return "limit     " + "; ".join(parts) if parts else None
 
 
 def limit_cells(row: dict[str, Any]) -> tuple[str, str]:
@@ -119,6 +126,9 @@ def render(doc: dict[str, Any], console: Console) -> None:
         console.print(f"cold      session {cold['session_create_ms']:.1f} ms, tokenizer {cold['tokenizer_load_ms']:.1f} ms, "
                       f"first call {cold['first_call_ms']:.2f} ms (batch {w['batch_size']}"
                       + (f" × {w['seq_len']}" if w["seq_len"] else "") + f"); {cold['time_to_first_result_ms']:.0f} ms to the first result")
+    limits = limits_line(doc)
+    if limits:
+        console.print(limits)
     console.print(f"harness   {h['overhead_ms_per_call'] * 1e3:.2f} µs per call = {h['overhead_fraction_of_fastest'] * 100:.2g}% of the fastest call")
     console.print(f"machine   {env['arch']} {', '.join(env['cpu_features']) or 'no listed features'}; {env['cores']} cores; "
                   f"{env['execution_provider']}; onnxruntime {env['onnxruntime']}; other CPU load {env['cpu_load_others_before']:.0%} "
