@@ -72,13 +72,6 @@ class CpuLoad:
         return {"total": round(total, 4), "others": round(others, 4)}
 
 
-def load_before(seconds: float = 0.5) -> dict[str, float]:
-    """CPU load while this process sits idle for `seconds`: what other work is doing to the machine."""
-    probe = CpuLoad()
-    time.sleep(seconds)
-    return probe.stop()
-
-
 def target_warnings(manifest: dict[str, Any]) -> list[str]:
     """A warning when the bundle's target needs what this host lacks, per `Target.missing_cpu_features()`."""
     from edgebert.targets import parse_target
