@@ -124,7 +124,7 @@ def run(model: str | None, out: Path, quick: bool, threads: int | None, compress
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from edgebert import cpu
-    from edgebert.bench.environment import CpuLoad, load_before
+    from edgebert.bench.environment import CpuLoad
 
     from benchmarks.peers import limits, memory_probe, report, timing
     from benchmarks.peers.runners import open_runner
@@ -145,7 +145,9 @@ def run(model: str | None, out: Path, quick: bool, threads: int | None, compress
     model_dir = _model_dir(model)
     test, y, full_test = _test_split(model_dir, settings["real_texts"])
     workloads = build_workloads(model_dir, list(test.texts), list(full_test.texts))
-    idle_load = load_before(1.0)
+    probe = CpuLoad()  # what other work does to the machine while this process sits idle for a second
+    time.sleep(1.0)
+    idle_load = probe.stop()
     with tempfile.TemporaryDirectory(prefix="peers-") as tmp:
         work = keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
