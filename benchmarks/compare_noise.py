@@ -18,6 +18,7 @@ shared machine are reported, not hidden: each pair's foreign CPU share is record
 set along the pooled embeddings' first principal direction, untrained: it does not change the latency) exported int8 for x86-avx512-vnni with 200 Rotten Tomatoes
 test texts. Writes OUT.json (the figures, no raw samples) and OUT.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,8 @@ def build_bundle(work: Path) -> Path:
     test = tasks.default_splits()["test"]
     data.LabelledTexts(test.texts[:200], test.labels[:200], "rotten-tomatoes:test[:200]").to_jsonl(ds)
     model = transformers.AutoModelForSequenceClassification.from_pretrained(
-        str(tasks.encoder_dir()), num_labels=2, id2label={0: "fresh", 1: "rotten"}, label2id={"fresh": 0, "rotten": 1})
+        str(tasks.encoder_dir()), num_labels=2, id2label={0: "fresh", 1: "rotten"}, label2id={"fresh": 0, "rotten": 1}
+    )
     import torch
 
     # A head with real margins: an untrained one sits at ~0 and int8 flips labels at the export's parity check. Its
@@ -70,11 +72,13 @@ def build_bundle(work: Path) -> Path:
 
 def slower(run):
     """The runner, then a sleep of PLANTED x the call's own time (outside onnxruntime, inside the timed call)."""
+
     def call(x):
         t0 = time.perf_counter()
         out = run(x)
         time.sleep(PLANTED * (time.perf_counter() - t0))
         return out
+
     return call
 
 
@@ -83,38 +87,80 @@ def one_pair(bundle: Path, planted: bool, args) -> dict:
     from edgebert.report import compare_runs, load_results
 
     with tempfile.TemporaryDirectory() as tmp:
-        docs = bench_interleaved([bundle, bundle], batch_sizes=[1], seq_lens=[32], real=True, warmup=10,
-                                 iterations=args.iterations, out_dir=tmp, quiet_wait_s=args.quiet_wait,
-                                 wrap=(lambda i, r: slower(r) if i == 1 else r) if planted else None)
+        docs = bench_interleaved(
+            [bundle, bundle],
+            batch_sizes=[1],
+            seq_lens=[32],
+            real=True,
+            warmup=10,
+            iterations=args.iterations,
+            out_dir=tmp,
+            quiet_wait_s=args.quiet_wait,
+            wrap=(lambda i, r: slower(r) if i == 1 else r) if planted else None,
+        )
         a, b = (load_results(Path(tmp) / n) for n in output_names([bundle, bundle]))
         cmp = compare_runs(a, b, args.threshold, max_accuracy_drop=100.0, allow_busy=True)
     gate = docs[0]["interleaved"]["gate"]
-    return {"planted": planted, "others_cpu_share": gate["others_mean_kept"], "busy_rounds_kept": gate["busy_rounds_kept"],
-            "rounds_redone": gate["discarded_rounds"], "paired": cmp.paired,
-            "checks": [{"workload": c.figure.removeprefix("p50 latency (").removesuffix(")"), "verdict": c.verdict,
-                        "ratio": round(c.ci.ratio, 4), "low": round(c.ci.low, 4), "high": round(c.ci.high, 4),
-                        "baseline_p50_ms": round(c.baseline, 3)} for c in cmp.checks if c.kind == "latency"]}
+    return {
+        "planted": planted,
+        "others_cpu_share": gate["others_mean_kept"],
+        "busy_rounds_kept": gate["busy_rounds_kept"],
+        "rounds_redone": gate["discarded_rounds"],
+        "paired": cmp.paired,
+        "checks": [
+            {
+                "workload": c.figure.removeprefix("p50 latency (").removesuffix(")"),
+                "verdict": c.verdict,
+                "ratio": round(c.ci.ratio, 4),
+                "low": round(c.ci.low, 4),
+                "high": round(c.ci.high, 4),
+                "baseline_p50_ms": round(c.baseline, 3),
+            }
+            for c in cmp.checks
+            if c.kind == "latency"
+        ],
+    }
 
 
 def markdown(doc: dict) -> str:
     s = doc["settings"]
-    lines = ["# compare: noise against a planted 10 % slowdown", "",
-             f"Regenerate with `{doc['command']}`. Bundle: {doc['bundle']}. Each pair: one `bench --interleave` of the "
-             f"bundle against itself ({s['iterations']} rounds per workload), then `compare` with a "
-             f"{s['threshold_percent']:g} % band. Planted: the candidate sleeps 10 % of each call's own time after the "
-             "call (a hook in the timing loop, not a slower model).", "",
-             "| pairs | workload | right answer | got it | verdicts |", "|---|---|---|---:|---|"]
+    lines = [
+        "# compare: noise against a planted 10 % slowdown",
+        "",
+        f"Regenerate with `{doc['command']}`. Bundle: {doc['bundle']}. Each pair: one `bench --interleave` of the "
+        f"bundle against itself ({s['iterations']} rounds per workload), then `compare` with a "
+        f"{s['threshold_percent']:g} % band. Planted: the candidate sleeps 10 % of each call's own time after the "
+        "call (a hook in the timing loop, not a slower model).",
+        "",
+        "| pairs | workload | right answer | got it | verdicts |",
+        "|---|---|---|---:|---|",
+    ]
     for kind, want in (("same", "no change"), ("planted", "regressed")):
         for w in doc["workloads"]:
-            verdicts = [c["verdict"] for p in doc["pairs"] if p["planted"] == (kind == "planted") for c in p["checks"] if c["workload"] == w]
+            verdicts = [
+                c["verdict"]
+                for p in doc["pairs"]
+                if p["planted"] == (kind == "planted")
+                for c in p["checks"]
+                if c["workload"] == w
+            ]
             counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
-            lines.append(f"| {kind} | {w} | {want} | {verdicts.count(want)} of {len(verdicts)} | "
-                         + ", ".join(f"{v}: {n}" for v, n in counts.items()) + " |")
-    lines += ["", "| pair | kind | others' CPU share | workload | ratio | 95% interval | verdict |", "|---:|---|---:|---|---:|---|---|"]
+            lines.append(
+                f"| {kind} | {w} | {want} | {verdicts.count(want)} of {len(verdicts)} | "
+                + ", ".join(f"{v}: {n}" for v, n in counts.items())
+                + " |"
+            )
+    lines += [
+        "",
+        "| pair | kind | others' CPU share | workload | ratio | 95% interval | verdict |",
+        "|---:|---|---:|---|---:|---|---|",
+    ]
     for i, p in enumerate(doc["pairs"]):
         for c in p["checks"]:
-            lines.append(f"| {i} | {'planted' if p['planted'] else 'same'} | {p['others_cpu_share']:.0%} | {c['workload']} | "
-                         f"{c['ratio']:.3f} | {c['low']:.3f}–{c['high']:.3f} | {c['verdict']} |")
+            lines.append(
+                f"| {i} | {'planted' if p['planted'] else 'same'} | {p['others_cpu_share']:.0%} | {c['workload']} | "
+                f"{c['ratio']:.3f} | {c['low']:.3f}–{c['high']:.3f} | {c['verdict']} |"
+            )
     lines += ["", f"Machine: {doc['machine']}. Started {doc['started']}, took {doc['seconds'] / 60:.1f} min."]
     return "\n".join(lines) + "\n"
 
@@ -144,15 +190,31 @@ def main() -> None:
         for planted in (False, True):
             pairs.append(one_pair(bundle, planted, args))
             c = pairs[-1]["checks"]
-            print(f"pair {k} {'planted' if planted else 'same   '}: " + "; ".join(
-                f"{x['workload']} {x['ratio']:.3f} [{x['low']:.3f}, {x['high']:.3f}] {x['verdict']}" for x in c)
-                  + f"  (others {pairs[-1]['others_cpu_share']:.0%})", flush=True)
-    doc = {"command": "python " + " ".join(sys.argv), "bundle": str(bundle) if args.bundle else
-           "all-MiniLM-L6-v2 (packaged weights, untrained 2-label head), int8 x86-avx512-vnni export",
-           "machine": f"{cpu.cpu_model()}, {cpu.usable_cores()} usable cores", "started": started,
-           "seconds": round(time.time() - t0), "settings": {"iterations": args.iterations, "threshold_percent": args.threshold,
-           "quiet_wait_s": args.quiet_wait, "planted_slowdown": PLANTED},
-           "workloads": list(dict.fromkeys(c["workload"] for p in pairs for c in p["checks"])), "pairs": pairs}
+            print(
+                f"pair {k} {'planted' if planted else 'same   '}: "
+                + "; ".join(
+                    f"{x['workload']} {x['ratio']:.3f} [{x['low']:.3f}, {x['high']:.3f}] {x['verdict']}" for x in c
+                )
+                + f"  (others {pairs[-1]['others_cpu_share']:.0%})",
+                flush=True,
+            )
+    doc = {
+        "command": "python " + " ".join(sys.argv),
+        "bundle": str(bundle)
+        if args.bundle
+        else "all-MiniLM-L6-v2 (packaged weights, untrained 2-label head), int8 x86-avx512-vnni export",
+        "machine": f"{cpu.cpu_model()}, {cpu.usable_cores()} usable cores",
+        "started": started,
+        "seconds": round(time.time() - t0),
+        "settings": {
+            "iterations": args.iterations,
+            "threshold_percent": args.threshold,
+            "quiet_wait_s": args.quiet_wait,
+            "planted_slowdown": PLANTED,
+        },
+        "workloads": list(dict.fromkeys(c["workload"] for p in pairs for c in p["checks"])),
+        "pairs": pairs,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
     args.out.with_suffix(".md").write_text(markdown(doc))

@@ -10,6 +10,7 @@ spread of ratios over `rounds` consecutive chunks (min–max) so a reader sees h
 `edgebert bench A B --interleave --real` gives the same in the product; this script keeps the report's format. Two workloads: batch 1 at a fixed sequence length (synthetic, padded to the length),
 and batch 1 over the bundle's own evaluation texts at their real token lengths. Uses edgebert.bench.latency.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,9 +45,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--calls", type=int, default=20, help="timed calls per bundle per round")
     ap.add_argument("--seq-len", type=int, default=128)
-    ap.add_argument("--real-texts", type=int, default=200, help="evaluation texts cycled through for the real-length workload")
+    ap.add_argument(
+        "--real-texts", type=int, default=200, help="evaluation texts cycled through for the real-length workload"
+    )
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--quiet-wait", type=float, default=60.0, help="seconds in all to wait for other processes to quieten")
+    ap.add_argument(
+        "--quiet-wait", type=float, default=60.0, help="seconds in all to wait for other processes to quieten"
+    )
     ap.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     args = ap.parse_args()
 
@@ -54,8 +59,15 @@ def main() -> None:
     for path in args.bundles:
         m = read_manifest(path)
         verify_files(path, m)
-        variants.append({"path": path, "manifest": m, "runner": OnnxRunner(path, m, threads=args.threads),
-                         "synthetic": synthetic_inputs(m, args.seq_len), "real": real_inputs(path, m, args.real_texts)})
+        variants.append(
+            {
+                "path": path,
+                "manifest": m,
+                "runner": OnnxRunner(path, m, threads=args.threads),
+                "synthetic": synthetic_inputs(m, args.seq_len),
+                "real": real_inputs(path, m, args.real_texts),
+            }
+        )
     results = {}
     names = [str(i) for i in range(len(variants))]
     runners = {n: v["runner"] for n, v in zip(names, variants)}
@@ -72,24 +84,42 @@ def main() -> None:
             s = summarize(samples[i], 1, args.seq_len)
             ratios = [b / c for b, c in zip(per_round[0], per_round[i])]
             ci = ratio_ci(samples[i], samples[0], paired=True)  # first / this: a speed-up, paired by round
-            rows.append({"bundle": str(v["path"]), "precision": v["manifest"]["precision"],
-                         "layers": v["manifest"]["source"].get("num_layers"), "parameters": v["manifest"]["source"]["parameters"],
-                         "onnx_bytes": v["manifest"]["export"]["bytes"], "test_accuracy": v["manifest"]["reference"]["bundle_accuracy"],
-                         "p50_ms": round(s["p50_ms"], 3), "p90_ms": round(s["p90_ms"], 3), "speedup_vs_first": round(base / s["p50_ms"], 3),
-                         "speedup_ci95": [round(ci.low, 3), round(ci.high, 3)],
-                         "per_round_speedup_min": round(min(ratios), 3), "per_round_speedup_max": round(max(ratios), 3)})
+            rows.append(
+                {
+                    "bundle": str(v["path"]),
+                    "precision": v["manifest"]["precision"],
+                    "layers": v["manifest"]["source"].get("num_layers"),
+                    "parameters": v["manifest"]["source"]["parameters"],
+                    "onnx_bytes": v["manifest"]["export"]["bytes"],
+                    "test_accuracy": v["manifest"]["reference"]["bundle_accuracy"],
+                    "p50_ms": round(s["p50_ms"], 3),
+                    "p90_ms": round(s["p90_ms"], 3),
+                    "speedup_vs_first": round(base / s["p50_ms"], 3),
+                    "speedup_ci95": [round(ci.low, 3), round(ci.high, 3)],
+                    "per_round_speedup_min": round(min(ratios), 3),
+                    "per_round_speedup_max": round(max(ratios), 3),
+                }
+            )
         results[workload] = rows
     results["gate"] = gate.to_dict()
-    results["settings"] = {"rounds": args.rounds, "calls": args.calls, "seq_len": args.seq_len, "real_texts": args.real_texts,
-                           "threads": args.threads, "loadavg_1min_after": os.getloadavg()[0]}
+    results["settings"] = {
+        "rounds": args.rounds,
+        "calls": args.calls,
+        "seq_len": args.seq_len,
+        "real_texts": args.real_texts,
+        "threads": args.threads,
+        "loadavg_1min_after": os.getloadavg()[0],
+    }
     for workload in ("synthetic", "real"):
         label = f"batch 1, seq {args.seq_len}" if workload == "synthetic" else "batch 1, real lengths"
         print(f"\n{label}")
         for row in results[workload]:
-            print(f"  {row['bundle']}: p50 {row['p50_ms']:.2f} ms  ×{row['speedup_vs_first']:.2f} "
-                  f"[{row['speedup_ci95'][0]:.2f}–{row['speedup_ci95'][1]:.2f}] "
-                  f"(rounds {row['per_round_speedup_min']:.2f}–{row['per_round_speedup_max']:.2f})  "
-                  f"test acc {row['test_accuracy']:.2%}  {row['onnx_bytes'] / 1e6:.1f} MB")
+            print(
+                f"  {row['bundle']}: p50 {row['p50_ms']:.2f} ms  ×{row['speedup_vs_first']:.2f} "
+                f"[{row['speedup_ci95'][0]:.2f}–{row['speedup_ci95'][1]:.2f}] "
+                f"(rounds {row['per_round_speedup_min']:.2f}–{row['per_round_speedup_max']:.2f})  "
+                f"test acc {row['test_accuracy']:.2%}  {row['onnx_bytes'] / 1e6:.1f} MB"
+            )
     print(f"\nload average (1 min) after the run: {results['settings']['loadavg_1min_after']:.1f}")
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")

@@ -8,6 +8,7 @@ FFN neurons, importance measured by gradients, then a short distillation from th
 reports is typed by hand: every figure is read from reports/example-results/*.json, written by this run, and each
 report names the command that regenerates it. `--quick` is a smoke run (few calls) written to a temp directory.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,9 @@ def _log(message: str) -> None:
     click.echo(f"· {message}", err=True)
 
 
-def build_bundles(model: str | None, dataset: str | None, target: str, work: Path, prune: float,
-                  distill_steps: int, max_length: int) -> dict[str, Path]:
+def build_bundles(
+    model: str | None, dataset: str | None, target: str, work: Path, prune: float, distill_steps: int, max_length: int
+) -> dict[str, Path]:
     """fp32, int8 and pruned-fp32 bundles of one model, for one target, under `work`."""
     from edgebert.compress.recipe import compress_model
     from edgebert.export.exporter import export_bundle
@@ -47,8 +49,15 @@ def build_bundles(model: str | None, dataset: str | None, target: str, work: Pat
     bundles = {}
     for name, source, quantization in (("fp32", model, fp32), ("int8", model, None), ("pruned", pruned_model, fp32)):
         _log(f"exporting {name} for {target}")
-        bundles[name] = export_bundle(target, source, work / "bundles" / name, dataset=dataset,
-                                      quantization=quantization, max_length=max_length, log=_log)
+        bundles[name] = export_bundle(
+            target,
+            source,
+            work / "bundles" / name,
+            dataset=dataset,
+            quantization=quantization,
+            max_length=max_length,
+            log=_log,
+        )
     return bundles
 
 
@@ -58,8 +67,19 @@ def bench(name: str, bundle: Path, out_dir: Path, iterations: int, dataset: str 
     _log(f"benching {name}")
     out_dir.mkdir(exist_ok=True)
     doc_path = out_dir / f"{name}.json"
-    args = ["bench", str(bundle), "--batch-sizes", "1,8", "--real", "--warmup", "10", "--iterations", str(iterations),
-            "--out", str(doc_path)] + (["--dataset", dataset] if dataset else [])
+    args = [
+        "bench",
+        str(bundle),
+        "--batch-sizes",
+        "1,8",
+        "--real",
+        "--warmup",
+        "10",
+        "--iterations",
+        str(iterations),
+        "--out",
+        str(doc_path),
+    ] + (["--dataset", dataset] if dataset else [])
     proc = subprocess.run([sys.executable, "-c", "from edgebert.cli import main; main()", *args], stdout=sys.stderr)
     if proc.returncode != 0:
         raise EdgebertError(f"edgebert bench {bundle} failed (exit {proc.returncode}); see its message above")
@@ -69,9 +89,13 @@ def bench(name: str, bundle: Path, out_dir: Path, iterations: int, dataset: str 
 @click.command()
 @click.option("--model", default=None, help="Model directory [default: the default task model].")
 @click.option("--dataset", default=None, help="CSV/JSONL of labelled texts [default: the model's task data].")
-@click.option("--target", default="x86-avx512-vnni", show_default=True, help="Target the three bundles are exported for.")
+@click.option(
+    "--target", default="x86-avx512-vnni", show_default=True, help="Target the three bundles are exported for."
+)
 @click.option("--prune", default=0.5, show_default=True, type=float, help="Fraction of heads and FFN neurons removed.")
-@click.option("--distill-steps", default=100, show_default=True, type=int, help="Distillation steps after pruning (0: none).")
+@click.option(
+    "--distill-steps", default=100, show_default=True, type=int, help="Distillation steps after pruning (0: none)."
+)
 @click.option("--max-length", default=128, show_default=True, type=int, help="Tokens per text the bundles keep.")
 @click.option("--iterations", default=100, show_default=True, type=int, help="Timed calls per workload.")
 @click.option("--out", default="reports", show_default=True, type=click.Path(), help="Directory of the reports.")

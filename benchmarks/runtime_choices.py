@@ -8,6 +8,7 @@ Every variant is an onnxruntime session of the same model file with one setting 
 quiet gate included), and each ratio to the target's setting carries its paired 95 % bootstrap interval. A choice
 is worth recording in a target only when its whole interval is below 1 / 1.05 (compare's "improved" at 5 %).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,12 +49,18 @@ def main() -> None:
     model = args.bundle / manifest["model_file"]
     runtime = manifest["target"]["runtime"]
     threads, level = int(runtime.get("intra_op_threads", 0)), runtime.get("graph_optimization", "all")
-    variants = {f"target ({threads} threads, spinning, {level})": (threads, True, level),
-                "1 thread": (1, True, level), "no spinning": (threads, False, level),
-                "graph level extended": (threads, True, "extended"), "graph level basic": (threads, True, "basic")}
+    variants = {
+        f"target ({threads} threads, spinning, {level})": (threads, True, level),
+        "1 thread": (1, True, level),
+        "no spinning": (threads, False, level),
+        "graph level extended": (threads, True, "extended"),
+        "graph level basic": (threads, True, "basic"),
+    }
     runners = {name: session(model, *v) for name, v in variants.items()}
     enc = Encoder(args.bundle, manifest)
-    texts = [json.loads(line)["text"] for line in (args.bundle / manifest["reference"]["file"]).read_text().splitlines()]
+    texts = [
+        json.loads(line)["text"] for line in (args.bundle / manifest["reference"]["file"]).read_text().splitlines()
+    ]
     inputs = [enc([t]) for t in texts]
     order = np.random.default_rng(0).permutation(len(inputs))
     calls = [inputs[i] for i in order]
@@ -69,14 +76,33 @@ def main() -> None:
         s = summarize(samples[name], 1, float(lens.mean()))
         ci = bootstrap.ratio_ci(samples[first], samples[name], paired=True)
         gops = float(np.median(ops / samples[name]))
-        rows.append({"variant": name, "threads": t, "spinning": spin, "graph_optimization": lvl, "p50_ms": round(s["p50_ms"], 3),
-                     "ratio_to_target": round(ci.ratio, 3), "ci95": [round(ci.low, 3), round(ci.high, 3)],
-                     "verdict_5pct": bootstrap.verdict(ci, 5.0), "achieved_gops": round(gops, 1),
-                     "fraction_of_int8_peak": round(gops / peak, 4), "int8_peak_gops": peak})
-    doc = {"bundle": str(args.bundle), "rounds": args.rounds, "mean_tokens": float(lens.mean()), "gate": gate.to_dict(), "rows": rows}
+        rows.append(
+            {
+                "variant": name,
+                "threads": t,
+                "spinning": spin,
+                "graph_optimization": lvl,
+                "p50_ms": round(s["p50_ms"], 3),
+                "ratio_to_target": round(ci.ratio, 3),
+                "ci95": [round(ci.low, 3), round(ci.high, 3)],
+                "verdict_5pct": bootstrap.verdict(ci, 5.0),
+                "achieved_gops": round(gops, 1),
+                "fraction_of_int8_peak": round(gops / peak, 4),
+                "int8_peak_gops": peak,
+            }
+        )
+    doc = {
+        "bundle": str(args.bundle),
+        "rounds": args.rounds,
+        "mean_tokens": float(lens.mean()),
+        "gate": gate.to_dict(),
+        "rows": rows,
+    }
     for r in rows:
-        print(f"{r['variant']:<38} p50 {r['p50_ms']:.3f} ms  x{r['ratio_to_target']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}] "
-              f"{r['verdict_5pct']:<24} {r['achieved_gops']:.1f} GOP/s = {r['fraction_of_int8_peak']:.1%} of the int8 peak")
+        print(
+            f"{r['variant']:<38} p50 {r['p50_ms']:.3f} ms  x{r['ratio_to_target']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}] "
+            f"{r['verdict_5pct']:<24} {r['achieved_gops']:.1f} GOP/s = {r['fraction_of_int8_peak']:.1%} of the int8 peak"
+        )
     print(f"quiet gate: {gate.to_dict()}")
     if args.out:
         args.out.write_text(json.dumps(doc, indent=1) + "\n")

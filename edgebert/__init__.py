@@ -18,6 +18,7 @@ and each of those verbs is a :class:`Verb`: callable like the function it wraps,
 its subpackage, so `edgebert.bench(...)` and `edgebert.bench.runner.bench_bundle` both keep working in any order.
 (Renaming the subpackages instead would break every existing `import edgebert.bench.runner` in users' code.)
 """
+
 from __future__ import annotations
 
 import functools
@@ -38,8 +39,18 @@ if TYPE_CHECKING:
     from edgebert.report.compare import Comparison
     from edgebert.targets import Target
 
-__all__ = ["__version__", "EdgebertError", "export", "bench", "compress", "run", "report", "compare", "load",
-           "load_target"]
+__all__ = [
+    "__version__",
+    "EdgebertError",
+    "export",
+    "bench",
+    "compress",
+    "run",
+    "report",
+    "compare",
+    "load",
+    "load_target",
+]
 
 PathLike = str | os.PathLike[str]
 Log = Callable[[str], None]
@@ -93,10 +104,20 @@ sys.modules[__name__].__class__ = _Package
 
 
 @_verb("edgebert.export")
-def export(target: "str | Target", model: PathLike | None = None, out: PathLike | None = None, *,
-            format: Literal["onnx", "torchscript"] | None = None, precision: Literal["fp32", "fp16", "int8"] | None = None,
-            dataset: PathLike | None = None, text_column: str = "text", label_column: str = "label",
-            max_length: int = 128, force: bool = False, log: Log | None = None) -> "Path":
+def export(
+    target: "str | Target",
+    model: PathLike | None = None,
+    out: PathLike | None = None,
+    *,
+    format: Literal["onnx", "torchscript"] | None = None,
+    precision: Literal["fp32", "fp16", "int8"] | None = None,
+    dataset: PathLike | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    max_length: int = 128,
+    force: bool = False,
+    log: Log | None = None,
+) -> "Path":
     """Export a model directory to a validated bundle for one hardware target; return the bundle's path.
 
     The same as `edgebert export`. `target`: a name or alias (`edgebert targets list`) or a .toml file. `model`: a
@@ -107,16 +128,39 @@ def export(target: "str | Target", model: PathLike | None = None, out: PathLike 
     """
     from edgebert.export.exporter import export_bundle
 
-    return export_bundle(target, model, out, format=format, precision=precision, dataset=dataset,
-                         text_column=text_column, label_column=label_column, max_length=max_length, force=force, log=log)
+    return export_bundle(
+        target,
+        model,
+        out,
+        format=format,
+        precision=precision,
+        dataset=dataset,
+        text_column=text_column,
+        label_column=label_column,
+        max_length=max_length,
+        force=force,
+        log=log,
+    )
 
 
 @_verb("edgebert.bench")
-def bench(bundle: PathLike, *, batch_sizes: Sequence[int] = (1, 8), seq_lens: Sequence[int] | None = None,
-           real: bool = False, sort_by_length: bool = True, warmup: int = 10, iterations: int | None = None,
-           min_time_s: float | None = None, threads: int | None = None, dataset: PathLike | None = None,
-           text_column: str = "text", label_column: str = "label", out: PathLike | None = None,
-           log: Log | None = None) -> dict[str, Any]:
+def bench(
+    bundle: PathLike,
+    *,
+    batch_sizes: Sequence[int] = (1, 8),
+    seq_lens: Sequence[int] | None = None,
+    real: bool = False,
+    sort_by_length: bool = True,
+    warmup: int = 10,
+    iterations: int | None = None,
+    min_time_s: float | None = None,
+    threads: int | None = None,
+    dataset: PathLike | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    out: PathLike | None = None,
+    log: Log | None = None,
+) -> dict[str, Any]:
     """Benchmark a bundle on this machine; return (and with `out`, write) the results document.
 
     The same as `edgebert bench`: verifies every file's sha256, then records cold start (session creation,
@@ -125,15 +169,36 @@ def bench(bundle: PathLike, *, batch_sizes: Sequence[int] = (1, 8), seq_lens: Se
     """
     from edgebert.bench.runner import bench_bundle
 
-    return bench_bundle(bundle, batch_sizes=batch_sizes, seq_lens=seq_lens, real=real, sort_by_length=sort_by_length,
-                        warmup=warmup, iterations=iterations, min_time_s=min_time_s, threads=threads, dataset=dataset,
-                        text_column=text_column, label_column=label_column, out=out, log=log)
+    return bench_bundle(
+        bundle,
+        batch_sizes=batch_sizes,
+        seq_lens=seq_lens,
+        real=real,
+        sort_by_length=sort_by_length,
+        warmup=warmup,
+        iterations=iterations,
+        min_time_s=min_time_s,
+        threads=threads,
+        dataset=dataset,
+        text_column=text_column,
+        label_column=label_column,
+        out=out,
+        log=log,
+    )
 
 
 @_verb("edgebert.compress")
-def compress(model: PathLike | None, recipe: Any, out: PathLike | None = None, *, dataset: PathLike | None = None,
-              text_column: str = "text", label_column: str = "label", force: bool = False,
-              log: Log | None = None) -> "Path":
+def compress(
+    model: PathLike | None,
+    recipe: Any,
+    out: PathLike | None = None,
+    *,
+    dataset: PathLike | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    force: bool = False,
+    log: Log | None = None,
+) -> "Path":
     """Compress a model directory with a recipe; return the compressed model directory.
 
     The same as `edgebert compress`. `model`: a local Hugging Face model directory (None: the default task model).
@@ -143,13 +208,20 @@ def compress(model: PathLike | None, recipe: Any, out: PathLike | None = None, *
     """
     from edgebert.compress.recipe import compress_model
 
-    return compress_model(model, recipe, out, dataset=dataset, text_column=text_column, label_column=label_column,
-                          force=force, log=log)
+    return compress_model(
+        model, recipe, out, dataset=dataset, text_column=text_column, label_column=label_column, force=force, log=log
+    )
 
 
 @_verb("edgebert.report")
-def report(results: Sequence[PathLike], *, format: Literal["md", "html", "json"] = "md", baseline: PathLike | None = None,
-            use_baseline: bool = True, out: PathLike | None = None) -> str:
+def report(
+    results: Sequence[PathLike],
+    *,
+    format: Literal["md", "html", "json"] = "md",
+    baseline: PathLike | None = None,
+    use_baseline: bool = True,
+    out: PathLike | None = None,
+) -> str:
     """Set bench results documents side by side; return the report text (and with `out`, write it atomically).
 
     The same as `edgebert report`. Deltas are against `baseline` (default: the first of `results`).
@@ -166,8 +238,15 @@ def report(results: Sequence[PathLike], *, format: Literal["md", "html", "json"]
     return text
 
 
-def compare(baseline: PathLike, candidate: PathLike, *, max_latency_regression: float = 5.0,
-            max_accuracy_drop: float = 0.5, allow_different_env: bool = False, allow_busy: bool = False) -> "Comparison":
+def compare(
+    baseline: PathLike,
+    candidate: PathLike,
+    *,
+    max_latency_regression: float = 5.0,
+    max_accuracy_drop: float = 0.5,
+    allow_different_env: bool = False,
+    allow_busy: bool = False,
+) -> "Comparison":
     """Gate `candidate` against `baseline` (two results documents); `.passed` says whether it is within both limits.
 
     The same as `edgebert compare`: each workload's p50 ratio gets a verdict from its 95% bootstrap interval
@@ -177,14 +256,31 @@ def compare(baseline: PathLike, candidate: PathLike, *, max_latency_regression: 
     """
     from edgebert.report import compare_runs, load_results
 
-    return compare_runs(load_results(baseline), load_results(candidate), max_latency_regression, max_accuracy_drop,
-                        allow_different_env, allow_busy)
+    return compare_runs(
+        load_results(baseline),
+        load_results(candidate),
+        max_latency_regression,
+        max_accuracy_drop,
+        allow_different_env,
+        allow_busy,
+    )
 
 
-def run(target: str, *, model: PathLike | None = None, dataset: PathLike | None = None, text_column: str = "text",
-        label_column: str = "label", max_accuracy_drop: float = 1.0, budget_minutes: float = 12.0, trials: int = 4,
-        storage: str | None = None, study_name: str | None = None, out: PathLike | None = None,
-        log: Log | None = None) -> dict[str, Any]:
+def run(
+    target: str,
+    *,
+    model: PathLike | None = None,
+    dataset: PathLike | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    max_accuracy_drop: float = 1.0,
+    budget_minutes: float = 12.0,
+    trials: int = 4,
+    storage: str | None = None,
+    study_name: str | None = None,
+    out: PathLike | None = None,
+    log: Log | None = None,
+) -> dict[str, Any]:
     """Search compression recipes for the fastest bundle within an accuracy budget; return the run's summary.
 
     The same as `edgebert run` (out: runs/<target>; running it again resumes). Raises
@@ -193,13 +289,22 @@ def run(target: str, *, model: PathLike | None = None, dataset: PathLike | None 
     from edgebert.config import from_dict
     from edgebert.search import RunConfig, run_search
 
-    config = from_dict(RunConfig, {
-        "target": target, "model": None if model is None else os.fspath(model),
-        "dataset": None if dataset is None else os.fspath(dataset), "text_column": text_column,
-        "label_column": label_column, "max_accuracy_drop": max_accuracy_drop, "budget_minutes": budget_minutes,
-        "trials": trials, "storage": storage, "study_name": study_name,
-        "out": os.fspath(out) if out is not None else f"runs/{target}",
-    })
+    config = from_dict(
+        RunConfig,
+        {
+            "target": target,
+            "model": None if model is None else os.fspath(model),
+            "dataset": None if dataset is None else os.fspath(dataset),
+            "text_column": text_column,
+            "label_column": label_column,
+            "max_accuracy_drop": max_accuracy_drop,
+            "budget_minutes": budget_minutes,
+            "trials": trials,
+            "storage": storage,
+            "study_name": study_name,
+            "out": os.fspath(out) if out is not None else f"runs/{target}",
+        },
+    )
     return run_search(config, log=log)
 
 

@@ -5,6 +5,7 @@ its layers and the Linear layers inside them, which config keys count layers, he
 ids start after the pad id, which onnxruntime optimizer model type fuses its graph, and whether its heads can be
 pruned. `Layout` gives uniform access to a loaded model's layers through those facts. No torch import at module top.
 """
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -25,8 +26,12 @@ class Architecture:
     ffn_in: ClassVar[str] = "intermediate.dense"
     ffn_out: ClassVar[str] = "output.dense"
     # config.json keys: number of layers, heads per layer, FFN width, hidden width.
-    config_keys: ClassVar[dict[str, str]] = {"layers": "num_hidden_layers", "heads": "num_attention_heads",
-                                             "ffn": "intermediate_size", "hidden": "hidden_size"}
+    config_keys: ClassVar[dict[str, str]] = {
+        "layers": "num_hidden_layers",
+        "heads": "num_attention_heads",
+        "ffn": "intermediate_size",
+        "hidden": "hidden_size",
+    }
     # True: position ids start at pad_token_id + 1 (fairseq heritage), so max_position_embeddings holds fewer tokens.
     positions_after_pad: ClassVar[bool] = False
     # onnxruntime.transformers.optimizer's model_type: its BERT fusions match all four encoders.

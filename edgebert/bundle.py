@@ -14,6 +14,7 @@ process writing the same --out is refused), fixes the temp dir's mode to the use
 `--force` replaces only what edgebert wrote (a directory whose manifest says bundle / model / run) or an empty one,
 and never the working directory, one of its parents, or an input of the same command.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -83,8 +84,10 @@ def _check_not_protected(out: Path, inputs: Iterable[PathLike | None], what: str
     resolved = out.resolve()
     cwd = Path.cwd().resolve()
     if resolved == cwd or resolved in cwd.parents:
-        raise UserError(f"--out {out} is the working directory or one of its parents; edgebert never writes over it: "
-                        f"choose a new {what} such as bundles/NAME")
+        raise UserError(
+            f"--out {out} is the working directory or one of its parents; edgebert never writes over it: "
+            f"choose a new {what} such as bundles/NAME"
+        )
     for item in inputs:
         if item is None:
             continue
@@ -126,12 +129,16 @@ def check_output_dir(out: PathLike, force: bool, inputs: Iterable[PathLike | Non
         if not force:
             raise UserError(f"output directory {out} already holds files; choose another --out or pass --force")
         if edgebert_kind(out) is None:
-            raise UserError(f"--force replaces only a directory edgebert wrote (its manifest.json says bundle, model or "
-                            f"run) or an empty one; {out} is neither, so it was kept: choose another --out")
+            raise UserError(
+                f"--force replaces only a directory edgebert wrote (its manifest.json says bundle, model or "
+                f"run) or an empty one; {out} is neither, so it was kept: choose another --out"
+            )
     _check_parent(out)
 
 
-def check_output_file(out: PathLike, inputs: Iterable[PathLike | None] = (), inside: Iterable[PathLike | None] = ()) -> Path:
+def check_output_file(
+    out: PathLike, inputs: Iterable[PathLike | None] = (), inside: Iterable[PathLike | None] = ()
+) -> Path:
     """Refuse an output file that is a directory, an input of the command, or inside a directory it must not touch
     (the bundle being benched). Missing parent directories are fine: they are created when writing."""
     out = Path(out)
@@ -143,13 +150,17 @@ def check_output_file(out: PathLike, inputs: Iterable[PathLike | None] = (), ins
             raise UserError(f"--out {out} is an input of this command and would be overwritten; choose another --out")
     for item in inside:
         if item is not None and Path(item).resolve() in resolved.parents:
-            raise UserError(f"--out {out} is inside the bundle {item}, which holds only what export wrote; "
-                            "write it elsewhere, e.g. results/NAME.json")
+            raise UserError(
+                f"--out {out} is inside the bundle {item}, which holds only what export wrote; "
+                "write it elsewhere, e.g. results/NAME.json"
+            )
     _check_parent(out.absolute())
     return out
 
 
-def write_text_atomic(out: PathLike, text: str, inputs: Iterable[PathLike | None] = (), inside: Iterable[PathLike | None] = ()) -> Path:
+def write_text_atomic(
+    out: PathLike, text: str, inputs: Iterable[PathLike | None] = (), inside: Iterable[PathLike | None] = ()
+) -> Path:
     """Write `text` through a temp file and a rename (a reader never sees half a file); parents are created and the
     file gets the mode the user's umask gives (mkstemp's 0600 is fixed before the rename)."""
     out = check_output_file(out, inputs, inside)
@@ -174,9 +185,15 @@ def prepare_run_dir(out: PathLike, inputs: Iterable[PathLike | None] = ()) -> Pa
     _check_not_protected(out, inputs, "run directory")
     if out.exists() and not out.is_dir():
         raise UserError(f"run directory {out} is a file; choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not any((out / n).exists() for n in ("dev.jsonl", "study.db", "trials", "baselines")) \
-            and edgebert_kind(out) != "run":
-        raise UserError(f"{out} holds files that are not an edgebert run; choose another --out (re-running a run's --out resumes it)")
+    if (
+        out.is_dir()
+        and any(out.iterdir())
+        and not any((out / n).exists() for n in ("dev.jsonl", "study.db", "trials", "baselines"))
+        and edgebert_kind(out) != "run"
+    ):
+        raise UserError(
+            f"{out} holds files that are not an edgebert run; choose another --out (re-running a run's --out resumes it)"
+        )
     _check_parent(out)
     out.mkdir(parents=True, exist_ok=True)
     return out
@@ -214,8 +231,10 @@ def claim(out: Path) -> Iterator[None]:
                 if attempt == 0 and pid and not _alive(pid):
                     lock.unlink(missing_ok=True)  # stale: its writer was killed without cleaning up
                     continue
-                raise UserError(f"another edgebert process{f' (pid {pid})' if pid else ''} is writing {out}; "
-                                "wait for it to finish or choose another --out") from None
+                raise UserError(
+                    f"another edgebert process{f' (pid {pid})' if pid else ''} is writing {out}; "
+                    "wait for it to finish or choose another --out"
+                ) from None
     finally:
         mine.unlink(missing_ok=True)
     try:
@@ -249,7 +268,9 @@ def staging_dir(out: PathLike, force: bool = False, inputs: Iterable[PathLike | 
                 else:
                     tmp.rename(out)
             except OSError as exc:  # e.g. another program created files there meanwhile
-                raise UserError(f"cannot move the finished output into {out}: {exc.strerror or exc}; choose another --out") from None
+                raise UserError(
+                    f"cannot move the finished output into {out}: {exc.strerror or exc}; choose another --out"
+                ) from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -313,7 +334,9 @@ def read_manifest(root: Path | str) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{path} is not valid JSON ({str(exc).splitlines()[0][:120]}); re-export the bundle") from None
+        raise BundleError(
+            f"{path} is not valid JSON ({str(exc).splitlines()[0][:120]}); re-export the bundle"
+        ) from None
     if not isinstance(manifest, dict):
         raise BundleError(f"{path} is not a JSON object; re-export the bundle")
     version = manifest.get("schema_version")
@@ -329,16 +352,27 @@ def member(root: Path | str, rel: Any, what: str = "file") -> Path:
     """`root / rel` after checking that `rel` is a relative, normalised POSIX path inside `root` and that no part
     of it is a symlink. Cheap (no hashing): the runtime resolves every path it opens through it."""
     root = Path(root)
-    ok = (isinstance(rel, str) and rel not in ("", ".") and not rel.startswith("/") and "\\" not in rel
-          and "\x00" not in rel and posixpath.normpath(rel) == rel and ".." not in rel.split("/"))
+    ok = (
+        isinstance(rel, str)
+        and rel not in ("", ".")
+        and not rel.startswith("/")
+        and "\\" not in rel
+        and "\x00" not in rel
+        and posixpath.normpath(rel) == rel
+        and ".." not in rel.split("/")
+    )
     if not ok:
-        raise IntegrityError(f"{root / MANIFEST} names {what} {rel!r}, which is not a relative path inside the bundle; "
-                             "the manifest was altered: re-export the bundle")
+        raise IntegrityError(
+            f"{root / MANIFEST} names {what} {rel!r}, which is not a relative path inside the bundle; "
+            "the manifest was altered: re-export the bundle"
+        )
     path = root
     for part in rel.split("/"):
         path = path / part
         if path.is_symlink():
-            raise IntegrityError(f"bundle {root}: {rel} is a symlink; a bundle holds plain files only: re-export or re-copy it (cp -rL)")
+            raise IntegrityError(
+                f"bundle {root}: {rel} is a symlink; a bundle holds plain files only: re-export or re-copy it (cp -rL)"
+            )
     return path
 
 
@@ -357,8 +391,10 @@ def listed(root: Path | str, manifest: dict[str, Any], rel: Any, what: str = "fi
     path = member(root, rel, what)
     files = manifest.get("files")
     if not isinstance(files, dict) or rel not in files:
-        raise IntegrityError(f"{Path(root) / MANIFEST} names {what} {rel!r} but does not list it in files, so it "
-                             "cannot be verified; re-export the bundle")
+        raise IntegrityError(
+            f"{Path(root) / MANIFEST} names {what} {rel!r} but does not list it in files, so it "
+            "cannot be verified; re-export the bundle"
+        )
     return path
 
 
@@ -381,8 +417,10 @@ def verify_files(root: Path | str, manifest: dict[str, Any]) -> list[str]:
         for name in dirnames + filenames:
             p = Path(dirpath) / name
             if p.is_symlink():
-                raise IntegrityError(f"bundle {root}: {p.relative_to(root).as_posix()} is a symlink; a bundle holds "
-                                     "plain files only: re-export or re-copy it (cp -rL)")
+                raise IntegrityError(
+                    f"bundle {root}: {p.relative_to(root).as_posix()} is a symlink; a bundle holds "
+                    "plain files only: re-export or re-copy it (cp -rL)"
+                )
         for name in filenames:
             rel = (Path(dirpath) / name).relative_to(root).as_posix()
             if rel != MANIFEST and rel not in files:
@@ -394,7 +432,9 @@ def verify_files(root: Path | str, manifest: dict[str, Any]) -> list[str]:
         elif sha256_file(p) != expected:
             bad.append(f"{rel} (sha256 mismatch)")
     if bad:
-        raise IntegrityError(f"bundle {root} failed verification: {', '.join(bad)}; the files were changed or truncated, re-export or re-copy it")
+        raise IntegrityError(
+            f"bundle {root} failed verification: {', '.join(bad)}; the files were changed or truncated, re-export or re-copy it"
+        )
     if extra:
         shown = ", ".join(sorted(extra)[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
         return [f"bundle {root} holds files its manifest does not list ({shown}); they are not verified and not used"]

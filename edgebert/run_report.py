@@ -1,6 +1,7 @@
 """The report of `edgebert run`: report.md, report.html (with the Pareto chart of every finished trial on dev) and
 summary.json, rendered from the run's summary — a plain value (search.finish builds it), so this module needs
 nothing from the search itself."""
+
 from __future__ import annotations
 
 import html
@@ -60,35 +61,61 @@ def search_markdown(s: dict[str, Any]) -> str:
     lines = [f"# edgebert run — {s['target']}", ""]
     c, budget, conf = s["chosen"], s["max_accuracy_drop_points"], _confidence(s)
     if s["proxy_latency"]:
-        lines += [f"> Latency here is a **proxy**: {s['target']} bundles were timed on this {cpu.machine()} machine, and the "
-                  "search also records multiply-accumulates per token. Bench the chosen bundle on the device itself.", ""]
-    lines += [f"Budget: at most {budget:g} points below fp32, decided by the one-sided {conf} upper bound of each trial's "
-              f"accuracy drop, from a paired bootstrap over the {s['dev_size']} dev texts (fp32 dev accuracy "
-              f"{s['fp32_dev_accuracy']:.2%}). Seed {s['seed']}; study `{s['study']}` in `{s['storage']}`.", ""]
+        lines += [
+            f"> Latency here is a **proxy**: {s['target']} bundles were timed on this {cpu.machine()} machine, and the "
+            "search also records multiply-accumulates per token. Bench the chosen bundle on the device itself.",
+            "",
+        ]
+    lines += [
+        f"Budget: at most {budget:g} points below fp32, decided by the one-sided {conf} upper bound of each trial's "
+        f"accuracy drop, from a paired bootstrap over the {s['dev_size']} dev texts (fp32 dev accuracy "
+        f"{s['fp32_dev_accuracy']:.2%}). Seed {s['seed']}; study `{s['study']}` in `{s['storage']}`.",
+        "",
+    ]
     if c is None:
         k = s.get("closest")
-        lines += ["**No trial meets the budget** (exit code 1)." + (
-            f" The closest is trial {k['trial']} ({_params_text(k['params'])}): {k['drop_points']:+.2f} points on dev, "
-            f"{conf} bound {k['upper_points']:+.2f}, {k['latency_ms']:.2f} ms." if k else " No trial finished."), ""]
+        lines += [
+            "**No trial meets the budget** (exit code 1)."
+            + (
+                f" The closest is trial {k['trial']} ({_params_text(k['params'])}): {k['drop_points']:+.2f} points on dev, "
+                f"{conf} bound {k['upper_points']:+.2f}, {k['latency_ms']:.2f} ms."
+                if k
+                else " No trial finished."
+            ),
+            "",
+        ]
     else:
-        lines += [f"Chosen: trial {c['trial']} ({_params_text(c['params'])}): {c['drop_points']:+.2f} points below fp32 on dev, "
-                  f"{conf} bound **{c['upper_points']:+.2f}** ≤ {budget:g}.", ""]
+        lines += [
+            f"Chosen: trial {c['trial']} ({_params_text(c['params'])}): {c['drop_points']:+.2f} points below fp32 on dev, "
+            f"{conf} bound **{c['upper_points']:+.2f}** ≤ {budget:g}.",
+            "",
+        ]
         if s.get("chosen_elsewhere"):
-            lines += [f"It ran on another worker: its bundle is {c['bundle']} on that machine; bench it there on the test split.", ""]
+            lines += [
+                f"It ran on another worker: its bundle is {c['bundle']} on that machine; bench it there on the test split.",
+                "",
+            ]
         if "speedup_vs_int8" in s:
             t = s["test_drop"]
             lo, hi = t["interval_points"]
-            lines += [f"On the test split ({t['n']} texts, not seen by the search) at real lengths, batch 1: "
-                      f"**{s['speedup_vs_int8']:.2f}× faster than the plain int8 export**, {s['speedup_vs_fp32']:.2f}× faster than fp32, "
-                      f"{versus_fp32(t['drop_points'])} ({conf} interval of the drop: {lo:+.2f} to {hi:+.2f} points; "
-                      f"{'within' if t['within_budget'] else '**outside**'} the budget).", ""]
+            lines += [
+                f"On the test split ({t['n']} texts, not seen by the search) at real lengths, batch 1: "
+                f"**{s['speedup_vs_int8']:.2f}× faster than the plain int8 export**, {s['speedup_vs_fp32']:.2f}× faster than fp32, "
+                f"{versus_fp32(t['drop_points'])} ({conf} interval of the drop: {lo:+.2f} to {hi:+.2f} points; "
+                f"{'within' if t['within_budget'] else '**outside**'} the budget).",
+                "",
+            ]
         if s.get("recipe"):
             lines += ["Recipe (`edgebert compress --recipe`):", "", "```toml", s["recipe"].rstrip(), "```", ""]
-    lines += ["## Trials (dev split)", "",
-              "Fidelity: distillation steps run. A trial is stopped before training when its untrained shape is no faster "
-              "than one that already meets the budget, and during training when its learning curve cannot reach the budget.", "",
-              f"| trial | seed recipe | layers | heads cut | FFN cut | quantization | fidelity | p50 ms (real) | dev drop (pts) | {conf} bound | MB | verdict: why |",
-              "|---:|---|---:|---:|---:|---|---|---:|---:|---:|---:|---|"]
+    lines += [
+        "## Trials (dev split)",
+        "",
+        "Fidelity: distillation steps run. A trial is stopped before training when its untrained shape is no faster "
+        "than one that already meets the budget, and during training when its learning curve cannot reach the budget.",
+        "",
+        f"| trial | seed recipe | layers | heads cut | FFN cut | quantization | fidelity | p50 ms (real) | dev drop (pts) | {conf} bound | MB | verdict: why |",
+        "|---:|---|---:|---:|---:|---|---|---:|---:|---:|---:|---|",
+    ]
     for r in s["trials"]:
         p = r["params"]
         lat = r["latency_ms"] if r["latency_ms"] is not None else r.get("shape_latency_ms")
@@ -99,12 +126,17 @@ def search_markdown(s: dict[str, Any]) -> str:
             drop = f"({r['checkpoints'][last]:+.2f} at step {last})"
         upper = "" if r.get("upper_points") is None else f"{r['upper_points']:+.2f}"
         size = "" if r.get("size_bytes") is None else f"{r['size_bytes'] / 1e6:.1f}"
-        lines.append(f"| {r['trial']} | {r.get('seed_recipe') or ''} | {p.get('layers_kept', '')} | {p.get('heads_ratio', '')} | "
-                     f"{p.get('ffn_ratio', '')} | {p.get('quantization', '')} | {fidelity(r)} | {lat_text} | {drop} | {upper} | {size} | "
-                     f"**{r.get('verdict', '')}**: {r.get('why', '').replace('|', '/')} |")
-    lines += ["", "The final benches below ran in this `edgebert run` process, the bundles interleaved round by round "
-              "(`edgebert bench --interleave`): their ratios are side by side, but their peak RSS is the whole process's "
-              "(torch included). For a bundle's own memory run `edgebert bench BUNDLE`."]
+        lines.append(
+            f"| {r['trial']} | {r.get('seed_recipe') or ''} | {p.get('layers_kept', '')} | {p.get('heads_ratio', '')} | "
+            f"{p.get('ffn_ratio', '')} | {p.get('quantization', '')} | {fidelity(r)} | {lat_text} | {drop} | {upper} | {size} | "
+            f"**{r.get('verdict', '')}**: {r.get('why', '').replace('|', '/')} |"
+        )
+    lines += [
+        "",
+        "The final benches below ran in this `edgebert run` process, the bundles interleaved round by round "
+        "(`edgebert bench --interleave`): their ratios are side by side, but their peak RSS is the whole process's "
+        "(torch included). For a bundle's own memory run `edgebert bench BUNDLE`.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -112,22 +144,43 @@ def search_html(s: dict[str, Any]) -> str:
     c, conf = s["chosen"], _confidence(s)
     parts = [f"<section><h1>edgebert run — {html.escape(s['target'])}</h1>"]
     if s["proxy_latency"]:
-        parts.append("<p><strong>Latency is a proxy</strong>: these bundles were timed on this machine, not on the target.</p>")
+        parts.append(
+            "<p><strong>Latency is a proxy</strong>: these bundles were timed on this machine, not on the target.</p>"
+        )
     if c is None:
         k = s.get("closest")
-        parts.append("<p><strong>No trial meets the budget.</strong>" + (
-            f" Closest: trial {k['trial']}, {k['drop_points']:+.2f} points on dev ({conf} bound {k['upper_points']:+.2f}).</p>" if k else "</p>"))
+        parts.append(
+            "<p><strong>No trial meets the budget.</strong>"
+            + (
+                f" Closest: trial {k['trial']}, {k['drop_points']:+.2f} points on dev ({conf} bound {k['upper_points']:+.2f}).</p>"
+                if k
+                else "</p>"
+            )
+        )
     else:
-        parts.append(f"<p>Chosen: trial {c['trial']} ({html.escape(_params_text(c['params']))}); {c['drop_points']:+.2f} points "
-                     f"below fp32 on dev, {conf} bound {c['upper_points']:+.2f} (budget {s['max_accuracy_drop_points']:g}).</p>")
+        parts.append(
+            f"<p>Chosen: trial {c['trial']} ({html.escape(_params_text(c['params']))}); {c['drop_points']:+.2f} points "
+            f"below fp32 on dev, {conf} bound {c['upper_points']:+.2f} (budget {s['max_accuracy_drop_points']:g}).</p>"
+        )
         if "speedup_vs_int8" in s:
             t = s["test_drop"]
-            parts.append(f"<p>Test split, real lengths, batch 1: {s['speedup_vs_int8']:.2f}× faster than plain int8, "
-                         f"{s['speedup_vs_fp32']:.2f}× faster than fp32, {versus_fp32(t['drop_points'])} "
-                         f"({conf} interval {t['interval_points'][0]:+.2f} to {t['interval_points'][1]:+.2f}).</p>")
+            parts.append(
+                f"<p>Test split, real lengths, batch 1: {s['speedup_vs_int8']:.2f}× faster than plain int8, "
+                f"{s['speedup_vs_fp32']:.2f}× faster than fp32, {versus_fp32(t['drop_points'])} "
+                f"({conf} interval {t['interval_points'][0]:+.2f} to {t['interval_points'][1]:+.2f}).</p>"
+            )
         if s.get("recipe"):
             parts.append(f"<pre>{html.escape(s['recipe'])}</pre>")
-    parts.append("<ul>" + "".join(f"<li>trial {r['trial']}: {html.escape(r.get('verdict', ''))} — {html.escape(r.get('why', ''))} "
-                                  f"({html.escape(fidelity(r))})</li>" for r in s["trials"]) + "</ul>")
-    parts.append("<p>Charts below: every finished trial on the dev split (the Pareto chart marks the front).</p></section>")
+    parts.append(
+        "<ul>"
+        + "".join(
+            f"<li>trial {r['trial']}: {html.escape(r.get('verdict', ''))} — {html.escape(r.get('why', ''))} "
+            f"({html.escape(fidelity(r))})</li>"
+            for r in s["trials"]
+        )
+        + "</ul>"
+    )
+    parts.append(
+        "<p>Charts below: every finished trial on the dev split (the Pareto chart marks the front).</p></section>"
+    )
     return "\n".join(parts)

@@ -3,6 +3,7 @@
 This is the code path a Raspberry Pi runs, so it imports no torch or transformers for ONNX bundles. Export's
 parity check uses the same runner, so what is validated is exactly what `bench` times.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,7 +18,12 @@ from edgebert.config import MAX_THREADS
 from edgebert.errors import BundleError, MissingDependencyError, UserError
 
 
-GRAPH_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+GRAPH_LEVELS = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
 
 
 def load_tokenizer(bundle_dir: Path, manifest: dict[str, Any]):
@@ -25,7 +31,9 @@ def load_tokenizer(bundle_dir: Path, manifest: dict[str, Any]):
 
     info = manifest.get("tokenizer")
     if not isinstance(info, dict) or not info.get("file"):
-        raise BundleError(f"bundle {bundle_dir} has no tokenizer (manifest.json lacks tokenizer.file); re-export the bundle")
+        raise BundleError(
+            f"bundle {bundle_dir} has no tokenizer (manifest.json lacks tokenizer.file); re-export the bundle"
+        )
     path = listed(bundle_dir, manifest, info["file"], "tokenizer.file")
     try:
         tok = Tokenizer.from_file(str(path))
@@ -34,7 +42,13 @@ def load_tokenizer(bundle_dir: Path, manifest: dict[str, Any]):
     except BaseException as exc:  # tokenizers raises bare Exceptions (and pyo3 panics) on a bad file or setting
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
-        reason = "not UTF-8 text" if "UTF-8" in str(exc) else str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        reason = (
+            "not UTF-8 text"
+            if "UTF-8" in str(exc)
+            else str(exc).splitlines()[0][:120]
+            if str(exc)
+            else type(exc).__name__
+        )
         raise BundleError(f"cannot read the bundle's tokenizer {path} ({reason}); re-export the bundle") from None
     return tok
 
@@ -62,12 +76,16 @@ class Encoder:
 class OnnxRunner:
     """An onnxruntime session configured from the bundle's resolved target settings."""
 
-    def __init__(self, bundle_dir: Path, manifest: dict[str, Any], threads: int | None = None, providers: list[str] | None = None):
+    def __init__(
+        self, bundle_dir: Path, manifest: dict[str, Any], threads: int | None = None, providers: list[str] | None = None
+    ):
         import onnxruntime as ort
 
         runtime = manifest["target"]["runtime"]
         opts = ort.SessionOptions()
-        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_LEVELS[runtime.get("graph_optimization", "all")])
+        opts.graph_optimization_level = getattr(
+            ort.GraphOptimizationLevel, GRAPH_LEVELS[runtime.get("graph_optimization", "all")]
+        )
         n = check_threads(runtime.get("intra_op_threads", 0) if threads is None else threads)
         opts.intra_op_num_threads = n
         opts.inter_op_num_threads = 1
@@ -90,18 +108,24 @@ class OnnxRunner:
 def check_threads(n: Any) -> int:
     """A thread count in 0 (the runtime's default) .. MAX_THREADS, or a one-line error."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= MAX_THREADS:
-        raise UserError(f"thread count must be a whole number from 0 (the runtime's default) to {MAX_THREADS}, got {n!r}")
+        raise UserError(
+            f"thread count must be a whole number from 0 (the runtime's default) to {MAX_THREADS}, got {n!r}"
+        )
     return int(n)
 
 
 def onnx_load_error(path: Path, message: str, ort_version: str) -> str:
     """onnxruntime's multi-line C++ error as one line; an opset newer than this onnxruntime says which and how to fix."""
-    newer = re.search(r"Opset (\d+) is under development", message) or re.search(r"opset (\d+) is not supported", message, re.I)
+    newer = re.search(r"Opset (\d+) is under development", message) or re.search(
+        r"opset (\d+) is not supported", message, re.I
+    )
     if newer:
         top = re.search(r"till opset (\d+)", message)
         supported = f" (it supports ai.onnx up to opset {top.group(1)})" if top else ""
-        return (f"{path} uses ONNX opset {newer.group(1)}, newer than this onnxruntime {ort_version} supports{supported}; "
-                "re-export with a lower [export] opset in the target file, or upgrade onnxruntime")
+        return (
+            f"{path} uses ONNX opset {newer.group(1)}, newer than this onnxruntime {ort_version} supports{supported}; "
+            "re-export with a lower [export] opset in the target file, or upgrade onnxruntime"
+        )
     first = next((line for line in message.splitlines() if line.strip()), "unknown error")
     return f"onnxruntime {ort_version} cannot load {path}: {first[:200]}; re-export the bundle"
 
@@ -109,11 +133,15 @@ def onnx_load_error(path: Path, message: str, ort_version: str) -> str:
 class TorchScriptRunner:
     """TorchScript is code (a program in TorchScript's language, run by torch): load it only when trusted."""
 
-    def __init__(self, bundle_dir: Path, manifest: dict[str, Any], threads: int | None = None, trust_torchscript: bool = False):
+    def __init__(
+        self, bundle_dir: Path, manifest: dict[str, Any], threads: int | None = None, trust_torchscript: bool = False
+    ):
         if not trust_torchscript:
             raise UserError(UNTRUSTED_TORCHSCRIPT.format(bundle=bundle_dir))
         path = listed(bundle_dir, manifest, manifest.get("model_file"), "model_file")
-        threads = check_threads(manifest["target"]["runtime"].get("intra_op_threads", 0) if threads is None else threads)
+        threads = check_threads(
+            manifest["target"]["runtime"].get("intra_op_threads", 0) if threads is None else threads
+        )
         try:
             import torch
         except ImportError:
@@ -133,10 +161,14 @@ class TorchScriptRunner:
         # TorchScript in favour of torch.export; these bundles are TorchScript by design.
         try:
             with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.* is deprecated", category=DeprecationWarning)
+                warnings.filterwarnings(
+                    "ignore", message=r".*torch\.jit\.load.* is deprecated", category=DeprecationWarning
+                )
                 self.module = torch.jit.load(str(path), map_location="cpu")
         except Exception as exc:
-            raise BundleError(f"torch {torch.__version__} cannot load {path}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}; re-export the bundle") from None
+            raise BundleError(
+                f"torch {torch.__version__} cannot load {path}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}; re-export the bundle"
+            ) from None
         self.module.eval()
         self.input_names = list(manifest["inputs"])
 
@@ -150,11 +182,15 @@ class TorchScriptRunner:
         return out.float().numpy()
 
 
-UNTRUSTED_TORCHSCRIPT = ("{bundle} is a TorchScript bundle: TorchScript is code that runs with your rights; load it only "
-                         "if you trust its source, with --trust-torchscript (API: trust_torchscript=True)")
+UNTRUSTED_TORCHSCRIPT = (
+    "{bundle} is a TorchScript bundle: TorchScript is code that runs with your rights; load it only "
+    "if you trust its source, with --trust-torchscript (API: trust_torchscript=True)"
+)
 
 
-def make_runner(bundle_dir: Path, manifest: dict[str, Any], threads: int | None = None, trust_torchscript: bool = False):
+def make_runner(
+    bundle_dir: Path, manifest: dict[str, Any], threads: int | None = None, trust_torchscript: bool = False
+):
     fmt = manifest.get("format")
     if fmt == "onnx":
         return OnnxRunner(bundle_dir, manifest, threads)

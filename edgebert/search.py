@@ -15,6 +15,7 @@ test split is touched only at the end, to report the chosen bundle's drop with i
 Optuna RDB storage (SQLite in the run directory by default, PostgreSQL to share it between machines; search_storage.py)
 and records what it was made for, so a resumed run with another target, model, dataset or space is refused.
 """
+
 from __future__ import annotations
 
 import json
@@ -84,7 +85,9 @@ def correct_on(bundle_dir: Path, texts: data.LabelledTexts, cache: Path) -> np.n
     from edgebert.runtime import Encoder, make_runner, predict_logits
 
     manifest = bundle.read_manifest(bundle_dir)
-    preds = predict_logits(make_runner(Path(bundle_dir), manifest), Encoder(Path(bundle_dir), manifest), texts.texts).argmax(1)
+    preds = predict_logits(
+        make_runner(Path(bundle_dir), manifest), Encoder(Path(bundle_dir), manifest), texts.texts
+    ).argmax(1)
     correct = preds == texts.label_ids(label2id(manifest))
     write_json_atomic(cache, [int(c) for c in correct])
     return correct
@@ -107,7 +110,10 @@ class Search:
         self.target: Target = load_target(config.target)
         self.started = time.time()
         self.unbounded = False  # set when the budget is spent before any trial finished: one trial runs regardless
-        self.proxy = self.target.arch not in ("any", cpu.machine()) or "CUDAExecutionProvider" in self.target.runtime.execution_providers
+        self.proxy = (
+            self.target.arch not in ("any", cpu.machine())
+            or "CUDAExecutionProvider" in self.target.runtime.execution_providers
+        )
         self.storage_url = config.storage or f"sqlite:///{self.out / 'study.db'}"
         self.study_name = config.study_name or f"edgebert-{self.target.name}"
 
@@ -132,9 +138,12 @@ class Search:
             self.log(note)
         self.seeds = seeds
         self.space = SearchSpace.for_model(self.num_layers, [p for _, p in seeds])
-        self.identity = {"target": self.target.name, "model_sha256": bundle.sha256_file(weights_file(self.model_dir)),
-                         "dataset_sha256": "+".join(data.dataset_digest(splits[k])[:16] for k in ("train", "dev", "test")),
-                         "space_sha256": self.space.digest()}
+        self.identity = {
+            "target": self.target.name,
+            "model_sha256": bundle.sha256_file(weights_file(self.model_dir)),
+            "dataset_sha256": "+".join(data.dataset_digest(splits[k])[:16] for k in ("train", "dev", "test")),
+            "space_sha256": self.space.digest(),
+        }
         # The run directory holds baselines and trials made for one identity: re-running it with other inputs would
         # report old evidence under new names, whatever storage the study is in.
         record = self.out / "identity.json"
@@ -146,7 +155,9 @@ class Search:
         self.dev_file = self.out / "dev.jsonl"
         if not self.dev_file.is_file():
             splits["dev"].to_jsonl(self.dev_file)
-        self.started = time.time()  # the budget starts here: training the default model on first use is not the search's
+        self.started = (
+            time.time()
+        )  # the budget starts here: training the default model on first use is not the search's
         # One standard error of dev accuracy: how far one checkpoint's figure can move by chance.
         self.noise_points = 100 * float(np.sqrt(0.25 / max(len(splits["dev"]), 1)))
 
@@ -160,8 +171,15 @@ class Search:
             dataset = self.out / "test.jsonl"
             if not dataset.is_file():
                 self.splits["test"].to_jsonl(dataset)
-        return export_bundle(self.target, model_dir, out, dataset=dataset, quantization=quantization, max_length=self.config.max_length,
-                             force=True)
+        return export_bundle(
+            self.target,
+            model_dir,
+            out,
+            dataset=dataset,
+            quantization=quantization,
+            max_length=self.config.max_length,
+            force=True,
+        )
 
     def bench(self, bundle_dir: Path, out: Path, dataset: Path | None) -> dict[str, Any]:
         from edgebert.bench.runner import bench_bundle
@@ -169,22 +187,41 @@ class Search:
         if out.is_file():
             return json.loads(out.read_text())
         seq = min(128, int(bundle.read_manifest(bundle_dir)["tokenizer"]["max_length"]))
-        return bench_bundle(bundle_dir, batch_sizes=(1,), seq_lens=(seq,), real=True, warmup=5,
-                            iterations=self.config.bench_iterations, dataset=dataset, out=out,
-                            trust_torchscript=True)  # bundles this run exported itself
+        return bench_bundle(
+            bundle_dir,
+            batch_sizes=(1,),
+            seq_lens=(seq,),
+            real=True,
+            warmup=5,
+            iterations=self.config.bench_iterations,
+            dataset=dataset,
+            out=out,
+            trust_torchscript=True,
+        )  # bundles this run exported itself
 
     def bench_together(self, named: dict[str, str], paths: dict[str, Path], dataset: Path | None) -> None:
         """Bench `named` bundles interleaved round by round (edgebert.bench.interleave), so their ratios are measured
         side by side; skipped when every results file already holds its bundle (a resumed run)."""
         from edgebert.bench.interleave import bench_interleaved
 
-        if all(paths[n].is_file() and json.loads(paths[n].read_text())["bundle"]["path"] == str(Path(b).absolute())
-               for n, b in named.items()):
+        if all(
+            paths[n].is_file() and json.loads(paths[n].read_text())["bundle"]["path"] == str(Path(b).absolute())
+            for n, b in named.items()
+        ):
             return
         seq = min(128, int(bundle.read_manifest(Path(next(iter(named.values()))))["tokenizer"]["max_length"]))
-        bench_interleaved(list(named.values()), batch_sizes=(1,), seq_lens=(seq,), real=True, warmup=5,
-                          iterations=self.config.bench_iterations, dataset=dataset, out_files=[paths[n] for n in named],
-                          log=self.log, trust_torchscript=True)
+        bench_interleaved(
+            list(named.values()),
+            batch_sizes=(1,),
+            seq_lens=(seq,),
+            real=True,
+            warmup=5,
+            iterations=self.config.bench_iterations,
+            dataset=dataset,
+            out_files=[paths[n] for n in named],
+            log=self.log,
+            trust_torchscript=True,
+        )
 
     def baselines(self) -> dict[str, dict[str, Any]]:
         """The fp32 export and the plain int8 export of the unmodified model: what the search must beat."""
@@ -200,7 +237,9 @@ class Search:
         self.bench_together(named, paths, self.dev_file)
         out = {name: {"bundle": named[name], "dev": json.loads(paths[name].read_text())} for name in named}
         self.base = out
-        self.fp32_dev_correct = correct_on(Path(out["fp32"]["bundle"]), self.splits["dev"], self.out / "baselines" / "fp32" / "dev-correct.json")
+        self.fp32_dev_correct = correct_on(
+            Path(out["fp32"]["bundle"]), self.splits["dev"], self.out / "baselines" / "fp32" / "dev-correct.json"
+        )
         return out
 
     def seconds_left(self) -> float | None:
@@ -214,13 +253,16 @@ class Search:
         optuna = require("optuna")
         budget = self.config.max_accuracy_drop
 
-        study = open_study(self.storage_url, self.study_name,
-                           lambda: optuna.samplers.TPESampler(seed=self.config.seed, n_startup_trials=len(self.seeds) + 2),
-                           lambda: budget_pruner(budget, self.noise_points))
+        study = open_study(
+            self.storage_url,
+            self.study_name,
+            lambda: optuna.samplers.TPESampler(seed=self.config.seed, n_startup_trials=len(self.seeds) + 2),
+            lambda: budget_pruner(budget, self.noise_points),
+        )
         check_identity(study, self.identity, f"study {self.study_name!r} in {self.storage_url}")
         requeue_interrupted(study)
         room = self.config.trials - sum(counts(t) for t in study.trials)  # a finished study gets no new work
-        for name, params in self.seeds[:max(room, 0)]:
+        for name, params in self.seeds[: max(room, 0)]:
             study.enqueue_trial(params, user_attrs={"seed_recipe": name}, skip_if_exists=True)
         return study
 
@@ -229,7 +271,12 @@ class Search:
         best = None
         for t in study.get_trials(deepcopy=False):
             upper = t.user_attrs.get("upper_points")
-            if t.number != number and t.state.name == "COMPLETE" and upper is not None and upper <= self.config.max_accuracy_drop + 1e-9:
+            if (
+                t.number != number
+                and t.state.name == "COMPLETE"
+                and upper is not None
+                and upper <= self.config.max_accuracy_drop + 1e-9
+            ):
                 if best is None or t.values[0] < best[1]:
                     best = (t.number, t.values[0])
         return best
@@ -250,8 +297,15 @@ class Search:
         from edgebert.compress.recipe import compress_model
 
         name = trial.user_attrs.get("seed_recipe")
-        twins = [t.number for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number and name
-                 and t.user_attrs.get("seed_recipe") == name and counts(t) and "duplicate_of" not in t.user_attrs]
+        twins = [
+            t.number
+            for t in trial.study.get_trials(deepcopy=False)
+            if t.number < trial.number
+            and name
+            and t.user_attrs.get("seed_recipe") == name
+            and counts(t)
+            and "duplicate_of" not in t.user_attrs
+        ]
         if twins:  # two workers opening a new study both enqueued the seeds: the later copy stops at once
             trial.set_user_attr("duplicate_of", twins[0])
             self._stop(trial, 0, {}, f"a duplicate of trial {twins[0]} (the same seed, enqueued by another worker)")
@@ -264,7 +318,12 @@ class Search:
         trial.set_user_attr("planned_steps", params["distill_steps"])
         self.log(f"trial {trial.number}: {params}")
         started = time.time()
-        kw = {"dataset": self.config.dataset, "text_column": self.config.text_column, "label_column": self.config.label_column, "force": True}
+        kw = {
+            "dataset": self.config.dataset,
+            "text_column": self.config.text_column,
+            "label_column": self.config.label_column,
+            "force": True,
+        }
         # 1. The shape, untrained: its latency is the candidate's, whatever distillation later does to its weights.
         shape_recipe = {k: v for k, v in recipe.items() if k != "distill"}
         if not (d / "shape-model" / bundle.MANIFEST).is_file():
@@ -275,13 +334,22 @@ class Search:
         accuracy = bundle.read_manifest(d / "shape-model")["accuracy"]
         reference = accuracy["dev_source"]  # the unpruned model, same texts, same max_length: the checkpoints' zero
         trial.set_user_attr("shape_latency_ms", latency)
-        seen = {0: 100 * (reference - accuracy["dev"])}  # {steps run: dev points below fp32}: this trial's learning curve
+        seen = {
+            0: 100 * (reference - accuracy["dev"])
+        }  # {steps run: dev points below fp32}: this trial's learning curve
         trial.report(seen[0], 0)
-        self.log(f"trial {trial.number}: shape {latency:.2f} ms before training, dev accuracy {accuracy['dev']:.2%} untrained")
+        self.log(
+            f"trial {trial.number}: shape {latency:.2f} ms before training, dev accuracy {accuracy['dev']:.2%} untrained"
+        )
         rival = self._fastest_meeting(trial.study, trial.number)
         if rival is not None and latency >= rival[1]:
-            self._stop(trial, 0, seen, f"stopped before training: its shape ({latency:.2f} ms) is no faster than trial {rival[0]} "
-                                 f"({rival[1]:.2f} ms), which already meets the budget")
+            self._stop(
+                trial,
+                0,
+                seen,
+                f"stopped before training: its shape ({latency:.2f} ms) is no faster than trial {rival[0]} "
+                f"({rival[1]:.2f} ms), which already meets the budget",
+            )
         final_model, final_bundle, results = d / "shape-model", shape_bundle, shape_results
         steps_run = 0
         if params["distill_steps"]:
@@ -290,7 +358,10 @@ class Search:
             distil = dict(recipe["distill"], teacher=str(self.model_dir))
             if left is not None:  # bounded so the trial ends inside the run's budget; the manifest says what stopped it
                 distil["minutes"] = round(max(left - TRIAL_TAIL_S, 30) / 60, 2)
-            trial.set_user_attr("recipe", dict(recipe, distill=dict(recipe["distill"], **{k: distil[k] for k in ("minutes",) if k in distil})))
+            trial.set_user_attr(
+                "recipe",
+                dict(recipe, distill=dict(recipe["distill"], **{k: distil[k] for k in ("minutes",) if k in distil})),
+            )
 
             def checkpoint(step: int, acc: float | None) -> None:
                 if acc is None:
@@ -303,11 +374,21 @@ class Search:
 
             final_model = d / "model"
             if not (final_model / bundle.MANIFEST).is_file():
-                compress_model(d / "shape-model", {k: v for k, v in recipe.items() if k != "prune_structured"} | {"distill": distil},
-                               final_model, checkpoint=checkpoint, checkpoint_every=max(1, params["distill_steps"] // CHECKPOINTS), **kw)
+                compress_model(
+                    d / "shape-model",
+                    {k: v for k, v in recipe.items() if k != "prune_structured"} | {"distill": distil},
+                    final_model,
+                    checkpoint=checkpoint,
+                    checkpoint_every=max(1, params["distill_steps"] // CHECKPOINTS),
+                    **kw,
+                )
             final_bundle = self._export(final_model, d / "bundle")
             results = self.bench(final_bundle, d / "dev-results.json", self.dev_file)
-            ran = [st["result"]["steps_run"] for st in bundle.read_manifest(final_model).get("stages", []) if st.get("stage") == "distill"]
+            ran = [
+                st["result"]["steps_run"]
+                for st in bundle.read_manifest(final_model).get("stages", [])
+                if st.get("stage") == "distill"
+            ]
             steps_run = ran[-1] if ran else 0
         # 3. Full fidelity: the bundle's accuracy, paired against fp32 on the same dev texts.
         correct = correct_on(final_bundle, self.splits["dev"], d / f"{final_bundle.name}-dev-correct.json")
@@ -322,12 +403,16 @@ class Search:
         trial.set_user_attr("dev_size", drop.n)
         trial.set_user_attr("size_bytes", results["size"]["model_bytes"])
         trial.set_user_attr("macs_per_token", manifest.get("macs_per_token"))
-        trial.set_user_attr("results", str(d / ("dev-results.json" if params["distill_steps"] else "shape-dev-results.json")))
+        trial.set_user_attr(
+            "results", str(d / ("dev-results.json" if params["distill_steps"] else "shape-dev-results.json"))
+        )
         trial.set_user_attr("bundle", str(final_bundle))
         trial.set_user_attr("seconds", round(time.time() - started, 1))
         latency = real_p50(results)
-        self.log(f"trial {trial.number}: {latency:.2f} ms (real lengths, batch 1), dev accuracy {results['accuracy']['accuracy']:.2%}, "
-                 f"{drop.drop_points:+.2f} points vs fp32 (90 % bound {drop.upper_points:+.2f})")
+        self.log(
+            f"trial {trial.number}: {latency:.2f} ms (real lengths, batch 1), dev accuracy {results['accuracy']['accuracy']:.2%}, "
+            f"{drop.drop_points:+.2f} points vs fp32 (90 % bound {drop.upper_points:+.2f})"
+        )
         return latency
 
     def _stop(self, trial, step: int, curve: dict[int, float], why: str) -> None:
@@ -346,7 +431,9 @@ class Search:
         waiting = len(waiting_trials(study))
         remaining = max(self.config.trials - len(done), waiting)
         if remaining <= 0:
-            self.log(f"the study already has {len(done)} finished trials; nothing left to run (raise --trials to run more)")
+            self.log(
+                f"the study already has {len(done)} finished trials; nothing left to run (raise --trials to run more)"
+            )
             return study
         # The budget covers the whole run: what the baselines used and the final bench's reserve come off it, but a
         # study with no finished trial always runs one, or there would be nothing to choose.
@@ -361,7 +448,9 @@ class Search:
 
         def enough(study, trial) -> None:  # every worker stops once the study as a whole has --trials finished
             requeue_interrupted(study)  # another worker's Ctrl-C: its trial is picked up here
-            if sum(counts(t) for t in study.get_trials(deepcopy=False)) >= self.config.trials and not waiting_trials(study):
+            if sum(counts(t) for t in study.get_trials(deepcopy=False)) >= self.config.trials and not waiting_trials(
+                study
+            ):
                 study.stop()
 
         callbacks = [enough]
@@ -369,8 +458,13 @@ class Search:
             callbacks.append(lambda study, trial: self.progress(trial))
         # Failed trials are recorded with their error (Optuna's fail_reason) and the search goes on.
         # No trial count per worker: `enough` stops every worker when the study is done (other workers' trials count).
-        study.optimize(self.objective, n_trials=1 if self.unbounded else None, timeout=max(left - MIN_TRIAL_S, 1.0) if left else None,
-                       catch=(EdgebertError, RuntimeError, ValueError), callbacks=callbacks)
+        study.optimize(
+            self.objective,
+            n_trials=1 if self.unbounded else None,
+            timeout=max(left - MIN_TRIAL_S, 1.0) if left else None,
+            catch=(EdgebertError, RuntimeError, ValueError),
+            callbacks=callbacks,
+        )
         return study
 
 
@@ -418,7 +512,9 @@ class BudgetNotMet(EdgebertError):
     exit_code = 1
 
 
-def finish(search: Search, rows: list[dict[str, Any]], chosen: dict[str, Any] | None, closest: dict[str, Any] | None) -> dict[str, Any]:
+def finish(
+    search: Search, rows: list[dict[str, Any]], chosen: dict[str, Any] | None, closest: dict[str, Any] | None
+) -> dict[str, Any]:
     """Bench both baselines and the chosen bundle on the test split (the first time it is used) and gather the summary:
     a plain, JSON-ready value that run_report renders."""
     from edgebert.config import dumps_toml
@@ -436,24 +532,55 @@ def finish(search: Search, rows: list[dict[str, Any]], chosen: dict[str, Any] | 
     finals = {name: str(path) for name, path in paths.items()}
     results = {k: json.loads(Path(v).read_text()) for k, v in finals.items()}
     summary: dict[str, Any] = {
-        "target": search.target.name, "proxy_latency": search.proxy, "max_accuracy_drop_points": search.config.max_accuracy_drop,
-        "confidence": CONFIDENCE, "seed": search.config.seed, "storage": mask_url(search.storage_url), "study": search.study_name,
-        "identity": search.identity, "fp32_dev_accuracy": search.base["fp32"]["dev"]["accuracy"]["accuracy"],
-        "dev_size": len(search.splits["dev"]), "test_size": len(search.splits["test"]),
-        "seeds": [name for name, _ in search.seeds], "chosen": chosen, "closest": closest, "chosen_elsewhere": chosen is not None and not chosen_here,
-        "trials": rows, "recipe": dumps_toml(chosen["recipe"]) if chosen is not None and chosen.get("recipe") else None,
-        "test": {k: {"real_p50_ms": real_p50(v), "accuracy": v["accuracy"]["accuracy"], "model_bytes": v["size"]["model_bytes"]}
-                 for k, v in results.items()},
-        "files": {"final": finals, "dev": [str(out / "baselines" / n / "dev-results.json") for n in ("fp32", "int8")] + [
-            r["results"] for r in rows if r["state"] == "COMPLETE" and r.get("results") and Path(r["results"]).is_file()]},
+        "target": search.target.name,
+        "proxy_latency": search.proxy,
+        "max_accuracy_drop_points": search.config.max_accuracy_drop,
+        "confidence": CONFIDENCE,
+        "seed": search.config.seed,
+        "storage": mask_url(search.storage_url),
+        "study": search.study_name,
+        "identity": search.identity,
+        "fp32_dev_accuracy": search.base["fp32"]["dev"]["accuracy"]["accuracy"],
+        "dev_size": len(search.splits["dev"]),
+        "test_size": len(search.splits["test"]),
+        "seeds": [name for name, _ in search.seeds],
+        "chosen": chosen,
+        "closest": closest,
+        "chosen_elsewhere": chosen is not None and not chosen_here,
+        "trials": rows,
+        "recipe": dumps_toml(chosen["recipe"]) if chosen is not None and chosen.get("recipe") else None,
+        "test": {
+            k: {
+                "real_p50_ms": real_p50(v),
+                "accuracy": v["accuracy"]["accuracy"],
+                "model_bytes": v["size"]["model_bytes"],
+            }
+            for k, v in results.items()
+        },
+        "files": {
+            "final": finals,
+            "dev": [str(out / "baselines" / n / "dev-results.json") for n in ("fp32", "int8")]
+            + [
+                r["results"]
+                for r in rows
+                if r["state"] == "COMPLETE" and r.get("results") and Path(r["results"]).is_file()
+            ],
+        },
     }
     if chosen_here:
         t = summary["test"]
         ref = correct_on(Path(bundles["fp32"]), search.splits["test"], final_dir / "fp32-test-correct.json")
-        cand = correct_on(Path(bundles["chosen"]), search.splits["test"], final_dir / f"trial-{chosen['trial']:03d}-test-correct.json")
+        cand = correct_on(
+            Path(bundles["chosen"]), search.splits["test"], final_dir / f"trial-{chosen['trial']:03d}-test-correct.json"
+        )
         drop = paired_drop(ref, cand, seed=search.config.seed)
-        summary["test_drop"] = {"drop_points": drop.drop_points, "interval_points": list(drop.interval_points),
-                                "upper_points": drop.upper_points, "n": drop.n, "within_budget": drop.drop_points <= search.config.max_accuracy_drop + 1e-9}
+        summary["test_drop"] = {
+            "drop_points": drop.drop_points,
+            "interval_points": list(drop.interval_points),
+            "upper_points": drop.upper_points,
+            "n": drop.n,
+            "within_budget": drop.drop_points <= search.config.max_accuracy_drop + 1e-9,
+        }
         summary["speedup_vs_int8"] = t["int8"]["real_p50_ms"] / t["chosen"]["real_p50_ms"]
         summary["speedup_vs_fp32"] = t["fp32"]["real_p50_ms"] / t["chosen"]["real_p50_ms"]
     return summary
@@ -467,7 +594,9 @@ def run_search(config: RunConfig, log: Log | None = None, progress=None) -> dict
     search = Search(config, log, progress)
     try:
         search.prepare()
-        study = search.study()  # a bad storage URL or a study made for other inputs fails here, before minutes of baselines
+        study = (
+            search.study()
+        )  # a bad storage URL or a study made for other inputs fails here, before minutes of baselines
         search.baselines()
         study = search.optimize(study)
         rows = trial_rows(study)
@@ -477,7 +606,9 @@ def run_search(config: RunConfig, log: Log | None = None, progress=None) -> dict
         if type(exc).__module__.split(".")[0] not in ("sqlalchemy", "psycopg2", "optuna"):
             raise
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise UserError(scrub(f"the Optuna storage {search.storage_url!r} failed: {first[:200]}", search.storage_url)) from None
+        raise UserError(
+            scrub(f"the Optuna storage {search.storage_url!r} failed: {first[:200]}", search.storage_url)
+        ) from None
     chosen, closest = choose(rows, config.max_accuracy_drop)
     summary = finish(search, rows, chosen, closest)
     summary.update(write_report(summary, search.out))
@@ -488,6 +619,8 @@ def run_search(config: RunConfig, log: Log | None = None, progress=None) -> dict
         raise BudgetNotMet(
             f"no trial is within {config.max_accuracy_drop:g} points of fp32 with {100 * CONFIDENCE:.0f} % confidence; the closest, "
             f"trial {closest['trial']} ({closest['latency_ms']:.2f} ms), is {closest['drop_points']:+.2f} points on dev "
-            f"(bound {closest['upper_points']:+.2f})" + (f"; dev is too small to decide trials {undecided}" if undecided else "")
-            + f" (report: {summary['report_md']})")
+            f"(bound {closest['upper_points']:+.2f})"
+            + (f"; dev is too small to decide trials {undecided}" if undecided else "")
+            + f" (report: {summary['report_md']})"
+        )
     return summary

@@ -4,6 +4,7 @@ A trial meets the budget only when the one-sided 90 % upper bound of its dev acc
 bootstrap, search_stats.py) is inside it; of those, the fastest wins. A trial whose observed drop is inside the budget
 but whose bound is not is *undecided*: dev is too small to say. With none meeting it, the closest is the lowest bound.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,17 +17,33 @@ def trial_rows(study) -> list[dict[str, Any]]:
     rows = []
     for t in study.trials:
         a = t.user_attrs
-        rows.append({
-            "trial": t.number, "state": t.state.name, "params": dict(t.params), "seed_recipe": a.get("seed_recipe"),
-            "planned_steps": a.get("planned_steps"), "steps_run": a.get("steps_run"),
-            "checkpoints": {str(k): round(v, 3) for k, v in sorted(t.intermediate_values.items())},
-            "pruned_reason": a.get("pruned_reason"), "pruned_at_step": a.get("pruned_at_step"),
-            "shape_latency_ms": a.get("shape_latency_ms"), "latency_ms": t.values[0] if t.state.name == "COMPLETE" else None,
-            "accuracy": a.get("accuracy"), "drop_points": a.get("drop_points"), "upper_points": a.get("upper_points"),
-            "dev_size": a.get("dev_size"), "size_bytes": a.get("size_bytes"), "macs_per_token": a.get("macs_per_token"),
-            "seconds": a.get("seconds"), "bundle": a.get("bundle"), "results": a.get("results"), "recipe": a.get("recipe"),
-            "error": a.get("error") or t.system_attrs.get("fail_reason"), "interrupted": t.state.name == "FAIL" and bool(a.get("interrupted")),
-        })
+        rows.append(
+            {
+                "trial": t.number,
+                "state": t.state.name,
+                "params": dict(t.params),
+                "seed_recipe": a.get("seed_recipe"),
+                "planned_steps": a.get("planned_steps"),
+                "steps_run": a.get("steps_run"),
+                "checkpoints": {str(k): round(v, 3) for k, v in sorted(t.intermediate_values.items())},
+                "pruned_reason": a.get("pruned_reason"),
+                "pruned_at_step": a.get("pruned_at_step"),
+                "shape_latency_ms": a.get("shape_latency_ms"),
+                "latency_ms": t.values[0] if t.state.name == "COMPLETE" else None,
+                "accuracy": a.get("accuracy"),
+                "drop_points": a.get("drop_points"),
+                "upper_points": a.get("upper_points"),
+                "dev_size": a.get("dev_size"),
+                "size_bytes": a.get("size_bytes"),
+                "macs_per_token": a.get("macs_per_token"),
+                "seconds": a.get("seconds"),
+                "bundle": a.get("bundle"),
+                "results": a.get("results"),
+                "recipe": a.get("recipe"),
+                "error": a.get("error") or t.system_attrs.get("fail_reason"),
+                "interrupted": t.state.name == "FAIL" and bool(a.get("interrupted")),
+            }
+        )
     return rows
 
 
@@ -57,10 +74,18 @@ def _why(r: dict[str, Any], chosen: dict[str, Any] | None, budget: float) -> tup
         return "unfinished", "did not finish (interrupted, or still running on another worker)"
     u, d = r["upper_points"], r["drop_points"]
     if chosen is not None and r["trial"] == chosen["trial"]:
-        return "chosen", f"the fastest trial whose {pct} bound on the drop ({u:+.2f} points) is within the {budget:g}-point budget"
+        return (
+            "chosen",
+            f"the fastest trial whose {pct} bound on the drop ({u:+.2f} points) is within the {budget:g}-point budget",
+        )
     if u <= budget + 1e-9:
-        return "slower", f"meets the budget ({pct} bound {u:+.2f} points) but is slower: {r['latency_ms']:.2f} ms vs {chosen['latency_ms']:.2f} ms"
+        return (
+            "slower",
+            f"meets the budget ({pct} bound {u:+.2f} points) but is slower: {r['latency_ms']:.2f} ms vs {chosen['latency_ms']:.2f} ms",
+        )
     if d <= budget + 1e-9:
-        return "undecided", (f"{d:+.2f} points on dev is inside the budget but its {pct} bound ({u:+.2f}) is not: "
-                             f"{r.get('dev_size')} dev texts are too few to decide")
+        return "undecided", (
+            f"{d:+.2f} points on dev is inside the budget but its {pct} bound ({u:+.2f}) is not: "
+            f"{r.get('dev_size')} dev texts are too few to decide"
+        )
     return "outside", f"{d:+.2f} points below fp32 on dev ({pct} bound {u:+.2f}): outside the {budget:g}-point budget"

@@ -7,6 +7,7 @@ read from its file and projected onto the space; a recipe the space cannot expre
 unstructured sparsity, a setting the space does not vary) is not a seed, and the log says why. Seeds run first,
 cheapest first (fewest distillation steps); the sampler proposes the rest.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -51,7 +52,10 @@ class SearchSpace:
 
     def suggest(self, trial) -> dict[str, Any]:
         """A trial's parameters (learning rate and hidden-state loss only when it distils)."""
-        params = {k: trial.suggest_categorical(k, getattr(self, k)) for k in ("layers_kept", "heads_ratio", "ffn_ratio", "distill_steps")}
+        params = {
+            k: trial.suggest_categorical(k, getattr(self, k))
+            for k in ("layers_kept", "heads_ratio", "ffn_ratio", "distill_steps")
+        }
         if params["distill_steps"]:
             params["learning_rate"] = trial.suggest_categorical("learning_rate", self.learning_rate)
             params["hidden_weight"] = trial.suggest_categorical("hidden_weight", self.hidden_weight)
@@ -73,7 +77,11 @@ def recipe_for(params: dict[str, Any], num_layers: int, seed: int = 0) -> dict[s
     kept = params["layers_kept"]
     layers_ratio = round(1 - kept / num_layers, 6) if kept < num_layers else 0.0
     if layers_ratio or params["heads_ratio"] or params["ffn_ratio"]:
-        recipe["prune_structured"] = {"heads_ratio": params["heads_ratio"], "ffn_ratio": params["ffn_ratio"], "layers_ratio": layers_ratio}
+        recipe["prune_structured"] = {
+            "heads_ratio": params["heads_ratio"],
+            "ffn_ratio": params["ffn_ratio"],
+            "layers_ratio": layers_ratio,
+        }
     if params["distill_steps"]:
         recipe["distill"] = {"steps": params["distill_steps"], "learning_rate": params.get("learning_rate", 2e-4)}
         if params.get("hidden_weight"):
@@ -109,7 +117,8 @@ def seed_from_recipe(recipe_dict: dict[str, Any], num_layers: int) -> tuple[dict
         return None, f"it quantizes with mode {mode!r}, which the search space does not hold"
     params: dict[str, Any] = {
         "layers_kept": num_layers - int(round((ps.layers_ratio if ps else 0.0) * num_layers)),
-        "heads_ratio": ps.heads_ratio if ps else 0.0, "ffn_ratio": ps.ffn_ratio if ps else 0.0,
+        "heads_ratio": ps.heads_ratio if ps else 0.0,
+        "ffn_ratio": ps.ffn_ratio if ps else 0.0,
         "distill_steps": dist.steps if dist else 0,
     }
     if dist is not None:
@@ -118,7 +127,9 @@ def seed_from_recipe(recipe_dict: dict[str, Any], num_layers: int) -> tuple[dict
     # The projection is exact only if the recipe it stands for is the same recipe (seed and lengths aside).
     rebuilt = recipe_from_dict(recipe_for(params, num_layers))
     if ps is not None and rebuilt.prune_structured is not None:  # 0.34 and 0.333333 both remove 2 of 6 layers
-        recipe = dataclasses.replace(recipe, prune_structured=dataclasses.replace(ps, layers_ratio=rebuilt.prune_structured.layers_ratio))
+        recipe = dataclasses.replace(
+            recipe, prune_structured=dataclasses.replace(ps, layers_ratio=rebuilt.prune_structured.layers_ratio)
+        )
     same = {"name": "seed", "description": "", "seed": 0, "max_length": MAX_LENGTH}
     if dataclasses.replace(recipe, **same) != dataclasses.replace(rebuilt, **same):
         return None, "it sets options the search space does not vary (no trial's recipe equals it)"

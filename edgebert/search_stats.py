@@ -9,6 +9,7 @@ confidence the drop on unseen texts like these is at most this". A candidate mee
 does; a candidate whose observed drop is inside the budget but whose bound is not is *undecided* — dev is too small
 (or the candidate too close to the line) to say.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,8 +39,9 @@ class PairedDrop:
         return "undecided" if self.drop_points <= budget_points + 1e-9 else "fails"
 
 
-def paired_drop(reference_correct, candidate_correct, confidence: float = CONFIDENCE, resamples: int = RESAMPLES,
-                seed: int = 0) -> PairedDrop:
+def paired_drop(
+    reference_correct, candidate_correct, confidence: float = CONFIDENCE, resamples: int = RESAMPLES, seed: int = 0
+) -> PairedDrop:
     """The paired bootstrap above; `*_correct` are per-text booleans (or 0/1) over the same texts, in the same order."""
     ref = np.asarray(reference_correct, dtype=np.int8)
     cand = np.asarray(candidate_correct, dtype=np.int8)
@@ -55,9 +57,13 @@ def paired_drop(reference_correct, candidate_correct, confidence: float = CONFID
     draws = np.random.default_rng(seed).multinomial(n, counts / n, size=resamples)
     drops = 100.0 * (draws[:, 0] - draws[:, 1]) / n
     tail = (1 - confidence) / 2
-    return PairedDrop(n=n, drop_points=100.0 * float(d.mean()), upper_points=float(np.quantile(drops, confidence)),
-                      interval_points=(float(np.quantile(drops, tail)), float(np.quantile(drops, 1 - tail))),
-                      confidence=confidence)
+    return PairedDrop(
+        n=n,
+        drop_points=100.0 * float(d.mean()),
+        upper_points=float(np.quantile(drops, confidence)),
+        interval_points=(float(np.quantile(drops, tail)), float(np.quantile(drops, 1 - tail))),
+        confidence=confidence,
+    )
 
 
 def cannot_reach(intermediate: dict[int, float], planned_steps: int, budget: float, margin: float) -> str | None:
@@ -74,9 +80,11 @@ def cannot_reach(intermediate: dict[int, float], planned_steps: int, budget: flo
     forecast = d1 - rate * (planned_steps - s1)
     if forecast - margin <= budget:
         return None
-    return (f"stopped at step {s1} of {planned_steps}: {d1:.2f} points below fp32 on dev, and at its last rate "
-            f"({100 * rate:.2f} points per 100 steps) it would still be {forecast:.2f} points below, outside the "
-            f"{budget:g}-point budget")
+    return (
+        f"stopped at step {s1} of {planned_steps}: {d1:.2f} points below fp32 on dev, and at its last rate "
+        f"({100 * rate:.2f} points per 100 steps) it would still be {forecast:.2f} points below, outside the "
+        f"{budget:g}-point budget"
+    )
 
 
 def budget_pruner(budget: float, margin: float):
@@ -85,6 +93,9 @@ def budget_pruner(budget: float, margin: float):
 
     class BudgetPruner(optuna.pruners.BasePruner):
         def prune(self, study, trial) -> bool:
-            return cannot_reach(trial.intermediate_values, trial.user_attrs.get("planned_steps", 0), budget, margin) is not None
+            return (
+                cannot_reach(trial.intermediate_values, trial.user_attrs.get("planned_steps", 0), budget, margin)
+                is not None
+            )
 
     return BudgetPruner()

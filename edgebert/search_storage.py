@@ -5,6 +5,7 @@ A study records what it searched: the target, the model's weights digest, the da
 space's digest (study user attributes). Resuming it with any of them different would mix trials that measured
 different things — another model's latency next to this one's accuracy — so it is refused, with the difference named.
 """
+
 from __future__ import annotations
 
 import re
@@ -46,8 +47,10 @@ def open_study(url: str, name: str, make_sampler, make_pruner, attempts: int = 5
     # Optuna logs a failed trial with its traceback; edgebert reports each trial's state (and error) itself.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     if "://" not in url:
-        raise UserError(f"--storage {mask_url(url)!r} is not a database URL; use e.g. sqlite:///study.db or "
-                        "postgresql+psycopg2://USER:PASSWORD@HOST/DB")
+        raise UserError(
+            f"--storage {mask_url(url)!r} is not a database URL; use e.g. sqlite:///study.db or "
+            "postgresql+psycopg2://USER:PASSWORD@HOST/DB"
+        )
     # SQLite: wait for a busy database instead of failing, so several local workers can share one file.
     engine: dict[str, Any] = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     if url.startswith("postgresql"):
@@ -55,8 +58,14 @@ def open_study(url: str, name: str, make_sampler, make_pruner, attempts: int = 5
     for attempt in range(attempts):
         try:
             storage = optuna.storages.RDBStorage(url, engine_kwargs=engine)
-            return optuna.create_study(study_name=name, storage=storage, load_if_exists=True, direction="minimize",
-                                       sampler=make_sampler(), pruner=make_pruner())
+            return optuna.create_study(
+                study_name=name,
+                storage=storage,
+                load_if_exists=True,
+                direction="minimize",
+                sampler=make_sampler(),
+                pruner=make_pruner(),
+            )
         except Exception as exc:  # sqlalchemy/optuna raise many kinds for a bad URL or an unreachable server
             if isinstance(exc, EdgebertError):
                 raise
@@ -75,15 +84,21 @@ def check_identity(study, identity: dict[str, str], where: str) -> None:
     stored = study.user_attrs.get(IDENTITY_KEY)
     if stored is None:
         if study.trials:  # a study from before identities were recorded: nothing to compare, so nothing to trust
-            raise UserError(f"{mask_url(where)} holds a study with trials but no record of its target, model, dataset "
-                            "and search space; start a new one (another --out, --storage or --study-name)")
+            raise UserError(
+                f"{mask_url(where)} holds a study with trials but no record of its target, model, dataset "
+                "and search space; start a new one (another --out, --storage or --study-name)"
+            )
         study.set_user_attr(IDENTITY_KEY, identity)
         return
     differ = [k for k in IDENTITY_FIELDS if stored.get(k) != identity.get(k)]
     if differ:
-        what = ", ".join(f"{k.replace('_sha256', '')} {_short(stored.get(k))} (now {_short(identity.get(k))})" for k in differ)
-        raise UserError(f"{mask_url(where)} holds a study made for another {what}; its trials would not apply: use another "
-                        "--out, --storage or --study-name, or the same inputs")
+        what = ", ".join(
+            f"{k.replace('_sha256', '')} {_short(stored.get(k))} (now {_short(identity.get(k))})" for k in differ
+        )
+        raise UserError(
+            f"{mask_url(where)} holds a study made for another {what}; its trials would not apply: use another "
+            "--out, --storage or --study-name, or the same inputs"
+        )
 
 
 def _short(value: Any) -> str:

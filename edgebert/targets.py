@@ -3,6 +3,7 @@
 A target says how to export (format, opset, precision, offline graph optimisation), how to quantize, how the
 runtime runs it (providers, threads, graph optimisation level) and how close the export must stay to the source.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,8 +20,22 @@ from edgebert.errors import ConfigError, UserError
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 # A target's name becomes a directory name (bundles/<name>): no separators, no `..`, nothing hidden.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
-SENSITIVE_OPS = ("LayerNormalization", "SkipLayerNormalization", "Gelu", "BiasGelu", "Erf", "Softmax", "Add", "Mul",
-                 "Div", "Sub", "Pow", "Sqrt", "ReduceMean", "Tanh")
+SENSITIVE_OPS = (
+    "LayerNormalization",
+    "SkipLayerNormalization",
+    "Gelu",
+    "BiasGelu",
+    "Erf",
+    "Softmax",
+    "Add",
+    "Mul",
+    "Div",
+    "Sub",
+    "Pow",
+    "Sqrt",
+    "ReduceMean",
+    "Tanh",
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +78,9 @@ class QuantizationSettings:
 
     def __post_init__(self) -> None:
         if self.mode == "dynamic" and self.activation_type != "uint8":
-            raise ValueError("quantization.activation_type must be uint8 in dynamic mode (onnxruntime quantizes activations to uint8)")
+            raise ValueError(
+                "quantization.activation_type must be uint8 in dynamic mode (onnxruntime quantizes activations to uint8)"
+            )
 
 
 @dataclass(frozen=True)
@@ -88,8 +105,10 @@ class Target:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name) or ".." in self.name:
-            raise ValueError(f"target name {self.name[:40]!r} may use only letters, digits, '.', '_', '+' and '-', "
-                             "starting with a letter or digit (it names the output directory)")
+            raise ValueError(
+                f"target name {self.name[:40]!r} may use only letters, digits, '.', '_', '+' and '-', "
+                "starting with a letter or digit (it names the output directory)"
+            )
         unknown = sorted(set(self.parity) - set(PRECISIONS))
         if unknown:
             raise ValueError(f"parity tables must be named {', '.join(PRECISIONS)}; got {', '.join(unknown)}")
@@ -145,10 +164,14 @@ def load_target_file(path: Path) -> Target:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"target file {path} is not valid TOML: {str(exc).splitlines()[0]}") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"target file {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
-                          f"{exc.start}); save it as UTF-8") from None
+        raise ConfigError(
+            f"target file {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start}); save it as UTF-8"
+        ) from None
     except RecursionError:
-        raise ConfigError(f"target file {path} nests too deeply to be a target; see targets/*.toml for the format") from None
+        raise ConfigError(
+            f"target file {path} nests too deeply to be a target; see targets/*.toml for the format"
+        ) from None
     except OSError as exc:
         raise UserError(f"cannot read target file {path}: {exc.strerror or exc}") from None
     try:

@@ -4,6 +4,7 @@ No package ships a fine-tuned classifier, so edgebert trains one (a short full f
 with a logistic-regression head by ~3 points here) and caches it in the user's cache directory, keyed by the
 sha256 of the encoder weights, the data file and the training config: the second run starts at once.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,8 +50,17 @@ def kernel_family() -> dict[str, str]:
 
 
 def _cache_key(encoder_sha: str, cfg: TrainConfig) -> str:
-    text = json.dumps({"encoder": encoder_sha, "data": data.DEFAULT_DATA_SHA256, "split": [data.SPLIT_SEED, data.SPLIT_FRACTIONS],
-                       "train": asdict(cfg), "recipe": 2, **kernel_family()}, sort_keys=True)
+    text = json.dumps(
+        {
+            "encoder": encoder_sha,
+            "data": data.DEFAULT_DATA_SHA256,
+            "split": [data.SPLIT_SEED, data.SPLIT_FRACTIONS],
+            "train": asdict(cfg),
+            "recipe": 2,
+            **kernel_family(),
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -58,7 +68,9 @@ def default_splits() -> dict[str, data.LabelledTexts]:
     return data.split(data.load_default_dataset())
 
 
-def train_classifier(model, tokenizer, train: data.LabelledTexts, cfg: TrainConfig, label2id: dict[str, int], progress=None) -> list[float]:
+def train_classifier(
+    model, tokenizer, train: data.LabelledTexts, cfg: TrainConfig, label2id: dict[str, int], progress=None
+) -> list[float]:
     """Fine-tune all weights with AdamW, linear warm-up and decay, random batches with dynamic padding.
 
     Deterministic: seeded batches and dropout, `cfg.threads` threads (a different count splits reductions
@@ -75,7 +87,9 @@ def train_classifier(model, tokenizer, train: data.LabelledTexts, cfg: TrainConf
         torch.use_deterministic_algorithms(deterministic)
 
 
-def _train(model, tokenizer, train: data.LabelledTexts, cfg: TrainConfig, label2id: dict[str, int], progress) -> list[float]:
+def _train(
+    model, tokenizer, train: data.LabelledTexts, cfg: TrainConfig, label2id: dict[str, int], progress
+) -> list[float]:
     torch = require("torch")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -99,7 +113,8 @@ def warmup_linear_decay(optim, warmup_steps: int, steps: int):
     decay to zero at `steps` (transformers' get_linear_schedule_with_warmup, without importing transformers)."""
     torch = require("torch")
     return torch.optim.lr_scheduler.LambdaLR(
-        optim, lambda s: min((s + 1) / max(warmup_steps, 1), max(0.0, (steps - s) / max(steps - warmup_steps, 1))))
+        optim, lambda s: min((s + 1) / max(warmup_steps, 1), max(0.0, (steps - s) / max(steps - warmup_steps, 1)))
+    )
 
 
 def optimizer_step(model, loss, optim, sched) -> float:
@@ -140,25 +155,50 @@ def default_model_dir(cfg: TrainConfig | None = None, progress=None, encoder: Pa
     model.config.label2id = {v: k for k, v in model.config.id2label.items()}
     what = "the default task model" if encoder is None else f"{enc_dir.name} on {TASK_NAME}"
     advance = progress(f"training {what} (once; cached)", cfg.steps) if progress is not None else None
-    train_classifier(model, tokenizer, splits["train"], cfg, model.config.label2id,
-                     progress=(lambda s, n, loss: advance(1)) if advance is not None else None)
+    train_classifier(
+        model,
+        tokenizer,
+        splits["train"],
+        cfg,
+        model.config.label2id,
+        progress=(lambda s, n, loss: advance(1)) if advance is not None else None,
+    )
     seconds = time.time() - start
     acc = {k: accuracy(model, tokenizer, splits[k]) for k in ("dev", "test")}
     out.parent.mkdir(parents=True, exist_ok=True)
     with bundle.staging_dir(out, force=True) as tmp:
         models.save_model(model, tokenizer, tmp)
-        bundle.write_manifest(tmp, {
-            "kind": "model",
-            "task": task_record(),
-            "source": {"path": str(enc_dir), "model_type": models.read_config(enc_dir).get("model_type"), "sha256": enc_sha},
-            "accuracy": acc,
-            "stages": [{"stage": "train", "config": asdict(cfg), "seconds": round(seconds, 1), "deterministic": True,
-                        **kernel_family()}],
-        })
+        bundle.write_manifest(
+            tmp,
+            {
+                "kind": "model",
+                "task": task_record(),
+                "source": {
+                    "path": str(enc_dir),
+                    "model_type": models.read_config(enc_dir).get("model_type"),
+                    "sha256": enc_sha,
+                },
+                "accuracy": acc,
+                "stages": [
+                    {
+                        "stage": "train",
+                        "config": asdict(cfg),
+                        "seconds": round(seconds, 1),
+                        "deterministic": True,
+                        **kernel_family(),
+                    }
+                ],
+            },
+        )
     return out
 
 
 def task_record() -> dict[str, Any]:
     """How to rebuild the default task's evaluation split anywhere: the data file's hash, seed and fractions."""
-    return {"name": TASK_NAME, "data_sha256": data.DEFAULT_DATA_SHA256, "split_seed": data.SPLIT_SEED,
-            "split_fractions": list(data.SPLIT_FRACTIONS), "labels": list(data.DEFAULT_LABELS)}
+    return {
+        "name": TASK_NAME,
+        "data_sha256": data.DEFAULT_DATA_SHA256,
+        "split_seed": data.SPLIT_SEED,
+        "split_fractions": list(data.SPLIT_FRACTIONS),
+        "labels": list(data.DEFAULT_LABELS),
+    }

@@ -3,6 +3,7 @@
 Every test runs against a private edgebert cache (autouse, below): nothing a test does lands in the user's
 ~/.cache/edgebert.
 """
+
 from __future__ import annotations
 
 import csv
@@ -61,33 +62,72 @@ def build_tokenizer(out: Path, model_type: str = "bert"):
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
     )
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=64)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=64,
+    )
     fast.save_pretrained(str(out))
     return fast, len(vocab)
 
 
-def build_model(out: Path, model_type: str = "bert", seed: int = 0, layers: int = 2, heads: int = 4, hidden: int = 32,
-                intermediate: int = 64) -> Path:
+def build_model(
+    out: Path,
+    model_type: str = "bert",
+    seed: int = 0,
+    layers: int = 2,
+    heads: int = 4,
+    hidden: int = 32,
+    intermediate: int = 64,
+) -> Path:
     import torch
     import transformers
 
     torch.manual_seed(seed)
     out.mkdir(parents=True, exist_ok=True)
     fast, vocab_size = build_tokenizer(out, model_type)
-    common = dict(vocab_size=vocab_size, num_labels=2, id2label={0: "neg", 1: "pos"}, label2id={"neg": 0, "pos": 1}, pad_token_id=0)
+    common = dict(
+        vocab_size=vocab_size,
+        num_labels=2,
+        id2label={0: "neg", 1: "pos"},
+        label2id={"neg": 0, "pos": 1},
+        pad_token_id=0,
+    )
     if model_type == "bert":
-        cfg = transformers.BertConfig(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                                      intermediate_size=intermediate, max_position_embeddings=64, **common)
+        cfg = transformers.BertConfig(
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            intermediate_size=intermediate,
+            max_position_embeddings=64,
+            **common,
+        )
     elif model_type == "distilbert":
-        cfg = transformers.DistilBertConfig(dim=hidden, n_layers=layers, n_heads=heads, hidden_dim=intermediate,
-                                            max_position_embeddings=64, **common)
+        cfg = transformers.DistilBertConfig(
+            dim=hidden, n_layers=layers, n_heads=heads, hidden_dim=intermediate, max_position_embeddings=64, **common
+        )
     elif model_type == "roberta":
-        cfg = transformers.RobertaConfig(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                                         intermediate_size=intermediate, max_position_embeddings=70, **common)
+        cfg = transformers.RobertaConfig(
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            intermediate_size=intermediate,
+            max_position_embeddings=70,
+            **common,
+        )
     elif model_type == "mpnet":
-        cfg = transformers.MPNetConfig(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                                       intermediate_size=intermediate, max_position_embeddings=70, **common)
+        cfg = transformers.MPNetConfig(
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            intermediate_size=intermediate,
+            max_position_embeddings=70,
+            **common,
+        )
     else:
         raise ValueError(model_type)
     model = transformers.AutoModelForSequenceClassification.from_config(cfg)
@@ -103,7 +143,13 @@ def train_tiny(model_dir: Path, rows: list[dict], steps: int = 150, seed: int = 
 
     model, tok = load_classifier(model_dir)
     data = LabelledTexts(tuple(r["text"] for r in rows), tuple(r["label"] for r in rows))
-    train_classifier(model, tok, data, TrainConfig(steps=steps, batch_size=16, learning_rate=3e-3, warmup_steps=10, max_length=32, seed=seed), label2id(model))
+    train_classifier(
+        model,
+        tok,
+        data,
+        TrainConfig(steps=steps, batch_size=16, learning_rate=3e-3, warmup_steps=10, max_length=32, seed=seed),
+        label2id(model),
+    )
     save_model(model, tok, model_dir)
     return model_dir
 
@@ -150,6 +196,7 @@ def tiny_dataset(tmp_path_factory, tiny_rows) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_factory(tmp_path_factory):
     """build(model_type="bert", **config) → a random tiny model directory."""
+
     def build(model_type: str = "bert", **kw) -> Path:
         return build_model(tmp_path_factory.mktemp(f"tiny-{model_type}"), model_type, **kw)
 
@@ -168,8 +215,14 @@ def tiny_fp32_bundle(tmp_path_factory, tiny_trained_model, tiny_dataset) -> Path
     from edgebert.targets import QuantizationSettings
 
     out = tmp_path_factory.mktemp("bundles") / "fp32"
-    return export_bundle("x86-avx512-vnni", tiny_trained_model, out, dataset=tiny_dataset,
-                         quantization=QuantizationSettings(mode="none"), max_length=32)
+    return export_bundle(
+        "x86-avx512-vnni",
+        tiny_trained_model,
+        out,
+        dataset=tiny_dataset,
+        quantization=QuantizationSettings(mode="none"),
+        max_length=32,
+    )
 
 
 @pytest.fixture(scope="session")

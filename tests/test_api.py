@@ -1,5 +1,6 @@
 """The public API: each verb stays callable after every subpackage is imported (the import system sets a
 subpackage as an attribute of its parent), reads like the CLI, and has a real signature; `edgebert.load` predicts."""
+
 from __future__ import annotations
 
 import importlib
@@ -60,10 +61,12 @@ def test_import_as_and_monkeypatch_paths_reach_the_module(monkeypatch):
 
 def test_the_issue_command_works_in_a_fresh_interpreter(tiny_fp32_bundle):
     """The issue's done-when line: import the subpackages first, then call edgebert.bench twice."""
-    code = ("import edgebert, edgebert.bench.runner, edgebert.compress.recipe, sys;"
-            f"a = edgebert.bench({str(tiny_fp32_bundle)!r}, batch_sizes=[1], seq_lens=[8], warmup=1, iterations=3);"
-            f"b = edgebert.bench({str(tiny_fp32_bundle)!r}, batch_sizes=[1], seq_lens=[8], warmup=1, iterations=3);"
-            "print(a['kind'], b['kind'], type(edgebert.bench).__name__)")
+    code = (
+        "import edgebert, edgebert.bench.runner, edgebert.compress.recipe, sys;"
+        f"a = edgebert.bench({str(tiny_fp32_bundle)!r}, batch_sizes=[1], seq_lens=[8], warmup=1, iterations=3);"
+        f"b = edgebert.bench({str(tiny_fp32_bundle)!r}, batch_sizes=[1], seq_lens=[8], warmup=1, iterations=3);"
+        "print(a['kind'], b['kind'], type(edgebert.bench).__name__)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["bench-results", "bench-results", "Verb"]
 
@@ -71,16 +74,30 @@ def test_the_issue_command_works_in_a_fresh_interpreter(tiny_fp32_bundle):
 def test_each_verb_twice(every_subpackage_imported, tmp_path, tiny_trained_model, tiny_dataset, tiny_fp32_bundle):
     """Every verb called twice, in one process, after every subpackage was imported."""
     for i in range(2):
-        bundle = edgebert.export("x86-avx512-vnni", tiny_trained_model, tmp_path / f"b{i}", precision="fp32",
-                                 dataset=tiny_dataset, max_length=32)
+        bundle = edgebert.export(
+            "x86-avx512-vnni",
+            tiny_trained_model,
+            tmp_path / f"b{i}",
+            precision="fp32",
+            dataset=tiny_dataset,
+            max_length=32,
+        )
         assert (bundle / "model.onnx").is_file()
-    docs = [edgebert.bench(tmp_path / f"b{i}", batch_sizes=[1], seq_lens=[8], warmup=1, iterations=3,
-                           out=tmp_path / f"r{i}.json") for i in range(2)]
+    docs = [
+        edgebert.bench(
+            tmp_path / f"b{i}", batch_sizes=[1], seq_lens=[8], warmup=1, iterations=3, out=tmp_path / f"r{i}.json"
+        )
+        for i in range(2)
+    ]
     assert all(d["kind"] == "bench-results" for d in docs)
     for i in range(2):
-        text = edgebert.report([tmp_path / "r0.json", tmp_path / "r1.json"], format="json", out=tmp_path / f"rep{i}.json")
+        text = edgebert.report(
+            [tmp_path / "r0.json", tmp_path / "r1.json"], format="json", out=tmp_path / f"rep{i}.json"
+        )
         assert json.loads(text) == json.loads((tmp_path / f"rep{i}.json").read_text())
-        comparison = edgebert.compare(tmp_path / "r0.json", tmp_path / "r1.json", max_latency_regression=1e6, allow_busy=True)
+        comparison = edgebert.compare(
+            tmp_path / "r0.json", tmp_path / "r1.json", max_latency_regression=1e6, allow_busy=True
+        )
         assert comparison.passed in (True, False) and comparison.checks
     recipe = {"name": "sparse", "prune_unstructured": {"sparsity": 0.5}}
     for i in range(2):

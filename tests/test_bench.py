@@ -1,4 +1,5 @@
 """`edgebert bench` on tiny bundles: the results document, the screen output, and one-line errors for bad input."""
+
 from __future__ import annotations
 
 import json
@@ -23,20 +24,82 @@ FAST = dict(warmup=1, iterations=3)
 
 # The results document's fields from CONTRIBUTING.md ("Bench results document"): report and compare rely on them.
 SCHEMA = {
-    "": ["schema_version", "kind", "edgebert_version", "created_at", "bundle", "environment", "settings", "size", "memory",
-         "latency", "harness", "accuracy"],
-    "bundle": ["path", "sha256", "label", "target", "format", "precision", "model_type", "parameters", "num_layers", "stages", "task"],
-    "environment": ["machine_id", "hostname", "cpu_model", "arch", "cpu_features", "cores", "threads", "os", "python",
-                    "onnxruntime", "execution_provider", "edgebert_version", "cpu_load_before", "cpu_load_during", "emulated", "warnings"],
+    "": [
+        "schema_version",
+        "kind",
+        "edgebert_version",
+        "created_at",
+        "bundle",
+        "environment",
+        "settings",
+        "size",
+        "memory",
+        "latency",
+        "harness",
+        "accuracy",
+    ],
+    "bundle": [
+        "path",
+        "sha256",
+        "label",
+        "target",
+        "format",
+        "precision",
+        "model_type",
+        "parameters",
+        "num_layers",
+        "stages",
+        "task",
+    ],
+    "environment": [
+        "machine_id",
+        "hostname",
+        "cpu_model",
+        "arch",
+        "cpu_features",
+        "cores",
+        "threads",
+        "os",
+        "python",
+        "onnxruntime",
+        "execution_provider",
+        "edgebert_version",
+        "cpu_load_before",
+        "cpu_load_during",
+        "emulated",
+        "warnings",
+    ],
     "settings": ["warmup", "iterations", "min_time_s", "batch_sizes", "seq_lens", "real", "sort_by_length", "threads"],
     "size": ["model_bytes", "model_gzip_bytes", "bundle_bytes"],
-    "memory": ["rss_before_load_bytes", "rss_after_load_bytes", "model_load_bytes", "peak_rss_sampled_bytes", "max_rss_os_bytes",
-               "arena", "device_bytes"],
+    "memory": [
+        "rss_before_load_bytes",
+        "rss_after_load_bytes",
+        "model_load_bytes",
+        "peak_rss_sampled_bytes",
+        "max_rss_os_bytes",
+        "arena",
+        "device_bytes",
+    ],
     "harness": ["overhead_ms_per_call", "overhead_fraction_of_fastest"],
     "accuracy": ["dataset", "dataset_sha256", "size", "accuracy", "macro_f1", "agreement_with_reference"],
 }
-LATENCY_FIELDS = ["mode", "batch_size", "seq_len", "iterations", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
-                  "max_ms", "cv", "throughput_seq_s", "throughput_tok_s", "samples_ms"]
+LATENCY_FIELDS = [
+    "mode",
+    "batch_size",
+    "seq_len",
+    "iterations",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "mean_ms",
+    "std_ms",
+    "min_ms",
+    "max_ms",
+    "cv",
+    "throughput_seq_s",
+    "throughput_tok_s",
+    "samples_ms",
+]
 
 
 def assert_schema(doc):
@@ -54,7 +117,9 @@ def assert_schema(doc):
 @pytest.fixture(scope="module")
 def int8_doc(tiny_int8_bundle, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "int8.json"
-    doc = bench_bundle(tiny_int8_bundle, batch_sizes=[1, 4], seq_lens=[8, 32], real=True, warmup=2, iterations=5, out=out)
+    doc = bench_bundle(
+        tiny_int8_bundle, batch_sizes=[1, 4], seq_lens=[8, 32], real=True, warmup=2, iterations=5, out=out
+    )
     return doc, out
 
 
@@ -67,7 +132,13 @@ def test_document_has_every_field(int8_doc, tiny_int8_bundle):
     assert doc["bundle"]["sha256"] == bundle_digest(m)
     assert doc["bundle"]["label"] == "x86-avx512-vnni onnx int8"
     assert [(r["mode"], r["batch_size"], r["seq_len"]) for r in doc["latency"]] == [
-        ("synthetic", 1, 8), ("synthetic", 1, 32), ("synthetic", 4, 8), ("synthetic", 4, 32), ("real", 1, None), ("real", 4, None)]
+        ("synthetic", 1, 8),
+        ("synthetic", 1, 32),
+        ("synthetic", 4, 8),
+        ("synthetic", 4, 32),
+        ("real", 1, None),
+        ("real", 4, None),
+    ]
     assert all(r["iterations"] == 5 for r in doc["latency"])
     assert doc["size"]["model_bytes"] == (tiny_int8_bundle / m["model_file"]).stat().st_size
     assert 0 < doc["size"]["model_gzip_bytes"] < doc["size"]["model_bytes"] < doc["size"]["bundle_bytes"]
@@ -79,7 +150,9 @@ def test_document_has_every_field(int8_doc, tiny_int8_bundle):
     assert env["execution_provider"] == "CPUExecutionProvider" and env["threads"] >= 1 and len(env["machine_id"]) == 64
     assert 0 <= env["cpu_load_before"] <= 1 and 0 <= env["cpu_load_during"] <= 1
     h = doc["harness"]
-    assert h["overhead_fraction_of_fastest"] == pytest.approx(h["overhead_ms_per_call"] / min(r["min_ms"] for r in doc["latency"]))
+    assert h["overhead_fraction_of_fastest"] == pytest.approx(
+        h["overhead_ms_per_call"] / min(r["min_ms"] for r in doc["latency"])
+    )
 
 
 def test_synthetic_throughput_counts_every_token(int8_doc):
@@ -133,7 +206,10 @@ def test_synthetic_inputs_are_real_tokens_of_exact_length(tiny_int8_bundle):
     assert ids.shape == (3, 12) and (x["attention_mask"] == 1).all()
     cls, sep, pad = (enc.tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]"))
     assert (ids[:, 0] == cls).all() and (ids[:, -1] == sep).all() and not (ids == pad).any()
-    body = set(enc.tokenizer.encode_batch(texts, add_special_tokens=False)[0].ids + enc.tokenizer.encode_batch(texts, add_special_tokens=False)[1].ids)
+    body = set(
+        enc.tokenizer.encode_batch(texts, add_special_tokens=False)[0].ids
+        + enc.tokenizer.encode_batch(texts, add_special_tokens=False)[1].ids
+    )
     assert set(ids[:, 1:-1].ravel().tolist()) <= body
     assert not (ids[0] == ids[1]).all()  # rows differ: each takes the next stretch of the token stream
     with pytest.raises(UserError):
@@ -148,7 +224,9 @@ def test_min_time_mode(tiny_int8_bundle):
 
 def test_user_dataset_scores_without_agreement(tiny_int8_bundle, tmp_path):
     ds = write_jsonl(tmp_path / "more.jsonl", [{"review": r["text"], "y": r["label"]} for r in make_rows(30, seed=7)])
-    doc = bench_bundle(tiny_int8_bundle, batch_sizes=[1], seq_lens=[8], dataset=ds, text_column="review", label_column="y", **FAST)
+    doc = bench_bundle(
+        tiny_int8_bundle, batch_sizes=[1], seq_lens=[8], dataset=ds, text_column="review", label_column="y", **FAST
+    )
     assert doc["accuracy"]["size"] == 30 and doc["accuracy"]["agreement_with_reference"] is None
     assert doc["accuracy"]["dataset"] == "more.jsonl"
 
@@ -173,8 +251,26 @@ def test_emulated_flag(tiny_int8_bundle, monkeypatch):
 
 def test_cli_prints_table_and_writes_json(tiny_int8_bundle, tmp_path):
     out = tmp_path / "r.json"
-    result = CliRunner().invoke(cli, ["bench", str(tiny_int8_bundle), "--batch-sizes", "1,2", "--seq-lens", "16", "--real",
-                                      "--iterations", "3", "--warmup", "1", "--threads", "1", "--out", str(out)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "bench",
+            str(tiny_int8_bundle),
+            "--batch-sizes",
+            "1,2",
+            "--seq-lens",
+            "16",
+            "--real",
+            "--iterations",
+            "3",
+            "--warmup",
+            "1",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     for text in ("p50", "p99", "tok/s", "synthetic", "real", "peak RSS", "accuracy", "harness", f"wrote {out}"):
         assert text in result.output
@@ -185,8 +281,21 @@ def test_cli_prints_table_and_writes_json(tiny_int8_bundle, tmp_path):
 
 def test_threads_above_cores_warns_but_runs(tiny_int8_bundle):
     many = os.cpu_count() + 3
-    result = CliRunner().invoke(cli, ["bench", str(tiny_int8_bundle), "--batch-sizes", "1", "--seq-lens", "8", "--iterations", "2",
-                                      "--threads", str(many)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "bench",
+            str(tiny_int8_bundle),
+            "--batch-sizes",
+            "1",
+            "--seq-lens",
+            "8",
+            "--iterations",
+            "2",
+            "--threads",
+            str(many),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert f"warning: {many} threads" in result.output
 
@@ -205,8 +314,14 @@ def test_target_threads_above_cores_warn(tiny_int8_bundle, tmp_path):
 def tiny_ts_bundle(tmp_path_factory, tiny_trained_model, tiny_dataset) -> Path:
     from edgebert.export.exporter import export_bundle
 
-    return export_bundle("x86-avx512-vnni", tiny_trained_model, tmp_path_factory.mktemp("ts") / "ts", format="torchscript",
-                         dataset=tiny_dataset, max_length=32)
+    return export_bundle(
+        "x86-avx512-vnni",
+        tiny_trained_model,
+        tmp_path_factory.mktemp("ts") / "ts",
+        format="torchscript",
+        dataset=tiny_dataset,
+        max_length=32,
+    )
 
 
 def test_torchscript_bundle_benches_with_the_same_figures(tiny_ts_bundle):
@@ -222,6 +337,7 @@ def _manifest_edit(key, value):
         m = json.loads((b / "manifest.json").read_text())
         m[key] = value
         (b / "manifest.json").write_text(json.dumps(m))
+
     return edit
 
 
@@ -266,8 +382,12 @@ def test_bad_bundle_is_one_line_error_before_timing(tiny_int8_bundle, tmp_path, 
 def bad_datasets(tmp_path_factory):
     d = tmp_path_factory.mktemp("bad-data")
     return {
-        "no-column": write_csv(d / "cols.csv", [{"sentence": "great film", "label": "pos"}], columns=("sentence", "label")),
-        "unseen": write_csv(d / "labels.csv", [{"text": "great film", "label": "positive"}, {"text": "dull", "label": "neg"}]),
+        "no-column": write_csv(
+            d / "cols.csv", [{"sentence": "great film", "label": "pos"}], columns=("sentence", "label")
+        ),
+        "unseen": write_csv(
+            d / "labels.csv", [{"text": "great film", "label": "positive"}, {"text": "dull", "label": "neg"}]
+        ),
         "missing": d / "nope.csv",
         "dir": d,
     }
@@ -296,7 +416,9 @@ BAD_ARGS = [
 @pytest.mark.parametrize("args,text", BAD_ARGS, ids=[" ".join(a[0]) for a in BAD_ARGS])
 def test_bad_arguments_are_one_line_errors(tiny_int8_bundle, bad_datasets, monkeypatch, args, text):
     args = [a.format(**bad_datasets) for a in args]
-    monkeypatch.setattr(bench_runner.latency, "time_calls", lambda *a, **k: pytest.fail("timed before checking its input"))
+    monkeypatch.setattr(
+        bench_runner.latency, "time_calls", lambda *a, **k: pytest.fail("timed before checking its input")
+    )
     one_line_error(CliRunner().invoke(cli, ["bench", str(tiny_int8_bundle), *args]), 2, text)
 
 
@@ -325,7 +447,11 @@ def test_library_raises_typed_errors(tiny_int8_bundle, tmp_path):
 
 def test_torchscript_without_torch_says_what_to_install(tiny_ts_bundle, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
-    one_line_error(CliRunner().invoke(cli, ["bench", str(tiny_ts_bundle), "--iterations", "2", "--trust-torchscript"]), 2, "pip install torch")
+    one_line_error(
+        CliRunner().invoke(cli, ["bench", str(tiny_ts_bundle), "--iterations", "2", "--trust-torchscript"]),
+        2,
+        "pip install torch",
+    )
 
 
 def test_bench_imports_no_torch(tiny_int8_bundle):
@@ -340,7 +466,11 @@ tops = {{m.split(".")[0] for m in list(sys.modules)}}
 third = sorted(t for t in tops if not t.startswith("_") and "site-packages" in (getattr(sys.modules.get(t), "__file__", None) or ""))
 print(",".join(third))
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    out = (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     assert {"onnxruntime", "tokenizers", "numpy"} <= set(out.split(","))  # the check sees site-packages modules
     assert set(out.split(",")) <= {"click", "numpy", "onnxruntime", "psutil", "rich", "tokenizers"}, out
     assert not {"torch", "transformers", "optimum", "onnx"} & set(out.split(","))

@@ -3,6 +3,7 @@
 Tiny bundles from conftest; nothing here asserts a speed (the machine is shared): only shapes, pairing, correctness
 of the statistics on known distributions, and the MAC count against the model's own dimensions.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,19 +57,22 @@ def test_the_same_samples_give_the_same_interval():
     assert ratio_ci(x, x * 1.02) == ratio_ci(x, x * 1.02)
 
 
-@pytest.mark.parametrize("low, high, threshold, expected", [
-    (1.06, 1.20, 5, "regressed"),
-    (1.04, 1.20, 5, "undecidable (too noisy)"),
-    (0.97, 1.04, 5, "no change"),
-    (1 / 1.05, 1.05, 5, "no change"),  # the band's edges are inside it
-    (0.80, 0.90, 5, "improved"),
-    (0.80, 0.96, 5, "undecidable (too noisy)"),
-    (0.60, 1.50, 5, "undecidable (too noisy)"),
-    (1.01, 1.02, 0, "regressed"),
-    (0.99, 1.01, 0, "undecidable (too noisy)"),  # a zero band can never say "no change"
-    (1.20, 1.24, 25, "no change"),
-    (1.20, 1.30, 25, "undecidable (too noisy)"),
-])
+@pytest.mark.parametrize(
+    "low, high, threshold, expected",
+    [
+        (1.06, 1.20, 5, "regressed"),
+        (1.04, 1.20, 5, "undecidable (too noisy)"),
+        (0.97, 1.04, 5, "no change"),
+        (1 / 1.05, 1.05, 5, "no change"),  # the band's edges are inside it
+        (0.80, 0.90, 5, "improved"),
+        (0.80, 0.96, 5, "undecidable (too noisy)"),
+        (0.60, 1.50, 5, "undecidable (too noisy)"),
+        (1.01, 1.02, 0, "regressed"),
+        (0.99, 1.01, 0, "undecidable (too noisy)"),  # a zero band can never say "no change"
+        (1.20, 1.24, 25, "no change"),
+        (1.20, 1.30, 25, "undecidable (too noisy)"),
+    ],
+)
 def test_verdict_table(low, high, threshold, expected):
     assert verdict(RatioCI((low + high) / 2, low, high, 0.95, False), threshold) == expected
     assert expected in bootstrap.VERDICTS
@@ -82,9 +86,11 @@ def test_round_robin_gives_every_variant_the_same_input_each_round_in_rotated_or
         return lambda x: order.append((name, int(x["input_ids"][0, 0])))
 
     inputs = [{"input_ids": np.full((1, 4), j)} for j in range(5)]
-    samples, _ = roundrobin.round_robin({n: runner(n) for n in "abc"}, {n: inputs for n in "abc"}, iterations=4, warmup=0)
+    samples, _ = roundrobin.round_robin(
+        {n: runner(n) for n in "abc"}, {n: inputs for n in "abc"}, iterations=4, warmup=0
+    )
     assert {n: len(v) for n, v in samples.items()} == {"a": 4, "b": 4, "c": 4}
-    rounds = [order[3 * j: 3 * j + 3] for j in range(4)]
+    rounds = [order[3 * j : 3 * j + 3] for j in range(4)]
     assert [[n for n, _ in r] for r in rounds] == [list("abc"), list("bca"), list("cab"), list("abc")]
     assert all({x for _, x in r} == {j} for j, r in enumerate(rounds))
 
@@ -111,7 +117,11 @@ def test_graph_macs_match_the_model_dimensions(request, which):
     The int8 graph (MatMulInteger, QAttention, the quantized pooler) must count the same work."""
     bundle = request.getfixturevalue(which)
     m = count_macs(bundle / read_manifest(bundle)["model_file"])
-    assert (m.linear_per_token, m.attention_per_token_per_position, m.pooled_per_sequence) == (2 * (4 * 32 * 32 + 2 * 32 * 64), 2 * 2 * 32, 32 * 32 + 32 * 2)
+    assert (m.linear_per_token, m.attention_per_token_per_position, m.pooled_per_sequence) == (
+        2 * (4 * 32 * 32 + 2 * 32 * 64),
+        2 * 2 * 32,
+        32 * 32 + 32 * 2,
+    )
     assert m.per_call(2, 10) == 2 * (10 * 16384 + 100 * 128 + 1088)
 
 
@@ -149,8 +159,16 @@ def test_fraction_of_peak_uses_the_bundles_precision():
 
 # --- bench --interleave ------------------------------------------------------------------------------------------------
 def test_interleaved_bench_writes_one_paired_document_per_bundle(tiny_fp32_bundle, tiny_int8_bundle, tmp_path):
-    docs = bench_interleaved([tiny_fp32_bundle, tiny_int8_bundle, tiny_int8_bundle], batch_sizes=[1], seq_lens=[8],
-                             real=True, warmup=1, iterations=6, out_dir=tmp_path, quiet_wait_s=0)
+    docs = bench_interleaved(
+        [tiny_fp32_bundle, tiny_int8_bundle, tiny_int8_bundle],
+        batch_sizes=[1],
+        seq_lens=[8],
+        real=True,
+        warmup=1,
+        iterations=6,
+        out_dir=tmp_path,
+        quiet_wait_s=0,
+    )
     names = output_names([tiny_fp32_bundle, tiny_int8_bundle, tiny_int8_bundle])
     assert names == ["fp32.json", "1-int8.json", "2-int8.json"]
     runs = [load_results(tmp_path / n) for n in names]
@@ -160,7 +178,10 @@ def test_interleaved_bench_writes_one_paired_document_per_bundle(tiny_fp32_bundl
     for i, r in enumerate(runs):
         inter = r.doc["interleaved"]
         assert inter["position"] == i and [b["results_file"] for b in inter["bundles"]] == names
-        assert [(row["mode"], row["seq_len"], len(row["samples_ms"])) for row in r.doc["latency"]] == [("synthetic", 8, 6), ("real", None, 6)]
+        assert [(row["mode"], row["seq_len"], len(row["samples_ms"])) for row in r.doc["latency"]] == [
+            ("synthetic", 8, 6),
+            ("real", None, 6),
+        ]
         for row in r.doc["latency"]:
             assert row["macs_per_call"] > 0 and row["achieved_gops"] > 0 and 0 < row["fraction_of_peak"]
         assert r.doc["limits"]["peak"]["int8_gops"] > 0 and r.doc["limits"]["graph_macs"]["linear_per_token"] == 16384
@@ -169,29 +190,51 @@ def test_interleaved_bench_writes_one_paired_document_per_bundle(tiny_fp32_bundl
     assert all(x["low"] <= x["ratio"] <= x["high"] and x["paired"] for x in ratios)
     assert runs[1].doc["interleaved"]["ratios_to_first"] == [x for x in ratios if x["bundle"] == 1]
     # compare pairs two documents of one set; report sets them side by side
-    out = CliRunner().invoke(cli, ["compare", str(tmp_path / names[1]), str(tmp_path / names[2]), "--format", "json",
-                                   "--allow-busy"])
+    out = CliRunner().invoke(
+        cli, ["compare", str(tmp_path / names[1]), str(tmp_path / names[2]), "--format", "json", "--allow-busy"]
+    )
     assert out.exit_code in (0, 1) and json.loads(out.stdout)["paired"] is True
     assert "x86-avx512-vnni onnx int8" in render_report([tmp_path / n for n in names])
 
 
 def test_interleave_cli_prints_ratios_with_intervals(tiny_fp32_bundle, tiny_int8_bundle, tmp_path):
-    result = CliRunner().invoke(cli, ["bench", str(tiny_fp32_bundle), str(tiny_int8_bundle), "--interleave",
-                                      "--batch-sizes", "1", "--seq-lens", "8", "--warmup", "1", "--iterations", "4",
-                                      "--quiet-wait", "0", "--out-dir", str(tmp_path)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "bench",
+            str(tiny_fp32_bundle),
+            str(tiny_int8_bundle),
+            "--interleave",
+            "--batch-sizes",
+            "1",
+            "--seq-lens",
+            "8",
+            "--warmup",
+            "1",
+            "--iterations",
+            "4",
+            "--quiet-wait",
+            "0",
+            "--out-dir",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "95% interval" in result.output and "% peak" in result.output and "quiet gate" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fp32.json", "int8.json"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["B", "B"], "pass --interleave to time them side by side"),
-    (["B", "--interleave"], "needs at least two bundles"),
-    (["B", "B", "--interleave", "--out", "x.json"], "use --out-dir DIR"),
-    (["B", "B", "--interleave", "--min-time", "1"], "--min-time does not apply with --interleave"),
-    (["B", "B", "--interleave", "--out-dir", "B"], "inside"),  # never into a bundle
-    (["B", "--out-dir", "."], "--out-dir is for --interleave"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["B", "B"], "pass --interleave to time them side by side"),
+        (["B", "--interleave"], "needs at least two bundles"),
+        (["B", "B", "--interleave", "--out", "x.json"], "use --out-dir DIR"),
+        (["B", "B", "--interleave", "--min-time", "1"], "--min-time does not apply with --interleave"),
+        (["B", "B", "--interleave", "--out-dir", "B"], "inside"),  # never into a bundle
+        (["B", "--out-dir", "."], "--out-dir is for --interleave"),
+    ],
+)
 def test_interleave_usage_errors(tiny_int8_bundle, args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["bench", *[str(tiny_int8_bundle) if a == "B" else a for a in args]])

@@ -1,4 +1,5 @@
 """Slow checks of `edgebert bench`: a base-only install without torch, and the default model's bundles."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,23 @@ def test_base_install_benches_a_bundle_without_torch(tiny_int8_bundle, tmp_path)
     assert run([*pip, "show", "torch"]).returncode != 0  # torch is absent
     assert run([venv / "bin" / "python", "-c", "import transformers"]).returncode != 0
     out = tmp_path / "r.json"
-    bench = run([venv / "bin" / "edgebert", "bench", tiny_int8_bundle, "--real", "--batch-sizes", "1,4", "--seq-lens", "16",
-                 "--iterations", "5", "--out", out], cwd=tmp_path)
+    bench = run(
+        [
+            venv / "bin" / "edgebert",
+            "bench",
+            tiny_int8_bundle,
+            "--real",
+            "--batch-sizes",
+            "1,4",
+            "--seq-lens",
+            "16",
+            "--iterations",
+            "5",
+            "--out",
+            out,
+        ],
+        cwd=tmp_path,
+    )
     assert bench.returncode == 0, bench.stdout + bench.stderr
     assert "p50" in bench.stdout and "accuracy" in bench.stdout
     doc = json.loads(out.read_text())
@@ -48,7 +64,18 @@ def default_bundles(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("default-bundles")
     model = default_model_dir()
-    cli = run([Path(sys.executable).parent / "edgebert", "export", "--target", "x86", "--model", model, "--out", root / "int8"])
+    cli = run(
+        [
+            Path(sys.executable).parent / "edgebert",
+            "export",
+            "--target",
+            "x86",
+            "--model",
+            model,
+            "--out",
+            root / "int8",
+        ]
+    )
     assert cli.returncode == 0, cli.stdout + cli.stderr
     fp32 = export_bundle("x86", model, root / "fp32", quantization=QuantizationSettings(mode="none"))
     return {"int8": root / "int8", "fp32": fp32}
@@ -66,7 +93,13 @@ def test_default_int8_bundle_every_figure_and_under_300_mb(default_bundles, tmp_
     for text in ("synthetic", "real", "p99", "peak RSS", "accuracy", "of peak", "harness", "machine"):
         assert text in screen
     assert [(r["mode"], r["batch_size"], r["seq_len"]) for r in doc["latency"]] == [
-        ("synthetic", 1, 32), ("synthetic", 1, 128), ("synthetic", 8, 32), ("synthetic", 8, 128), ("real", 1, None), ("real", 8, None)]
+        ("synthetic", 1, 32),
+        ("synthetic", 1, 128),
+        ("synthetic", 8, 32),
+        ("synthetic", 8, 128),
+        ("real", 1, None),
+        ("real", 8, None),
+    ]
     mem = doc["memory"]
     assert mem["peak_rss_sampled_bytes"] < 300 * MB and mem["max_rss_os_bytes"] < 300 * MB, mem
     acc = doc["accuracy"]
@@ -78,7 +111,9 @@ def test_default_int8_bundle_every_figure_and_under_300_mb(default_bundles, tmp_
 
 
 def test_default_fp32_bundle_accuracy_equals_pytorch_source(default_bundles, tmp_path):
-    doc, _ = bench_cli(default_bundles["fp32"], tmp_path / "fp32.json", "--batch-sizes", "1", "--seq-lens", "32", "--iterations", "10")
+    doc, _ = bench_cli(
+        default_bundles["fp32"], tmp_path / "fp32.json", "--batch-sizes", "1", "--seq-lens", "32", "--iterations", "10"
+    )
     source = json.loads((default_bundles["fp32"] / "manifest.json").read_text())["reference"]["accuracy"]
     assert abs(doc["accuracy"]["accuracy"] - source) <= 0.002, (doc["accuracy"], source)
     assert doc["accuracy"]["agreement_with_reference"] >= 0.995

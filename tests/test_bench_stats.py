@@ -1,4 +1,5 @@
 """Statistics, timing loop, overhead, accuracy and memory helpers of `edgebert bench`, on fixed, known inputs."""
+
 from __future__ import annotations
 
 import gzip
@@ -77,8 +78,9 @@ def clock(monkeypatch):
 def test_time_calls_fixed_count_times_each_call_and_skips_warmup(clock):
     durations = itertools.count(1)
     calls, progress = [], []
-    samples = latency.time_calls(lambda: (calls.append(1), clock.work(next(durations) * 1000)), warmup=3, iterations=5,
-                                 progress=progress.append)
+    samples = latency.time_calls(
+        lambda: (calls.append(1), clock.work(next(durations) * 1000)), warmup=3, iterations=5, progress=progress.append
+    )
     assert len(calls) == 8 and sum(progress) == 8
     assert samples.dtype == np.int64
     assert samples.tolist() == [4000, 5000, 6000, 7000, 8000]  # calls 1-3 were warm-up
@@ -111,11 +113,19 @@ def test_real_harness_overhead_is_small_and_positive():
     assert 0 < ns < 1_000_000  # nanoseconds, not milliseconds: a unit mix-up would show here
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"warmup": -1, "iterations": 5}, {"warmup": 0, "iterations": 0}, {"warmup": 0, "iterations": -3},
-    {"warmup": 0, "min_time_s": 0}, {"warmup": 0, "min_time_s": -1.0}, {"warmup": 0, "iterations": True},
-    {"warmup": 1.5, "iterations": 5}, {"warmup": 0, "iterations": 2.0},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"warmup": -1, "iterations": 5},
+        {"warmup": 0, "iterations": 0},
+        {"warmup": 0, "iterations": -3},
+        {"warmup": 0, "min_time_s": 0},
+        {"warmup": 0, "min_time_s": -1.0},
+        {"warmup": 0, "iterations": True},
+        {"warmup": 1.5, "iterations": 5},
+        {"warmup": 0, "iterations": 2.0},
+    ],
+)
 def test_bad_counts_are_user_errors(kwargs):
     with pytest.raises(UserError):
         latency.time_calls(lambda: None, **kwargs)
@@ -138,7 +148,9 @@ def test_score_accuracy_and_agreement():
     s = accuracy.score(ev, logits)
     assert s["accuracy"] == 0.75 and s["agreement_with_reference"] == 0.5 and s["size"] == 4
     assert s["reference_accuracy"] == 0.75 and s["dataset"] == "t:test" and len(s["dataset_sha256"]) == 64
-    assert accuracy.score(accuracy.Evaluation(texts, ev.label_ids, "t", None), logits)["agreement_with_reference"] is None
+    assert (
+        accuracy.score(accuracy.Evaluation(texts, ev.label_ids, "t", None), logits)["agreement_with_reference"] is None
+    )
 
 
 def test_gzip_bytes_shows_sparsity(tmp_path):
@@ -170,14 +182,17 @@ def test_parse_nvidia_smi():
     assert memory.device_bytes(["CPUExecutionProvider"]) is None
 
 
-@pytest.mark.parametrize("arch,flags,env,expected", [
-    ("x86_64", {"sse2", "avx2"}, "", False),
-    ("aarch64", {"asimd", "asimddp"}, "", False),
-    ("aarch64", {"sse2", "avx2"}, "", True),  # qemu-user passing the x86 host's cpuinfo through
-    ("x86_64", {"asimd"}, "", True),
-    ("aarch64", {"asimd"}, "1", True),  # set by the emulation scripts
-    ("aarch64", {"asimd"}, "0", False),
-])
+@pytest.mark.parametrize(
+    "arch,flags,env,expected",
+    [
+        ("x86_64", {"sse2", "avx2"}, "", False),
+        ("aarch64", {"asimd", "asimddp"}, "", False),
+        ("aarch64", {"sse2", "avx2"}, "", True),  # qemu-user passing the x86 host's cpuinfo through
+        ("x86_64", {"asimd"}, "", True),
+        ("aarch64", {"asimd"}, "1", True),  # set by the emulation scripts
+        ("aarch64", {"asimd"}, "0", False),
+    ],
+)
 def test_looks_emulated(monkeypatch, arch, flags, env, expected):
     from edgebert.bench import environment
 
@@ -187,13 +202,16 @@ def test_looks_emulated(monkeypatch, arch, flags, env, expected):
     assert environment.looks_emulated() is expected
 
 
-@pytest.mark.parametrize("cpus, seconds, busy, idle, own, total, others", [
-    (2, 1.0, (1.0, 0.5), 0.5, 0.5, 0.75, 0.5),   # 1.5 of 2 CPU-seconds busy, 0.5 of them ours
-    (4, 2.0, (1.5, 0.5), 6.0, 2.0, 0.25, 0.0),   # all the busy time is ours: no neighbour
-    (1, 1.0, (0.2, 0.1), 0.7, 0.0, 0.3, 0.3),    # idle and iowait do not count as busy
-    (1, 1.0, (3.0, 1.0), 0.0, 1.5, 1.0, 0.0),    # counters that overshoot the interval clamp to the CPUs' capacity
-    (2, 1.0, (-1.0, 0.0), 3.0, 0.0, 0.0, 0.0),   # a counter that went backwards (reset) reads as idle, not negative
-])
+@pytest.mark.parametrize(
+    "cpus, seconds, busy, idle, own, total, others",
+    [
+        (2, 1.0, (1.0, 0.5), 0.5, 0.5, 0.75, 0.5),  # 1.5 of 2 CPU-seconds busy, 0.5 of them ours
+        (4, 2.0, (1.5, 0.5), 6.0, 2.0, 0.25, 0.0),  # all the busy time is ours: no neighbour
+        (1, 1.0, (0.2, 0.1), 0.7, 0.0, 0.3, 0.3),  # idle and iowait do not count as busy
+        (1, 1.0, (3.0, 1.0), 0.0, 1.5, 1.0, 0.0),  # counters that overshoot the interval clamp to the CPUs' capacity
+        (2, 1.0, (-1.0, 0.0), 3.0, 0.0, 0.0, 0.0),  # a counter that went backwards (reset) reads as idle, not negative
+    ],
+)
 def test_cpu_load_splits_busy_time_into_ours_and_others(monkeypatch, cpus, seconds, busy, idle, own, total, others):
     """CpuLoad from scripted counters: (busy - ours) / (interval x CPUs), the arithmetic the report's warning trusts."""
     import collections
@@ -205,8 +223,14 @@ def test_cpu_load_splits_busy_time_into_ours_and_others(monkeypatch, cpus, secon
     host = iter([Times(10.0, 5.0, 100.0, 1.0), Times(10.0 + busy[0], 5.0 + busy[1], 100.0 + idle, 1.0 + idle / 2)])
     proc = iter([(1.0, 0.5), (1.0 + own, 0.5)])
     clock = iter([50.0, 50.0 + seconds])
-    monkeypatch.setattr(environment, "psutil", types.SimpleNamespace(
-        cpu_times=lambda: next(host), cpu_count=lambda: cpus,
-        Process=lambda: types.SimpleNamespace(cpu_times=lambda: next(proc))))
+    monkeypatch.setattr(
+        environment,
+        "psutil",
+        types.SimpleNamespace(
+            cpu_times=lambda: next(host),
+            cpu_count=lambda: cpus,
+            Process=lambda: types.SimpleNamespace(cpu_times=lambda: next(proc)),
+        ),
+    )
     monkeypatch.setattr(environment, "time", types.SimpleNamespace(monotonic=lambda: next(clock)))
     assert environment.CpuLoad().stop() == {"total": pytest.approx(total), "others": pytest.approx(others)}

@@ -1,5 +1,6 @@
 """The edgebert cache under test: every test writes to a private cache, and finished default-task models of the
 user's cache are read through symlinks (conftest.private_cache), so slow tests find the real model without retraining."""
+
 from __future__ import annotations
 
 from conftest import link_finished_models

@@ -1,4 +1,5 @@
 """`edgebert compare`: the regression gate's exit codes, its messages, what it refuses, and golden outputs."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,10 @@ from report_fixtures import check_golden, make_results, run, write_results
 @pytest.fixture
 def pair(tmp_path):
     """Write a baseline and a candidate results file; returns (baseline path, candidate path)."""
+
     def write(baseline: dict, candidate: dict):
         return write_results(tmp_path, "baseline.json", baseline), write_results(tmp_path, "candidate.json", candidate)
+
     return write
 
 
@@ -52,17 +55,20 @@ def test_planted_latency_regression_fails_and_says_by_how_much(pair):
 # (planted scale, seed of the candidate's noise, band, exit code, verdict on each workload: real, seq 128, seq 32).
 # The fixtures' calls scatter log-normally by ~6 % (100 calls; 1275 at real lengths), so a 4-6 % change is within
 # the noise of the synthetic rows and the gate must say so rather than guess.
-@pytest.mark.parametrize("scale, seed, limit, code, verdicts", [
-    (1.0, 1, "5%", 0, ["no change"] * 3),
-    (1.2, 0, "25%", 0, ["no change"] * 3),
-    (1.2, 0, "10%", 1, ["regressed"] * 3),
-    (1.2, 0, "19%", 1, ["regressed", "undecidable (too noisy)", "undecidable (too noisy)"]),
-    (1.04, 0, "5%", 0, ["no change", "undecidable (too noisy)", "undecidable (too noisy)"]),
-    (1.06, 0, "5%", 1, ["regressed", "undecidable (too noisy)", "undecidable (too noisy)"]),
-    (1.1, 1, "5%", 1, ["regressed"] * 3),
-    (0.5, 0, "5%", 0, ["improved"] * 3),
-    (0.5, 0, "0%", 0, ["improved"] * 3),
-])
+@pytest.mark.parametrize(
+    "scale, seed, limit, code, verdicts",
+    [
+        (1.0, 1, "5%", 0, ["no change"] * 3),
+        (1.2, 0, "25%", 0, ["no change"] * 3),
+        (1.2, 0, "10%", 1, ["regressed"] * 3),
+        (1.2, 0, "19%", 1, ["regressed", "undecidable (too noisy)", "undecidable (too noisy)"]),
+        (1.04, 0, "5%", 0, ["no change", "undecidable (too noisy)", "undecidable (too noisy)"]),
+        (1.06, 0, "5%", 1, ["regressed", "undecidable (too noisy)", "undecidable (too noisy)"]),
+        (1.1, 1, "5%", 1, ["regressed"] * 3),
+        (0.5, 0, "5%", 0, ["improved"] * 3),
+        (0.5, 0, "0%", 0, ["improved"] * 3),
+    ],
+)
 def test_latency_verdicts(pair, scale, seed, limit, code, verdicts):
     base, cand = pair(make_results("fp32"), make_results("fp32", scale=scale, seed=seed))
     result = run("compare", base, cand, "--max-latency-regression", limit, "--format", "json")
@@ -151,11 +157,14 @@ def different_machine(doc):
     doc["environment"].update(machine_id="f" * 64, cpu_model="Neoverse-N1", cores=4)
 
 
-@pytest.mark.parametrize("change, message", [
-    (different_machine, "machine_id"),
-    (lambda d: d["environment"].update(cores=4), "cores 2 vs 4"),
-    (lambda d: (d["settings"].update(threads=1), d["environment"].update(threads=1)), "threads 2 vs 1"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (different_machine, "machine_id"),
+        (lambda d: d["environment"].update(cores=4), "cores 2 vs 4"),
+        (lambda d: (d["settings"].update(threads=1), d["environment"].update(threads=1)), "threads 2 vs 1"),
+    ],
+)
 def test_different_environments_are_refused_unless_allowed(pair, change, message):
     cand = make_results("fp32", seed=1)
     change(cand)
@@ -168,10 +177,13 @@ def test_different_environments_are_refused_unless_allowed(pair, change, message
     assert allowed.exit_code == 0 and "Different environments" in allowed.stdout
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda d: d["bundle"].update(task="sst2"), "different tasks"),
-    (lambda d: d["accuracy"].update(dataset_sha256="0" * 64), "different datasets"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d["bundle"].update(task="sst2"), "different tasks"),
+        (lambda d: d["accuracy"].update(dataset_sha256="0" * 64), "different datasets"),
+    ],
+)
 def test_different_tasks_or_datasets_are_refused_even_when_env_is_allowed(pair, change, message):
     cand = make_results("fp32")
     change(cand)
@@ -212,12 +224,15 @@ def test_accuracy_in_only_one_run_is_an_error(pair):
     assert result.exit_code == 2 and "accuracy was measured in only one run" in one_line_error(result)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--max-latency-regression", "fast"], "--max-latency-regression takes a number of percent"),
-    (["--max-accuracy-drop", "half"], "--max-accuracy-drop takes a number of percentage points"),
-    (["--max-latency-regression", "-3%"], "must be a number >= 0"),
-    (["--max-accuracy-drop", "-1"], "must be a number >= 0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--max-latency-regression", "fast"], "--max-latency-regression takes a number of percent"),
+        (["--max-accuracy-drop", "half"], "--max-accuracy-drop takes a number of percentage points"),
+        (["--max-latency-regression", "-3%"], "must be a number >= 0"),
+        (["--max-accuracy-drop", "-1"], "must be a number >= 0"),
+    ],
+)
 def test_bad_thresholds(pair, args, message):
     result = run("compare", *pair(make_results("fp32"), make_results("fp32")), *args)
     assert result.exit_code == 2 and message in one_line_error(result)

@@ -1,5 +1,6 @@
 """Every compression method on tiny models: it really changes the model, the change survives save/reload/export,
 and the stage record says by how much."""
+
 import json
 from datetime import datetime
 from pathlib import Path
@@ -33,14 +34,18 @@ def splits(train_csv):
 
 
 def context(model, tokenizer, splits, **kw) -> CompressContext:
-    return CompressContext(tokenizer=tokenizer, label2id=label2id(model), train=splits["train"], dev=splits["dev"],
-                           max_length=32, **kw)
+    return CompressContext(
+        tokenizer=tokenizer, label2id=label2id(model), train=splits["train"], dev=splits["dev"], max_length=32, **kw
+    )
 
 
 @pytest.fixture(scope="module")
 def pruned_dir(tmp_path_factory, tiny_trained_model, train_csv) -> Path:
-    recipe = {"name": "pruned", "max_length": 32,
-              "prune_structured": {"heads_ratio": 0.5, "ffn_ratio": 0.5, "layers_ratio": 0.5, "samples": 128}}
+    recipe = {
+        "name": "pruned",
+        "max_length": 32,
+        "prune_structured": {"heads_ratio": 0.5, "ffn_ratio": 0.5, "layers_ratio": 0.5, "samples": 128},
+    }
     return compress_model(tiny_trained_model, recipe, tmp_path_factory.mktemp("c") / "pruned", dataset=train_csv)
 
 
@@ -75,10 +80,16 @@ def test_structured_pruning_record(pruned_dir, tiny_trained_model):
     assert common.count_parameters(model) == m["parameters"]
 
 
-def test_pruned_model_exports_with_smaller_shapes_and_fewer_layers(pruned_dir, tiny_trained_model, tiny_dataset, tmp_path):
+def test_pruned_model_exports_with_smaller_shapes_and_fewer_layers(
+    pruned_dir, tiny_trained_model, tiny_dataset, tmp_path
+):
     none = QuantizationSettings(mode="none")
-    full = export_bundle("x86-avx512-vnni", tiny_trained_model, tmp_path / "full", dataset=tiny_dataset, quantization=none, max_length=32)
-    small = export_bundle("x86-avx512-vnni", pruned_dir, tmp_path / "small", dataset=tiny_dataset, quantization=none, max_length=32)
+    full = export_bundle(
+        "x86-avx512-vnni", tiny_trained_model, tmp_path / "full", dataset=tiny_dataset, quantization=none, max_length=32
+    )
+    small = export_bundle(
+        "x86-avx512-vnni", pruned_dir, tmp_path / "small", dataset=tiny_dataset, quantization=none, max_length=32
+    )
     assert onnx_structure(full) == {"layers": 2, "attention_width": [32, 32], "ffn_width": [64, 64]}
     assert onnx_structure(small) == {"layers": 1, "attention_width": [16], "ffn_width": [32]}
     # int8 export of the pruned model passes the same parity check as any export
@@ -139,15 +150,24 @@ def test_layers_are_chosen_by_measured_loss(tiny_trained_model, splits):
     assert total / n == pytest.approx(losses[round_["dropped"]], abs=1e-3)
 
 
-@pytest.mark.parametrize("model_type, heads_ratio, heads", [
-    ("bert", 0.5, 2), ("distilbert", 0.5, 2), ("roberta", 0.5, 2),
-    ("mpnet", 0.0, 4),  # MPNet's relative position bias spans every head: no head pruning (see the next test)
-])
-def test_every_architecture_prunes_shares_and_reloads_exactly(tiny_model_factory, splits, tmp_path, model_type, heads_ratio, heads):
+@pytest.mark.parametrize(
+    "model_type, heads_ratio, heads",
+    [
+        ("bert", 0.5, 2),
+        ("distilbert", 0.5, 2),
+        ("roberta", 0.5, 2),
+        ("mpnet", 0.0, 4),  # MPNet's relative position bias spans every head: no head pruning (see the next test)
+    ],
+)
+def test_every_architecture_prunes_shares_and_reloads_exactly(
+    tiny_model_factory, splits, tmp_path, model_type, heads_ratio, heads
+):
     src = tiny_model_factory(model_type, layers=4)
     model, tok = load_classifier(src)
     ctx = context(model, tok, splits)
-    prune_structured_(model, PruneStructuredConfig(heads_ratio=heads_ratio, ffn_ratio=0.25, layers_ratio=0.25, samples=32), ctx)
+    prune_structured_(
+        model, PruneStructuredConfig(heads_ratio=heads_ratio, ffn_ratio=0.25, layers_ratio=0.25, samples=32), ctx
+    )
     share_layers_(model, ShareConfig(group_size=2), ctx)
     assert common.shape_summary(model) == {"layers": 3, "heads": [heads] * 3, "ffn": [48, 48, 48]}
     texts = splits["dev"].texts[:16]
@@ -199,9 +219,15 @@ def test_sparsity_survives_distillation(tiny_trained_model, train_csv, tmp_path)
     assert common.linear_sparsity(load_classifier(out)[0]) == pytest.approx(expected)
 
 
-def test_shared_layers_store_once_reload_tied_and_export_with_parity(tiny_trained_model, train_csv, tiny_dataset, tmp_path):
-    out = compress_model(tiny_trained_model, {"max_length": 32, "share": {"group_size": 2}, "distill": {"steps": 5}},
-                         tmp_path / "shared", dataset=train_csv)
+def test_shared_layers_store_once_reload_tied_and_export_with_parity(
+    tiny_trained_model, train_csv, tiny_dataset, tmp_path
+):
+    out = compress_model(
+        tiny_trained_model,
+        {"max_length": 32, "share": {"group_size": 2}, "distill": {"steps": 5}},
+        tmp_path / "shared",
+        dataset=train_csv,
+    )
     m = bundle.read_manifest(out)
     assert m["shared_weights"] is True
     assert [s["stage"] for s in m["stages"]] == ["share", "distill"]
@@ -213,7 +239,9 @@ def test_shared_layers_store_once_reload_tied_and_export_with_parity(tiny_traine
         assert not any(".layer.1." in k for k in f.keys())
     model, _ = load_classifier(out)
     assert model.bert.encoder.layer[0] is model.bert.encoder.layer[1]
-    int8 = bundle.read_manifest(export_bundle("x86-avx512-vnni", out, tmp_path / "int8", dataset=tiny_dataset, max_length=32))
+    int8 = bundle.read_manifest(
+        export_bundle("x86-avx512-vnni", out, tmp_path / "int8", dataset=tiny_dataset, max_length=32)
+    )
     assert int8["parity"]["passed"] and int8["precision"] == "int8"
 
 
@@ -234,7 +262,9 @@ def test_shared_weights_are_stored_once_in_the_onnx_file(tiny_model_factory, spl
             ox.quantize(path, tmp_path / f"{name}.q.onnx", QuantizationSettings(mode="dynamic"))
             path = tmp_path / f"{name}.q.onnx"
         sizes[name] = path.stat().st_size
-    layer_weights = sum(m.weight.numel() for m in model.bert.encoder.layer[0].modules() if isinstance(m, torch.nn.Linear))
+    layer_weights = sum(
+        m.weight.numel() for m in model.bert.encoder.layer[0].modules() if isinstance(m, torch.nn.Linear)
+    )
     bytes_per_weight = 1 if quantize else 4
     assert sizes["plain"] - sizes["shared"] >= 0.9 * 2 * layer_weights * bytes_per_weight  # two layers' weights fewer
 
@@ -246,9 +276,17 @@ def test_distillation_improves_the_pruned_model(tmp_path):
     teacher = train_tiny(build_model(tmp_path / "teacher", "bert", layers=4), make_rows(400, seed=0))
     csv = write_csv(tmp_path / "data.csv", make_rows(2000, seed=3))  # 200 dev sentences
     prune = {"heads_ratio": 0.75, "ffn_ratio": 0.95, "layers_ratio": 0.75, "samples": 128}
-    plain = bundle.read_manifest(compress_model(teacher, {"max_length": 32, "prune_structured": prune}, tmp_path / "p", dataset=csv))
-    m = bundle.read_manifest(compress_model(teacher, {"max_length": 32, "prune_structured": prune,
-                                                      "distill": {"steps": 60, "learning_rate": 3e-3}}, tmp_path / "d", dataset=csv))
+    plain = bundle.read_manifest(
+        compress_model(teacher, {"max_length": 32, "prune_structured": prune}, tmp_path / "p", dataset=csv)
+    )
+    m = bundle.read_manifest(
+        compress_model(
+            teacher,
+            {"max_length": 32, "prune_structured": prune, "distill": {"steps": 60, "learning_rate": 3e-3}},
+            tmp_path / "d",
+            dataset=csv,
+        )
+    )
     record = m["stages"][-1]
     assert record["stage"] == "distill" and record["result"]["steps_run"] == 60
     assert record["dev_accuracy_before"] == plain["accuracy"]["dev"]  # the same pruning, seeded
@@ -276,9 +314,21 @@ def test_distillation_beats_label_only_fine_tuning_at_equal_steps(tmp_path):
             rows[i] = {**rows[i], "label": {"pos": "neg", "neg": "pos"}[rows[i]["label"]]}
     csv = write_csv(tmp_path / "noisy.csv", rows)
     prune = {"heads_ratio": 0.75, "ffn_ratio": 0.95, "layers_ratio": 0.75, "samples": 128}
-    runs = {kd: bundle.read_manifest(compress_model(
-        teacher, {"max_length": 32, "prune_structured": prune, "distill": {"steps": 60, "learning_rate": 3e-3, "kd_weight": kd}},
-        tmp_path / f"kd{kd}", dataset=csv)) for kd in (0.0, 0.5)}
+    runs = {
+        kd: bundle.read_manifest(
+            compress_model(
+                teacher,
+                {
+                    "max_length": 32,
+                    "prune_structured": prune,
+                    "distill": {"steps": 60, "learning_rate": 3e-3, "kd_weight": kd},
+                },
+                tmp_path / f"kd{kd}",
+                dataset=csv,
+            )
+        )
+        for kd in (0.0, 0.5)
+    }
     labels_only, distilled = (runs[kd]["accuracy"]["dev"] for kd in (0.0, 0.5))
     assert [r["stages"][-1]["result"]["steps_run"] for r in runs.values()] == [60, 60]
     assert distilled >= labels_only + 0.1, (distilled, labels_only)
@@ -298,8 +348,14 @@ def reversed_vocab_teacher(model_dir: Path, out: Path) -> Path:
     words = sorted(old, key=old.get)
     new = {w: i for i, w in enumerate(words[:5] + words[5:][::-1])}  # the five special tokens keep their ids
     spec["model"]["vocab"] = new
-    own = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(spec)), unk_token="[UNK]",
-                                  pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    own = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer.from_str(json.dumps(spec)),
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
     emb = model.bert.embeddings.word_embeddings.weight
     with torch.no_grad():
         emb[[new[w] for w in words]] = emb[[old[w] for w in words]].clone()
@@ -314,7 +370,9 @@ def test_teacher_reads_the_texts_through_its_own_tokenizer(tiny_trained_model, t
     teacher_dir = reversed_vocab_teacher(tiny_trained_model, tmp_path / "teacher")
     model, tok = load_classifier(tiny_trained_model)
     texts = data.LabelledTexts(tuple(r["text"] for r in tiny_rows[:40]), tuple(r["label"] for r in tiny_rows[:40]))
-    got, computed = teacher_logits(teacher_dir, texts, np.arange(len(texts)), CompressContext(tok, label2id(model), max_length=32))
+    got, computed = teacher_logits(
+        teacher_dir, texts, np.arange(len(texts)), CompressContext(tok, label2id(model), max_length=32)
+    )
     expected = predict_logits(model, tok, texts.texts, max_length=32)
     assert computed == len(texts)
     np.testing.assert_allclose(got, expected, atol=1e-5)
@@ -325,7 +383,9 @@ def test_teacher_reads_the_texts_through_its_own_tokenizer(tiny_trained_model, t
 def test_hidden_state_loss_is_skipped_for_a_teacher_that_tokenizes_differently(tiny_trained_model, train_csv, tmp_path):
     teacher_dir = reversed_vocab_teacher(tiny_trained_model, tmp_path / "teacher")
     recipe = {"max_length": 32, "distill": {"steps": 2, "hidden_weight": 1.0, "teacher": str(teacher_dir)}}
-    result = bundle.read_manifest(compress_model(tiny_trained_model, recipe, tmp_path / "h", dataset=train_csv))["stages"][-1]["result"]
+    result = bundle.read_manifest(compress_model(tiny_trained_model, recipe, tmp_path / "h", dataset=train_csv))[
+        "stages"
+    ][-1]["result"]
     assert result["hidden_pairs"] is None and "tokenize differently" in result["notes"][0]
 
 
@@ -340,15 +400,20 @@ def test_teacher_logits_are_computed_once(tiny_trained_model, train_csv, tmp_pat
 
 
 def test_hidden_state_loss_pairs_layers_with_their_origin(tiny_trained_model, train_csv, tmp_path):
-    recipe = {"max_length": 32, "prune_structured": {"layers_ratio": 0.5, "samples": 64},
-              "distill": {"steps": 3, "hidden_weight": 1.0}}
+    recipe = {
+        "max_length": 32,
+        "prune_structured": {"layers_ratio": 0.5, "samples": 64},
+        "distill": {"steps": 3, "hidden_weight": 1.0},
+    }
     m = bundle.read_manifest(compress_model(tiny_trained_model, recipe, tmp_path / "h", dataset=train_csv))
     kept = m["stages"][0]["result"]["layers_kept"]
     assert m["stages"][1]["result"]["hidden_pairs"] == [[0, 0], [1, kept[0] + 1]]
 
 
 def test_export_applies_the_recipes_quantization(tiny_trained_model, train_csv, tiny_dataset, tmp_path):
-    out = compress_model(tiny_trained_model, {"quantize": {"mode": "dynamic", "per_channel": False}}, tmp_path / "q", dataset=train_csv)
+    out = compress_model(
+        tiny_trained_model, {"quantize": {"mode": "dynamic", "per_channel": False}}, tmp_path / "q", dataset=train_csv
+    )
     m = bundle.read_manifest(out)
     assert m["quantization"]["per_channel"] is False and m["precision"] == "int8"
     b = bundle.read_manifest(export_bundle("x86-avx512-vnni", out, tmp_path / "b", dataset=tiny_dataset, max_length=32))
@@ -356,12 +421,16 @@ def test_export_applies_the_recipes_quantization(tiny_trained_model, train_csv, 
     assert [s["stage"] for s in b["stages"]] == ["quantize"]
 
 
-@pytest.mark.parametrize("mode, fmt, words", [
-    ("fp16", None, ["fp16", "parity.fp16", "--target cuda"]),  # x86 targets validate no fp16 (CPUs lack fast fp16)
-    ("bf16", "onnx", ["bf16", "TorchScript only"]),
-])
-def test_float_precisions_reach_export_as_one_line_errors_where_they_do_not_apply(tiny_trained_model, train_csv, tiny_dataset,
-                                                                                   tmp_path, mode, fmt, words):
+@pytest.mark.parametrize(
+    "mode, fmt, words",
+    [
+        ("fp16", None, ["fp16", "parity.fp16", "--target cuda"]),  # x86 targets validate no fp16 (CPUs lack fast fp16)
+        ("bf16", "onnx", ["bf16", "TorchScript only"]),
+    ],
+)
+def test_float_precisions_reach_export_as_one_line_errors_where_they_do_not_apply(
+    tiny_trained_model, train_csv, tiny_dataset, tmp_path, mode, fmt, words
+):
     from edgebert.errors import UserError
 
     out = compress_model(tiny_trained_model, {"quantize": {"mode": mode}}, tmp_path / mode, dataset=train_csv)

@@ -1,5 +1,6 @@
 """`edgebert compress` through the CLI: flags equal recipe files, and every bad input is one line, a non-zero exit,
 and no output directory (not even a half-written one)."""
+
 import json
 from pathlib import Path
 
@@ -40,13 +41,34 @@ def assert_nothing_written(out: Path):
 
 def test_flags_build_the_same_recipe_as_a_file(model_dir, train_csv, tmp_path):
     recipe = tmp_path / "r.toml"
-    recipe.write_text('name = "r"\nmax_length = 32\n[prune_structured]\nheads_ratio = 0.5\nsamples = 32\n'
-                      '[quantize]\nmode = "dynamic"\nper_channel = false\n')
-    from_file = run("compress", "--model", model_dir, "--dataset", train_csv, "--recipe", recipe, "--out", tmp_path / "a")
+    recipe.write_text(
+        'name = "r"\nmax_length = 32\n[prune_structured]\nheads_ratio = 0.5\nsamples = 32\n'
+        '[quantize]\nmode = "dynamic"\nper_channel = false\n'
+    )
+    from_file = run(
+        "compress", "--model", model_dir, "--dataset", train_csv, "--recipe", recipe, "--out", tmp_path / "a"
+    )
     assert from_file.exit_code == 0, from_file.output
-    from_flags = run("compress", "--model", model_dir, "--dataset", train_csv, "--name", "r", "--max-length", 32,
-                     "--prune-heads-ratio", 0.5, "--prune-samples", 32, "--quantize-mode", "dynamic",
-                     "--no-quantize-per-channel", "--out", tmp_path / "b")
+    from_flags = run(
+        "compress",
+        "--model",
+        model_dir,
+        "--dataset",
+        train_csv,
+        "--name",
+        "r",
+        "--max-length",
+        32,
+        "--prune-heads-ratio",
+        0.5,
+        "--prune-samples",
+        32,
+        "--quantize-mode",
+        "dynamic",
+        "--no-quantize-per-channel",
+        "--out",
+        tmp_path / "b",
+    )
     assert from_flags.exit_code == 0, from_flags.output
     a, b = bundle.read_manifest(tmp_path / "a"), bundle.read_manifest(tmp_path / "b")
     assert a["recipe"] == b["recipe"]
@@ -56,24 +78,40 @@ def test_flags_build_the_same_recipe_as_a_file(model_dir, train_csv, tmp_path):
 
 def test_flags_override_the_recipe_file(model_dir, train_csv, tmp_path):
     recipe = tmp_path / "r.toml"
-    recipe.write_text("[quantize]\nmode = \"dynamic\"\n")
-    result = run("compress", "--model", model_dir, "--dataset", train_csv, "--recipe", recipe, "--quantize-mode", "static",
-                 "--quantize-calibration-samples", 16, "--out", tmp_path / "o")
+    recipe.write_text('[quantize]\nmode = "dynamic"\n')
+    result = run(
+        "compress",
+        "--model",
+        model_dir,
+        "--dataset",
+        train_csv,
+        "--recipe",
+        recipe,
+        "--quantize-mode",
+        "static",
+        "--quantize-calibration-samples",
+        16,
+        "--out",
+        tmp_path / "o",
+    )
     assert result.exit_code == 0, result.output
     m = bundle.read_manifest(tmp_path / "o")
     assert m["quantization"]["mode"] == "static" and m["quantization"]["calibration_samples"] == 16
     assert m["recipe"]["name"] == "r"
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--prune-heads-ratio", "1.0"], ["heads_ratio", "[0, 1)"]),
-    (["--prune-ffn-ratio", "-0.2"], ["ffn_ratio", "[0, 1)"]),
-    (["--unstructured-sparsity", "1"], ["sparsity", "[0, 1)"]),
-    (["--prune-heads-ratio", "0.9"], ["every head of layer 0", "4 heads"]),
-    (["--prune-layers-ratio", "0.8"], ["all 2 layers"]),
-    (["--share-group-size", "3"], ["group_size", "2 layers"]),
-    ([], ["no compression stage"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--prune-heads-ratio", "1.0"], ["heads_ratio", "[0, 1)"]),
+        (["--prune-ffn-ratio", "-0.2"], ["ffn_ratio", "[0, 1)"]),
+        (["--unstructured-sparsity", "1"], ["sparsity", "[0, 1)"]),
+        (["--prune-heads-ratio", "0.9"], ["every head of layer 0", "4 heads"]),
+        (["--prune-layers-ratio", "0.8"], ["all 2 layers"]),
+        (["--share-group-size", "3"], ["group_size", "2 layers"]),
+        ([], ["no compression stage"]),
+    ],
+)
 def test_bad_settings_fail_before_any_work(model_dir, train_csv, tmp_path, args, words):
     out = tmp_path / "out"
     assert_one_line_error(run("compress", "--model", model_dir, "--dataset", train_csv, "--out", out, *args), *words)
@@ -98,8 +136,21 @@ def test_teacher_with_another_label_set_is_refused(model_dir, train_csv, tmp_pat
     cfg["id2label"], cfg["label2id"] = {"0": "rotten", "1": "fresh"}, {"rotten": 0, "fresh": 1}
     (teacher / "config.json").write_text(json.dumps(cfg))
     out = tmp_path / "out"
-    result = run("compress", "--model", model_dir, "--dataset", train_csv, "--prune-heads-ratio", 0.5,
-                 "--distill-steps", 2, "--distill-teacher", teacher, "--out", out)
+    result = run(
+        "compress",
+        "--model",
+        model_dir,
+        "--dataset",
+        train_csv,
+        "--prune-heads-ratio",
+        0.5,
+        "--distill-steps",
+        2,
+        "--distill-teacher",
+        teacher,
+        "--out",
+        out,
+    )
     assert_one_line_error(result, "teacher", "same label set")
     assert_nothing_written(out)
 
@@ -108,7 +159,9 @@ def test_teacher_with_another_label_set_is_refused(model_dir, train_csv, tmp_pat
 def test_training_stages_without_data_are_refused(model_dir, tmp_path, args):
     """A plain Hugging Face model has no task record: without --dataset there is nothing to train or measure on."""
     out = tmp_path / "out"
-    assert_one_line_error(run("compress", "--model", model_dir, "--out", out, *args), "needs training data", "--dataset")
+    assert_one_line_error(
+        run("compress", "--model", model_dir, "--out", out, *args), "needs training data", "--dataset"
+    )
     assert_nothing_written(out)
 
 
@@ -116,11 +169,16 @@ def test_existing_output_needs_force(model_dir, train_csv, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("x")
-    assert_one_line_error(run("compress", "--model", model_dir, "--dataset", train_csv, "--quantize-mode", "dynamic", "--out", out),
-                          "--force")
+    assert_one_line_error(
+        run("compress", "--model", model_dir, "--dataset", train_csv, "--quantize-mode", "dynamic", "--out", out),
+        "--force",
+    )
     assert (out / "keep.txt").read_text() == "x"
 
 
 def test_missing_model_and_recipe_are_one_line_errors(tmp_path):
-    assert_one_line_error(run("compress", "--model", tmp_path / "nope", "--quantize-mode", "dynamic", "--out", tmp_path / "o"), "does not exist")
+    assert_one_line_error(
+        run("compress", "--model", tmp_path / "nope", "--quantize-mode", "dynamic", "--out", tmp_path / "o"),
+        "does not exist",
+    )
     assert_one_line_error(run("compress", "--recipe", tmp_path / "nope.toml"), "does not exist")

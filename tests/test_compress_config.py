@@ -1,4 +1,5 @@
 """Recipes and compression configs: TOML/JSON round-trips, the shipped recipes, and every bad setting (one line)."""
+
 import json
 import tomllib
 from pathlib import Path
@@ -17,18 +18,44 @@ from edgebert.errors import ConfigError, UserError
 RECIPES = sorted((Path(__file__).parent.parent / "benchmarks" / "recipes").glob("*.toml"))
 
 NON_DEFAULT = [
-    PruneStructuredConfig(heads_ratio=0.25, ffn_ratio=0.5, layers_ratio=0.34, importance="activation", samples=64, batch_size=8),
+    PruneStructuredConfig(
+        heads_ratio=0.25, ffn_ratio=0.5, layers_ratio=0.34, importance="activation", samples=64, batch_size=8
+    ),
     ShareConfig(group_size=3, init="mean"),
     PruneUnstructuredConfig(sparsity=0.7, scope="layer"),
-    DistillConfig(steps=7, minutes=1.5, batch_size=4, learning_rate=3e-4, warmup_ratio=0.2, temperature=4.0, kd_weight=0.9,
-                  hidden_weight=0.5, teacher="/models/teacher"),
-    QuantizeConfig(mode="static", per_channel=False, weight_type="int8", activation_type="int8", format="QDQ",
-                   reduce_range=True, calibration_samples=16, keep_sensitive_float=False),
+    DistillConfig(
+        steps=7,
+        minutes=1.5,
+        batch_size=4,
+        learning_rate=3e-4,
+        warmup_ratio=0.2,
+        temperature=4.0,
+        kd_weight=0.9,
+        hidden_weight=0.5,
+        teacher="/models/teacher",
+    ),
+    QuantizeConfig(
+        mode="static",
+        per_channel=False,
+        weight_type="int8",
+        activation_type="int8",
+        format="QDQ",
+        reduce_range=True,
+        calibration_samples=16,
+        keep_sensitive_float=False,
+    ),
     QuantizeConfig(mode="bf16"),
-    Recipe(name="all", description="every stage", seed=3, max_length=48,
-           prune_structured=PruneStructuredConfig(heads_ratio=0.5), share=ShareConfig(),
-           prune_unstructured=PruneUnstructuredConfig(sparsity=0.3), distill=DistillConfig(steps=5),
-           quantize=QuantizeConfig(mode="dynamic")),
+    Recipe(
+        name="all",
+        description="every stage",
+        seed=3,
+        max_length=48,
+        prune_structured=PruneStructuredConfig(heads_ratio=0.5),
+        share=ShareConfig(),
+        prune_unstructured=PruneUnstructuredConfig(sparsity=0.3),
+        distill=DistillConfig(steps=5),
+        quantize=QuantizeConfig(mode="dynamic"),
+    ),
 ]
 
 
@@ -52,24 +79,27 @@ def test_recipe_stages_run_in_the_fixed_order():
     assert recipe.stages() == ["prune_structured", "share", "distill", "quantize"]
 
 
-@pytest.mark.parametrize("data, words", [
-    ({"prune_structured": {"heads_ratio": 1.0}}, ["heads_ratio", "[0, 1)"]),
-    ({"prune_structured": {"heads_ratio": -0.1}}, ["heads_ratio", "[0, 1)"]),
-    ({"prune_structured": {"ffn_ratio": 1.5}}, ["ffn_ratio", "[0, 1)"]),
-    ({"prune_structured": {"layers_ratio": 1}}, ["layers_ratio", "[0, 1)"]),
-    ({"prune_unstructured": {"sparsity": 1.0}}, ["sparsity", "[0, 1)"]),
-    ({"prune_unstructured": {"sparsity": -0.5}}, ["sparsity", "[0, 1)"]),
-    ({"prune_structured": {"head_ratio": 0.5}}, ["unknown key", "prune_structured.head_ratio"]),
-    ({"distil": {"steps": 3}}, ["unknown key", "distil"]),
-    ({"distill": {"steps": 3, "epochs": 2, "lr": 1}}, ["unknown keys", "distill.epochs", "distill.lr"]),
-    ({"distill": {"steps": 0}}, ["distill.steps"]),
-    ({"distill": {"kd_weight": 1.5}}, ["kd_weight"]),
-    ({"share": {"group_size": 1}}, ["group_size"]),
-    ({"quantize": {"mode": "int4"}}, ["quantize.mode", "dynamic"]),
-    ({"quantize": {"mode": "dynamic", "activation_type": "int8"}}, ["activation_type", "uint8"]),
-    ({"prune_structured": {"heads_ratio": "half"}}, ["heads_ratio", "number"]),
-    ({"max_length": 4}, ["max_length"]),
-])
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        ({"prune_structured": {"heads_ratio": 1.0}}, ["heads_ratio", "[0, 1)"]),
+        ({"prune_structured": {"heads_ratio": -0.1}}, ["heads_ratio", "[0, 1)"]),
+        ({"prune_structured": {"ffn_ratio": 1.5}}, ["ffn_ratio", "[0, 1)"]),
+        ({"prune_structured": {"layers_ratio": 1}}, ["layers_ratio", "[0, 1)"]),
+        ({"prune_unstructured": {"sparsity": 1.0}}, ["sparsity", "[0, 1)"]),
+        ({"prune_unstructured": {"sparsity": -0.5}}, ["sparsity", "[0, 1)"]),
+        ({"prune_structured": {"head_ratio": 0.5}}, ["unknown key", "prune_structured.head_ratio"]),
+        ({"distil": {"steps": 3}}, ["unknown key", "distil"]),
+        ({"distill": {"steps": 3, "epochs": 2, "lr": 1}}, ["unknown keys", "distill.epochs", "distill.lr"]),
+        ({"distill": {"steps": 0}}, ["distill.steps"]),
+        ({"distill": {"kd_weight": 1.5}}, ["kd_weight"]),
+        ({"share": {"group_size": 1}}, ["group_size"]),
+        ({"quantize": {"mode": "int4"}}, ["quantize.mode", "dynamic"]),
+        ({"quantize": {"mode": "dynamic", "activation_type": "int8"}}, ["activation_type", "uint8"]),
+        ({"prune_structured": {"heads_ratio": "half"}}, ["heads_ratio", "number"]),
+        ({"max_length": 4}, ["max_length"]),
+    ],
+)
 def test_bad_recipes_are_one_line_errors_naming_the_field(data, words):
     with pytest.raises(ConfigError) as err:
         recipe = recipe_from_dict(data)
@@ -93,14 +123,17 @@ def test_recipe_file_errors_name_the_file(tmp_path):
         load_recipe(tmp_path / "missing.toml")
 
 
-@pytest.mark.parametrize("config, mode, precision, per_channel, kept_float", [
-    (QuantizeConfig(), "dynamic", "int8", True, None),
-    (QuantizeConfig(per_channel=False), "dynamic", "int8", False, None),
-    (QuantizeConfig(mode="static"), "static", "int8", True, True),
-    (QuantizeConfig(mode="static", keep_sensitive_float=False), "static", "int8", True, False),
-    (QuantizeConfig(mode="fp16"), "none", "fp16", True, None),
-    (QuantizeConfig(mode="bf16"), "none", "bf16", True, None),
-])
+@pytest.mark.parametrize(
+    "config, mode, precision, per_channel, kept_float",
+    [
+        (QuantizeConfig(), "dynamic", "int8", True, None),
+        (QuantizeConfig(per_channel=False), "dynamic", "int8", False, None),
+        (QuantizeConfig(mode="static"), "static", "int8", True, True),
+        (QuantizeConfig(mode="static", keep_sensitive_float=False), "static", "int8", True, False),
+        (QuantizeConfig(mode="fp16"), "none", "fp16", True, None),
+        (QuantizeConfig(mode="bf16"), "none", "bf16", True, None),
+    ],
+)
 def test_quantize_settings_are_what_export_applies(config, mode, precision, per_channel, kept_float):
     q, got_precision = settings(config)
     assert (q.mode, got_precision) == (mode, precision)
@@ -111,12 +144,10 @@ def test_quantize_settings_are_what_export_applies(config, mode, precision, per_
         assert ("LayerNormalization" in q.keep_float_ops and "Softmax" in q.keep_float_ops) is kept_float
 
 
-@pytest.mark.parametrize("n, size, groups", [
-    (6, 2, [[0, 1], [2, 3], [4, 5]]),
-    (3, 2, [[0, 1]]),
-    (5, 3, [[0, 1, 2], [3, 4]]),
-    (4, 4, [[0, 1, 2, 3]]),
-])
+@pytest.mark.parametrize(
+    "n, size, groups",
+    [(6, 2, [[0, 1], [2, 3], [4, 5]]), (3, 2, [[0, 1]]), (5, 3, [[0, 1, 2], [3, 4]]), (4, 4, [[0, 1, 2, 3]])],
+)
 def test_share_groups_are_consecutive_layers(n, size, groups):
     assert groups_for(n, size) == groups
 

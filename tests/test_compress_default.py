@@ -1,4 +1,5 @@
 """The real default model through compress → export (slow: minutes on 2 cores)."""
+
 import pytest
 
 from edgebert import bundle

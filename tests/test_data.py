@@ -69,7 +69,11 @@ def test_tsv_is_parsed_with_tabs(tmp_path):
         (b"text,label\n\xff\xfe bad,pos\n", "d.csv", "is not UTF-8 text"),
         (b'{"text": "caf\xe9", "label": "pos"}\n', "d.jsonl", "is not UTF-8 text"),
         (b'{"text": ["a"], "label": "pos"}\n', "d.jsonl", "line 1: 'text' must be a string, got list"),
-        (b'{"text": "a", "label": "pos"}\n{"text": 5, "label": "pos"}\n', "d.jsonl", "line 2: 'text' must be a string, got int"),
+        (
+            b'{"text": "a", "label": "pos"}\n{"text": 5, "label": "pos"}\n',
+            "d.jsonl",
+            "line 2: 'text' must be a string, got int",
+        ),
         (b'{"text": "a", "label": 1.5}\n', "d.jsonl", "'label' must be a string or an integer, got float"),
         (b'{"text": "a", "label": true}\n', "d.jsonl", "'label' must be a string or an integer, got bool"),
         (b'{"text": "\\ud800", "label": "pos"}\n', "d.jsonl", "lone surrogate"),

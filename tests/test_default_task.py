@@ -1,4 +1,5 @@
 """Integration: the real default model (packaged MiniLM + packaged Rotten Tomatoes), exported per target."""
+
 import pytest
 from click.testing import CliRunner
 
@@ -30,7 +31,9 @@ def test_default_model_is_cached_and_accurate(default_model):
     assert m["accuracy"]["test"] > 0.78  # frozen-encoder baseline measured here: 78.6%
 
 
-@pytest.mark.parametrize("target,precision,min_agreement", [("x86", "fp32", 0.995), ("x86", "int8", 0.97), ("arm64", "int8", 0.97)])
+@pytest.mark.parametrize(
+    "target,precision,min_agreement", [("x86", "fp32", 0.995), ("x86", "int8", 0.97), ("arm64", "int8", 0.97)]
+)
 def test_default_export_parity_on_the_test_split(tmp_path, default_model, target, precision, min_agreement):
     from edgebert.export.exporter import export_bundle
     from edgebert.targets import QuantizationSettings

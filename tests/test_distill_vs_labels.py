@@ -1,5 +1,6 @@
 """benchmarks/distill_vs_labels.py's report and benchmarks/teacher.py's handling of missing packages (the runs
 themselves train the real default model for minutes each: run by hand, results in reports/distill-vs-labels.md)."""
+
 import pytest
 
 from benchmarks import distill_vs_labels, teacher
@@ -7,20 +8,39 @@ from edgebert.errors import UserError
 
 
 def _run(arm, seed, dev, test):
-    computed = {"labels": 0, "mpnet": 9000 if seed == 0 else 100}[arm]  # the first run with a teacher computes its logits
-    return {"arm": arm, "seed": seed, "dev": dev, "test": test, "dev_pruned": 0.7412, "run_seconds": 100.0 + computed / 10,
-            "teacher_seconds": computed / 20, "teacher_logits_computed": computed}
+    computed = {"labels": 0, "mpnet": 9000 if seed == 0 else 100}[
+        arm
+    ]  # the first run with a teacher computes its logits
+    return {
+        "arm": arm,
+        "seed": seed,
+        "dev": dev,
+        "test": test,
+        "dev_pruned": 0.7412,
+        "run_seconds": 100.0 + computed / 10,
+        "teacher_seconds": computed / 20,
+        "teacher_logits_computed": computed,
+    }
 
 
 def test_report_pairs_each_arm_with_labels_only_of_the_same_seed():
-    doc = {"steps": 1000, "started": "2026-11-29T12:00:00+00:00", "git": "abc1234",
-           "teachers": {"labels": None, "mpnet": {"path": "/c/x", "parameters": 109_488_002,
-                                                  "dev": 0.88, "test": 0.87}},
-           "runs": [_run("labels", 0, 0.80, 0.81), _run("mpnet", 0, 0.83, 0.81),
-                    _run("labels", 1, 0.82, 0.80), _run("mpnet", 1, 0.81, 0.82),
-                    _run("labels", 2, 0.79, 0.80)]}  # seed 2 has no mpnet run yet: left out of the mean
+    doc = {
+        "steps": 1000,
+        "started": "2026-11-29T12:00:00+00:00",
+        "git": "abc1234",
+        "teachers": {"labels": None, "mpnet": {"path": "/c/x", "parameters": 109_488_002, "dev": 0.88, "test": 0.87}},
+        "runs": [
+            _run("labels", 0, 0.80, 0.81),
+            _run("mpnet", 0, 0.83, 0.81),
+            _run("labels", 1, 0.82, 0.80),
+            _run("mpnet", 1, 0.81, 0.82),
+            _run("labels", 2, 0.79, 0.80),
+        ],
+    }  # seed 2 has no mpnet run yet: left out of the mean
     md = distill_vs_labels.markdown(doc)
-    assert "| mpnet: all-mpnet-base-v2 fine-tuned on the task (benchmarks/teacher.py) | 109.5 M | 88.00% | 87.00% |" in md
+    assert (
+        "| mpnet: all-mpnet-base-v2 fine-tuned on the task (benchmarks/teacher.py) | 109.5 M | 88.00% | 87.00% |" in md
+    )
     assert "| 0 | 80.00% / 81.00% | 83.00% / 81.00% | +3.00 / +0.00 |" in md
     assert "| 2 | 79.00% / 80.00% | — | — |" in md
     assert "**mpnet** − labels on dev, mean over 2 seed(s): **+1.00 points** (sd 2.83); ahead in 1 of 2." in md

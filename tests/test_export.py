@@ -27,8 +27,14 @@ def test_fp32_export_matches_source_for_each_architecture(tmp_path, tiny_model_f
     assert m["parity"]["passed"] and m["parity"]["max_abs_logit_diff"] < 1e-4
     assert m["source"]["model_type"] == model_type
     # the model, the evaluation split, and the Hugging Face files that make the bundle a model directory
-    assert set(m["files"]) == {"model.onnx", "tokenizer.json", "eval.jsonl", "config.json", "tokenizer_config.json",
-                               "special_tokens_map.json"}
+    assert set(m["files"]) == {
+        "model.onnx",
+        "tokenizer.json",
+        "eval.jsonl",
+        "config.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+    }
 
 
 def test_int8_bundle_runs_int8_kernels_and_keeps_labels(tiny_int8_bundle, tiny_fp32_bundle):
@@ -43,8 +49,20 @@ def test_int8_bundle_runs_int8_kernels_and_keeps_labels(tiny_int8_bundle, tiny_f
 
 def test_manifest_records_everything_a_device_needs(tiny_int8_bundle):
     m = bundle.read_manifest(tiny_int8_bundle)
-    for key in ("schema_version", "edgebert_version", "source", "target", "format", "opset", "inputs", "outputs",
-                "files", "parity", "reference", "tokenizer"):
+    for key in (
+        "schema_version",
+        "edgebert_version",
+        "source",
+        "target",
+        "format",
+        "opset",
+        "inputs",
+        "outputs",
+        "files",
+        "parity",
+        "reference",
+        "tokenizer",
+    ):
         assert key in m
     assert m["source"]["sha256"] and m["target"]["quantization"]["per_channel"] is True
     assert m["files"]["model.onnx"] == bundle.sha256_file(tiny_int8_bundle / "model.onnx")
@@ -52,7 +70,9 @@ def test_manifest_records_everything_a_device_needs(tiny_int8_bundle):
 
 @pytest.mark.parametrize("target", ["x86", "arm64"])
 def test_torchscript_export_passes_parity(tmp_path, tiny_trained_model, tiny_dataset, target):
-    out = export_bundle(target, tiny_trained_model, tmp_path / "ts", format="torchscript", dataset=tiny_dataset, max_length=32)
+    out = export_bundle(
+        target, tiny_trained_model, tmp_path / "ts", format="torchscript", dataset=tiny_dataset, max_length=32
+    )
     m = bundle.read_manifest(out)
     assert m["format"] == "torchscript" and m["model_file"] == "model.pt"
     assert m["export"]["quantized_engine"] == load_target(target).runtime.torch_quantized_engine
@@ -60,7 +80,9 @@ def test_torchscript_export_passes_parity(tmp_path, tiny_trained_model, tiny_dat
 
 
 def test_static_int8_export(tmp_path, tiny_trained_model, tiny_dataset):
-    q = QuantizationSettings(mode="static", format="QDQ", activation_type="int8", weight_type="int8", calibration_samples=32)
+    q = QuantizationSettings(
+        mode="static", format="QDQ", activation_type="int8", weight_type="int8", calibration_samples=32
+    )
     out = export_bundle("x86", tiny_trained_model, tmp_path / "s", dataset=tiny_dataset, quantization=q, max_length=32)
     m = bundle.read_manifest(out)
     assert m["export"]["graph"]["ops"].get("QuantizeLinear", 0) > 0
@@ -97,7 +119,9 @@ def test_ctrl_c_during_export_leaves_no_bundle(tmp_path, tiny_trained_model, tin
         raise KeyboardInterrupt
 
     monkeypatch.setattr(parity, "compare_logits", interrupted)
-    result = run_cli("export", "--target", "x86", "--model", tiny_trained_model, "--dataset", tiny_dataset, "--out", tmp_path / "b")
+    result = run_cli(
+        "export", "--target", "x86", "--model", tiny_trained_model, "--dataset", tiny_dataset, "--out", tmp_path / "b"
+    )
     assert result.exit_code == 130
     assert "interrupted" in result.output
     assert list(tmp_path.iterdir()) == []
@@ -127,14 +151,40 @@ def _pickle_only(tmp_path, model):
 @pytest.mark.parametrize(
     "case,message",
     [
-        (lambda tmp, m, ds: ["--target", "quantum", "--model", m, "--dataset", ds], "unknown target 'quantum'; valid targets:"),
+        (
+            lambda tmp, m, ds: ["--target", "quantum", "--model", m, "--dataset", ds],
+            "unknown target 'quantum'; valid targets:",
+        ),
         (lambda tmp, m, ds: ["--target", "x86", "--model", tmp / "nope", "--dataset", ds], "does not exist"),
         (lambda tmp, m, ds: ["--target", "x86", "--model", _no_weights(tmp, m), "--dataset", ds], "has no weights"),
         (lambda tmp, m, ds: ["--target", "x86", "--model", _corrupt(tmp, m), "--dataset", ds], "corrupt or truncated"),
-        (lambda tmp, m, ds: ["--target", "x86", "--model", _pickle_only(tmp, m), "--dataset", ds], "loads safetensors only"),
-        (lambda tmp, m, ds: ["--target", "x86", "--model", m, "--dataset", write_csv(tmp / "d.csv", [{"text": "a", "label": "pos"}], ["text"])], "no column 'label'"),
+        (
+            lambda tmp, m, ds: ["--target", "x86", "--model", _pickle_only(tmp, m), "--dataset", ds],
+            "loads safetensors only",
+        ),
+        (
+            lambda tmp, m, ds: [
+                "--target",
+                "x86",
+                "--model",
+                m,
+                "--dataset",
+                write_csv(tmp / "d.csv", [{"text": "a", "label": "pos"}], ["text"]),
+            ],
+            "no column 'label'",
+        ),
         (lambda tmp, m, ds: ["--target", "x86", "--model", m, "--dataset", write_csv(tmp / "e.csv", [])], "no rows"),
-        (lambda tmp, m, ds: ["--target", "x86", "--model", m, "--dataset", write_csv(tmp / "f.csv", [{"text": "a", "label": "meh"}])], "labels the model does not know"),
+        (
+            lambda tmp, m, ds: [
+                "--target",
+                "x86",
+                "--model",
+                m,
+                "--dataset",
+                write_csv(tmp / "f.csv", [{"text": "a", "label": "meh"}]),
+            ],
+            "labels the model does not know",
+        ),
         (lambda tmp, m, ds: ["--target", "x86", "--model", m], "pass --dataset"),
         (lambda tmp, m, ds: ["--target", tmp / "missing.toml", "--model", m, "--dataset", ds], "does not exist"),
     ],
@@ -157,10 +207,14 @@ def test_existing_output_needs_force(tmp_path, tiny_trained_model, tiny_dataset)
     out.mkdir()
     (out / "manifest.json").write_text('{"kind": "bundle"}')  # an earlier edgebert bundle: --force may replace it
     (out / "keep.txt").write_text("old")
-    result = run_cli("export", "--target", "x86", "--model", tiny_trained_model, "--dataset", tiny_dataset, "--out", out)
+    result = run_cli(
+        "export", "--target", "x86", "--model", tiny_trained_model, "--dataset", tiny_dataset, "--out", out
+    )
     assert result.exit_code == 2 and "--force" in result.output
     assert (out / "keep.txt").exists()
-    forced = run_cli("export", "--target", "x86", "--model", tiny_trained_model, "--dataset", tiny_dataset, "--out", out, "--force")
+    forced = run_cli(
+        "export", "--target", "x86", "--model", tiny_trained_model, "--dataset", tiny_dataset, "--out", out, "--force"
+    )
     assert forced.exit_code == 0, forced.output
     assert not (out / "keep.txt").exists() and (out / "manifest.json").exists()
 
@@ -178,11 +232,29 @@ def test_quiet_logs_drops_onnxruntime_records_only(caplog):
     caplog.set_level(logging.INFO)
     with quiet_logs():
         logging.getLogger("onnxruntime.transformers.fusion").warning("fusion advice")
-        logging.getLogger().handle(logging.makeLogRecord(
-            {"name": "root", "levelno": logging.WARNING, "levelname": "WARNING", "pathname": ort_file, "msg": "preprocess advice"}))
+        logging.getLogger().handle(
+            logging.makeLogRecord(
+                {
+                    "name": "root",
+                    "levelno": logging.WARNING,
+                    "levelname": "WARNING",
+                    "pathname": ort_file,
+                    "msg": "preprocess advice",
+                }
+            )
+        )
         logging.getLogger("someone.else").warning("a user's warning")
-        logging.getLogger().handle(logging.makeLogRecord(
-            {"name": "root", "levelno": logging.ERROR, "levelname": "ERROR", "pathname": ort_file, "msg": "a real ort error"}))
+        logging.getLogger().handle(
+            logging.makeLogRecord(
+                {
+                    "name": "root",
+                    "levelno": logging.ERROR,
+                    "levelname": "ERROR",
+                    "pathname": ort_file,
+                    "msg": "a real ort error",
+                }
+            )
+        )
     logging.getLogger("onnxruntime.transformers.fusion").warning("after the block")
     assert [r.getMessage() for r in caplog.records] == ["a user's warning", "a real ort error", "after the block"]
     assert not logging.root.manager.disable  # nothing disabled process-wide

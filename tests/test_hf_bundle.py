@@ -1,5 +1,6 @@
 """A bundle is also a Hugging Face model directory: Optimum's ORTModel, transformers' pipeline() and onnxruntime +
 tokenizers alone all load it, and give the labels `edgebert predict` gives on the evaluation split."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,9 @@ def _eval_texts(bundle) -> list[str]:
 def _cli_labels(bundle, tmp_path, batch_size: int = 32) -> list[str]:
     src = tmp_path / "texts.txt"
     src.write_text("\n".join(_eval_texts(bundle)) + "\n")
-    result = CliRunner().invoke(cli, ["predict", str(bundle), "--input", str(src), "--format", "jsonl",
-                                      "--batch-size", str(batch_size)])
+    result = CliRunner().invoke(
+        cli, ["predict", str(bundle), "--input", str(src), "--format", "jsonl", "--batch-size", str(batch_size)]
+    )
     assert result.exit_code == 0, result.output
     return [json.loads(line)["label"] for line in result.stdout.splitlines()]
 

@@ -4,6 +4,7 @@ object or an EdgebertError with a one-line message, never another exception (a t
 Seeded (derandomize) and bounded, so the run is the same every time and takes seconds; raise HYPOTHESIS_EXAMPLES to
 search harder locally (e.g. HYPOTHESIS_EXAMPLES=5000 pytest tests/test_parsers_property.py).
 """
+
 from __future__ import annotations
 
 import copy
@@ -29,8 +30,13 @@ from edgebert.targets import Target, load_target, load_target_file, parse_target
 from report_fixtures import make_results
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "100"))
-FUZZ = settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 RECIPES = sorted((Path(__file__).parent.parent / "benchmarks" / "recipes").glob("*.toml"))
 
 
@@ -54,10 +60,19 @@ def outcome(parse, *args):
 
 # --- strategies ------------------------------------------------------------------------------------------------------
 
-scalars = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.integers(-3, 3)
-           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12))
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
-                           | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.integers(-3, 3)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12)
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 def same_kind(value) -> st.SearchStrategy:
@@ -65,7 +80,7 @@ def same_kind(value) -> st.SearchStrategy:
     if isinstance(value, bool):
         return st.booleans()
     if isinstance(value, int):
-        return st.integers(-2, 3) | st.integers(-2**40, 2**40)
+        return st.integers(-2, 3) | st.integers(-(2**40), 2**40)
     if isinstance(value, float):
         return st.floats(-2.0, 2.0) | st.sampled_from([0.0, -0.0, 1e-300, 1e300, math.nan, math.inf])
     if isinstance(value, str):
@@ -102,14 +117,16 @@ def mutate_bytes(data: st.DataObject, raw: bytes) -> bytes:
     raw = bytearray(raw)
     for _ in range(data.draw(st.integers(1, 4))):
         at = data.draw(st.integers(0, len(raw)))
-        chunk = data.draw(st.binary(max_size=4) | st.sampled_from([b"\n", b",", b"\t", b'"', b"[", b"=", b"\xef\xbb\xbf"]))
+        chunk = data.draw(
+            st.binary(max_size=4) | st.sampled_from([b"\n", b",", b"\t", b'"', b"[", b"=", b"\xef\xbb\xbf"])
+        )
         how = data.draw(st.sampled_from(["insert", "delete", "overwrite"]))
         if how == "insert":
             raw[at:at] = chunk
         elif how == "delete":
-            del raw[at:at + data.draw(st.integers(1, 8))]
+            del raw[at : at + data.draw(st.integers(1, 8))]
         else:
-            raw[at:at + len(chunk)] = chunk
+            raw[at : at + len(chunk)] = chunk
     return bytes(raw)
 
 
@@ -170,21 +187,38 @@ def test_recipe_files(work, data):
 
 # --- run configs ------------------------------------------------------------------------------------------------------
 
-RUN_FIELDS = ["target", "model", "dataset", "text_column", "label_column", "max_accuracy_drop", "budget_minutes",
-              "trials", "storage", "out", "max_length", "bench_iterations", "study_name"]
+RUN_FIELDS = [
+    "target",
+    "model",
+    "dataset",
+    "text_column",
+    "label_column",
+    "max_accuracy_drop",
+    "budget_minutes",
+    "trials",
+    "storage",
+    "out",
+    "max_length",
+    "bench_iterations",
+    "study_name",
+]
 
 
 @FUZZ
 @given(st.data())
 def test_run_configs(data):
     base = {"target": "x86", "trials": 4, "budget_minutes": 12.0, "max_accuracy_drop": 1.0}
-    config = outcome(from_dict, RunConfig, mutate(data, base) | data.draw(
-        st.dictionaries(st.sampled_from(RUN_FIELDS), json_values, max_size=3)))
+    config = outcome(
+        from_dict,
+        RunConfig,
+        mutate(data, base) | data.draw(st.dictionaries(st.sampled_from(RUN_FIELDS), json_values, max_size=3)),
+    )
     if config is not None:
         assert config.trials >= 1 and math.isfinite(config.budget_minutes) and config.budget_minutes > 0
 
 
 # --- results documents ------------------------------------------------------------------------------------------------
+
 
 def _small_results() -> dict:
     doc = make_results("int8")
@@ -223,7 +257,7 @@ def test_results_files(work, data):
 
 # --- datasets ---------------------------------------------------------------------------------------------------------
 
-CSV = "text,label\nA quiet, lovely film.,fresh\n\"He said \"\"no\"\"\",rotten\nplain,fresh\n".encode()
+CSV = 'text,label\nA quiet, lovely film.,fresh\n"He said ""no""",rotten\nplain,fresh\n'.encode()
 DATASETS = {
     "d.csv": CSV,
     "d.tsv": CSV.replace(b",", b"\t"),
@@ -240,15 +274,25 @@ def test_datasets(work, name, data):
     dataset = outcome(load_dataset, path)
     if dataset is not None:
         assert len(dataset) >= 1 and len(dataset.texts) == len(dataset.labels)
-        assert all(isinstance(t, str) and t.strip() and isinstance(y, str) for t, y in zip(dataset.texts, dataset.labels))
+        assert all(
+            isinstance(t, str) and t.strip() and isinstance(y, str) for t, y in zip(dataset.texts, dataset.labels)
+        )
         for text in dataset.texts + dataset.labels:
             text.encode("utf-8")  # what loads can be tokenized and hashed (no lone surrogates)
         assert not dataset.texts[0].startswith("\ufeff") or name == "d.jsonl"
 
 
 @FUZZ
-@given(st.lists(st.dictionaries(st.sampled_from(["text", "label", "other"]),
-                                st.text(max_size=6) | st.integers(-3, 3) | json_values, max_size=3), max_size=4))
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["text", "label", "other"]),
+            st.text(max_size=6) | st.integers(-3, 3) | json_values,
+            max_size=3,
+        ),
+        max_size=4,
+    )
+)
 def test_jsonl_rows_of_any_json(work, rows):
     path = work / "rows.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -259,41 +303,65 @@ def test_jsonl_rows_of_any_json(work, rows):
 
 # --- Hugging Face config.json ---------------------------------------------------------------------------------------
 
-HF_CONFIG = {"model_type": "bert", "vocab_size": 120, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
-             "intermediate_size": 64, "max_position_embeddings": 64, "id2label": {"0": "neg", "1": "pos"}}
+HF_CONFIG = {
+    "model_type": "bert",
+    "vocab_size": 120,
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 64,
+    "max_position_embeddings": 64,
+    "id2label": {"0": "neg", "1": "pos"},
+}
 
 
 @FUZZ
 @given(st.data())
 def test_model_configs(work, data):
-    raw = (any_bytes_or_mutated(data, json.dumps(HF_CONFIG).encode()) if data.draw(st.booleans())
-           else json.dumps(mutate(data, HF_CONFIG)).encode())
+    raw = (
+        any_bytes_or_mutated(data, json.dumps(HF_CONFIG).encode())
+        if data.draw(st.booleans())
+        else json.dumps(mutate(data, HF_CONFIG)).encode()
+    )
     root = work / "model"
     root.mkdir(exist_ok=True)
     (root / "config.json").write_bytes(raw)
     cfg = outcome(read_config, root)
     if cfg is not None:
         assert cfg["model_type"] in ("bert", "distilbert", "roberta", "mpnet")
-        assert all(isinstance(cfg.get(k), (int, type(None))) and not isinstance(cfg.get(k), bool)
-                   for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size"))
+        assert all(
+            isinstance(cfg.get(k), (int, type(None))) and not isinstance(cfg.get(k), bool)
+            for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
+        )
 
 
 # --- bundle manifests -------------------------------------------------------------------------------------------------
 
-MANIFEST_DOC = {"schema_version": 1, "edgebert_version": "0.1.0", "kind": "bundle", "format": "onnx", "precision": "int8",
-                "model_file": "model.onnx", "inputs": ["input_ids", "attention_mask"], "outputs": ["logits"],
-                "tokenizer": {"file": "tokenizer.json", "max_length": 64, "pad_token": "[PAD]", "pad_id": 0},
-                "source": {"model_type": "bert", "num_labels": 2, "id2label": {"0": "neg", "1": "pos"}},
-                "target": {"name": "x86-avx2", "runtime": {"intra_op_threads": 2}},
-                "files": {"model.onnx": "0" * 64, "tokenizer.json": "1" * 64}}
+MANIFEST_DOC = {
+    "schema_version": 1,
+    "edgebert_version": "0.1.0",
+    "kind": "bundle",
+    "format": "onnx",
+    "precision": "int8",
+    "model_file": "model.onnx",
+    "inputs": ["input_ids", "attention_mask"],
+    "outputs": ["logits"],
+    "tokenizer": {"file": "tokenizer.json", "max_length": 64, "pad_token": "[PAD]", "pad_id": 0},
+    "source": {"model_type": "bert", "num_labels": 2, "id2label": {"0": "neg", "1": "pos"}},
+    "target": {"name": "x86-avx2", "runtime": {"intra_op_threads": 2}},
+    "files": {"model.onnx": "0" * 64, "tokenizer.json": "1" * 64},
+}
 
 
 @FUZZ
 @given(st.data())
 def test_manifests(work, data):
     valid = json.dumps(MANIFEST_DOC).encode()
-    raw = (any_bytes_or_mutated(data, valid) if data.draw(st.booleans())
-           else json.dumps(mutate(data, MANIFEST_DOC)).encode())
+    raw = (
+        any_bytes_or_mutated(data, valid)
+        if data.draw(st.booleans())
+        else json.dumps(mutate(data, MANIFEST_DOC)).encode()
+    )
     root = work / "bundle"
     root.mkdir(exist_ok=True)
     (root / MANIFEST).write_bytes(raw)

@@ -3,6 +3,7 @@
 The quick run is what keeps the benchmark from rotting: it builds every variant the full run builds, times
 them round-robin, probes their memory and writes both reports, to a temp directory.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,6 +39,7 @@ def test_round_robin_rotates_order_and_keeps_outputs_in_call_order():
         def run(x):
             order.append(name)
             return np.full((x["input_ids"].shape[0], 2), value + x["input_ids"].shape[1], dtype=np.float32)
+
         return run
 
     runners = {"a": runner("a", 0.0), "b": runner("b", 100.0), "c": runner("c", 200.0)}
@@ -69,7 +71,9 @@ def test_blocks_timed_while_others_were_busy_are_redone(monkeypatch):
     gate = timing.QuietGate(budget_s=10)
     stats, outputs = timing.round_robin({"a": run}, wl, iterations=3, warmup=0, gap_s=0, keep_outputs=True, gate=gate)
     assert gate.discarded_rounds >= 1 and gate.busy_rounds_kept == 0 and gate.rounds == 3
-    assert calls[: gate.discarded_rounds] == calls[gate.discarded_rounds: 2 * gate.discarded_rounds]  # the same rounds again
+    assert (
+        calls[: gate.discarded_rounds] == calls[gate.discarded_rounds : 2 * gate.discarded_rounds]
+    )  # the same rounds again
     assert stats["a"]["iterations"] == 3 and outputs["a"][:, 0].tolist() == [3.0, 5.0, 9.0]
 
     loads = iter([0.9] * 100)  # busy throughout, no budget: rounds are kept and counted as busy
@@ -102,7 +106,9 @@ def test_mac_counter_matches_the_hand_formula(tiny_model_factory):
     assert counter.call(8, s) == 8 * counter.call(1, s)
 
 
-@pytest.mark.parametrize("a_only, b_only, expected", [(0, 0, 1.0), (10, 0, 2 / 2**10), (3, 3, 1.0), (1, 0, 1.0), (6, 1, 0.125)])
+@pytest.mark.parametrize(
+    "a_only, b_only, expected", [(0, 0, 1.0), (10, 0, 2 / 2**10), (3, 3, 1.0), (1, 0, 1.0), (6, 1, 0.125)]
+)
 def test_mcnemar_exact_p(a_only, b_only, expected):
     from benchmarks.peers.report import mcnemar_p
 
@@ -113,11 +119,14 @@ def test_mcnemar_exact_p(a_only, b_only, expected):
     assert mcnemar_p(b, a) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--model", "/nonexistent/model"], "does not exist"),
-    (["--compressed-bundle", "/nonexistent/bundle"], "does not exist"),
-    (["--iterations", "0"], "Invalid value"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "/nonexistent/model"], "does not exist"),
+        (["--compressed-bundle", "/nonexistent/bundle"], "does not exist"),
+        (["--iterations", "0"], "Invalid value"),
+    ],
+)
 def test_bad_input_fails_with_one_line(args, message, tmp_path):
     result = CliRunner().invoke(main, ["--quick", "--out", str(tmp_path), *args])
     assert result.exit_code == 2
@@ -163,13 +172,26 @@ def test_quick_run_writes_both_reports_with_every_variant(default_model, tmp_pat
     reports = ROOT / "reports" / "peers.json"
     before = reports.stat().st_mtime_ns if reports.exists() else None
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-m", "benchmarks.peers", "--quick", "--out", str(tmp_path)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=1500)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.peers", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     doc = json.loads((tmp_path / "peers.json").read_text())
     names = {v["name"] for v in doc["variants"]}
-    assert {"pytorch-eager-fp32", "pytorch-dynamic-int8", "torchscript-fp32", "optimum-o2-fp32", "optimum-arm64-int8",
-            "edgebert-x86-int8", "edgebert-arm64-int8"} <= names
+    assert {
+        "pytorch-eager-fp32",
+        "pytorch-dynamic-int8",
+        "torchscript-fp32",
+        "optimum-o2-fp32",
+        "optimum-arm64-int8",
+        "edgebert-x86-int8",
+        "edgebert-arm64-int8",
+    } <= names
     assert any(n in names for n in ("optimum-avx512_vnni-int8", "optimum-avx2-int8"))
     assert "edgebert-fast-x86-int8" in names  # the compressed bundle, built by default (distillation capped when quick)
     for v in doc["variants"]:

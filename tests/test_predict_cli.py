@@ -1,4 +1,5 @@
 """`edgebert predict`: texts from a file, JSONL or stdin; table, json and jsonl output; one-line errors."""
+
 from __future__ import annotations
 
 import json
@@ -42,11 +43,14 @@ def test_table_for_people(tiny_fp32_bundle, tmp_path):
     assert "2 texts" in result.stdout and "pos" in result.stdout and "dull awful boring plot" in result.stdout
 
 
-@pytest.mark.parametrize("setup,args,text", [
-    (lambda p: None, ["--input", "missing.txt"], "does not exist"),
-    (lambda p: (p / "bad.jsonl").write_text('{"text": 1}\n'), ["--input", "bad.jsonl"], "no string 'text' field"),
-    (lambda p: (p / "bad.jsonl").write_text('{"text": \n'), ["--input", "bad.jsonl"], "is not JSON"),
-])
+@pytest.mark.parametrize(
+    "setup,args,text",
+    [
+        (lambda p: None, ["--input", "missing.txt"], "does not exist"),
+        (lambda p: (p / "bad.jsonl").write_text('{"text": 1}\n'), ["--input", "bad.jsonl"], "no string 'text' field"),
+        (lambda p: (p / "bad.jsonl").write_text('{"text": \n'), ["--input", "bad.jsonl"], "is not JSON"),
+    ],
+)
 def test_bad_input_is_one_line(tiny_fp32_bundle, tmp_path, monkeypatch, setup, args, text):
     monkeypatch.chdir(tmp_path)
     setup(tmp_path)
@@ -61,9 +65,11 @@ def test_not_a_bundle_is_one_line(tmp_path):
 
 
 def test_predict_imports_nothing_heavy(tiny_fp32_bundle):
-    code = ("import sys; from click.testing import CliRunner; from edgebert.cli import cli;"
-            f"r = CliRunner().invoke(cli, ['predict', {str(tiny_fp32_bundle)!r}, '--json'], input='great fun\\n');"
-            "assert r.exit_code == 0, r.output;"
-            "print([m for m in ('torch', 'transformers', 'optimum', 'onnx') if m in sys.modules])")
+    code = (
+        "import sys; from click.testing import CliRunner; from edgebert.cli import cli;"
+        f"r = CliRunner().invoke(cli, ['predict', {str(tiny_fp32_bundle)!r}, '--json'], input='great fun\\n');"
+        "assert r.exit_code == 0, r.output;"
+        "print([m for m in ('torch', 'transformers', 'optimum', 'onnx') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"

@@ -4,6 +4,7 @@ The block is run word for word except where the real inputs take minutes: the de
 minutes) is replaced by a tiny model `./my-bert` with `reviews.csv` (the README's own stand-ins for your model and
 data), distillation gets 20 steps, and `run` one trial. Each substitution must match, so the README cannot drift.
 """
+
 from __future__ import annotations
 
 import ast
@@ -42,7 +43,9 @@ def tiny_script() -> str:
             if words[1] == "compress":
                 command += " --distill-steps 20"  # the recipe's 1000 steps on real data take minutes
             if words[1] == "run":
-                command = command.replace("--max-accuracy-drop 1.0", "--max-accuracy-drop 100").replace("--trials 4", "--trials 1")
+                command = command.replace("--max-accuracy-drop 1.0", "--max-accuracy-drop 100").replace(
+                    "--trials 4", "--trials 1"
+                )
         lines.append(command)
     return "\n".join(lines)
 
@@ -61,17 +64,30 @@ def test_everyday_use_block_runs_as_a_script(tmp_path):
     work.mkdir()
     train_tiny(build_model(work / "my-bert", "bert", layers=3), make_rows(400, seed=0), steps=150)
     # 800 rows: the 80/10/10 split leaves `run` the 64+ dev texts parity needs
-    write_csv(work / "reviews.csv", [{"review": r["text"], "stars": r["label"]} for r in make_rows(800, seed=1)],
-              columns=("review", "stars"))
+    write_csv(
+        work / "reviews.csv",
+        [{"review": r["text"], "stars": r["label"]} for r in make_rows(800, seed=1)],
+        columns=("review", "stars"),
+    )
     (work / "reviews.txt").write_text("great superb moving film\ndull awful boring plot\n")
-    script = "set -euo pipefail\nedgebert() { python -m edgebert.cli \"$@\"; }\n" + tiny_script() + "\n"
+    script = 'set -euo pipefail\nedgebert() { python -m edgebert.cli "$@"; }\n' + tiny_script() + "\n"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120"}
     result = subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for path in ("my-target.toml", "bundles/int8/model.onnx", "bundles/arm64-pi4-onnx-int8/config.json",
-                 "bundles/fp32/manifest.json", "bundles/mine/tokenizer.json", "compressed/fast/manifest.json",
-                 "compressed/heads/manifest.json", "bundles/fast/model.onnx", "results/int8.json", "results/fast.json",
-                 "report.html", "runs/x86/report.md"):
+    for path in (
+        "my-target.toml",
+        "bundles/int8/model.onnx",
+        "bundles/arm64-pi4-onnx-int8/config.json",
+        "bundles/fp32/manifest.json",
+        "bundles/mine/tokenizer.json",
+        "compressed/fast/manifest.json",
+        "compressed/heads/manifest.json",
+        "bundles/fast/model.onnx",
+        "results/int8.json",
+        "results/fast.json",
+        "report.html",
+        "runs/x86/report.md",
+    ):
         assert (work / path).is_file(), path
     predictions = [line for line in result.stdout.splitlines() if line.startswith('{"text": ')]
     assert len(predictions) == 2
@@ -81,8 +97,14 @@ def test_everyday_use_block_runs_as_a_script(tmp_path):
 def test_library_calls_in_the_readme_bind_to_the_real_signatures():
     """Every `edgebert.<verb>(...)` in the README's Python block names a public function and its arguments fit."""
     tree = ast.parse(block("Everyday use", "python"))
-    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-             and isinstance(n.func.value, ast.Name) and n.func.value.id == "edgebert"]
+    calls = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and isinstance(n.func.value, ast.Name)
+        and n.func.value.id == "edgebert"
+    ]
     assert {c.func.attr for c in calls} >= {"export", "bench", "compress", "run", "report", "compare", "load"}
     for call in calls:
         assert call.func.attr in edgebert.__all__

@@ -3,6 +3,7 @@
 Golden files live in tests/golden/. After an intended change of the output, regenerate them with
 `EDGEBERT_UPDATE_GOLDEN=1 pytest tests/test_report.py tests/test_compare.py` and review the diff.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,15 +31,20 @@ def test_json_golden_three_bundles(tmp_path):
     assert result.exit_code == 0, result.output
     check_golden("report_three.json", result.stdout)
     doc = json.loads(result.stdout)
-    assert [r["name"] for r in doc["runs"]] == ["x86-avx512-vnni onnx fp32", "x86-avx512-vnni onnx int8",
-                                                "x86-avx512-vnni onnx fp32 pruned"]
+    assert [r["name"] for r in doc["runs"]] == [
+        "x86-avx512-vnni onnx fp32",
+        "x86-avx512-vnni onnx int8",
+        "x86-avx512-vnni onnx fp32 pruned",
+    ]
 
 
 def test_markdown_is_a_github_table_with_every_figure(tmp_path):
     md = render_report(three_runs(tmp_path), "md")
     summary, latency, bundles, environment = gfm_tables(md)
     assert summary[0][:4] == ["Bundle", "Target", "Format", "Precision"]
-    assert {"p50", "p90", "p99", "Throughput", "Peak RSS", "Accuracy", "Agreement", "× faster", "Δ accuracy"} <= set(summary[0])
+    assert {"p50", "p90", "p99", "Throughput", "Peak RSS", "Accuracy", "Agreement", "× faster", "Δ accuracy"} <= set(
+        summary[0]
+    )
     assert len(summary) == 4  # header + fp32, int8, pruned
     assert len(latency) == 1 + 3 * 3  # three workloads of three bundles
     assert "<details>" in md and "</details>" in md and "<summary>" in md
@@ -60,11 +66,14 @@ def test_deltas_are_derived_from_the_documents(tmp_path):
     assert doc["runs"][1]["headline"]["p50_ms"] == real8["p50_ms"]
 
 
-@pytest.mark.parametrize("choice, expected_baseline", [
-    ([], "x86-avx512-vnni onnx fp32"),                      # default: the first file
-    (["--baseline", "int8.json"], "x86-avx512-vnni onnx int8"),  # one of the inputs
-    (["--no-baseline"], None),
-])
+@pytest.mark.parametrize(
+    "choice, expected_baseline",
+    [
+        ([], "x86-avx512-vnni onnx fp32"),  # default: the first file
+        (["--baseline", "int8.json"], "x86-avx512-vnni onnx int8"),  # one of the inputs
+        (["--no-baseline"], None),
+    ],
+)
 def test_baseline_choice(tmp_path, choice, expected_baseline):
     paths = three_runs(tmp_path)
     args = [a if a != "int8.json" else str(tmp_path / "int8.json") for a in choice]
@@ -93,8 +102,11 @@ def test_same_labels_are_told_apart(tmp_path):
     b = write_results(tmp_path, "b.json", make_results("pruned", label="minilm"))
     c = write_results(tmp_path, "c.json", make_results("pruned", label="minilm", seed=3))
     names = [r["name"] for r in json.loads(render_report([a, b, c], "json"))["runs"]]
-    assert names == ["minilm (uncompressed)", "minilm (prune_heads + prune_ffn) [b.json]",
-                     "minilm (prune_heads + prune_ffn) [c.json]"]
+    assert names == [
+        "minilm (uncompressed)",
+        "minilm (prune_heads + prune_ffn) [b.json]",
+        "minilm (prune_heads + prune_ffn) [c.json]",
+    ]
 
 
 def test_emulated_run_is_flagged_and_gets_no_speedup(tmp_path):
@@ -123,7 +135,9 @@ def test_no_common_workload_leaves_latency_out_of_the_summary(tmp_path):
     b = make_results("int8")
     a["latency"] = [r for r in a["latency"] if r["mode"] == "real"]
     b["latency"] = [r for r in b["latency"] if r["mode"] != "real"]
-    doc = json.loads(render_report([write_results(tmp_path, "a.json", a), write_results(tmp_path, "b.json", b)], "json"))
+    doc = json.loads(
+        render_report([write_results(tmp_path, "a.json", a), write_results(tmp_path, "b.json", b)], "json")
+    )
     assert doc["headline_workload"] is None and doc["runs"][1]["vs_baseline"]["speedup"] is None
     assert any("No workload was timed in every run" in n for n in doc["notes"])
 
@@ -136,16 +150,21 @@ def test_user_strings_are_escaped_in_markdown(tmp_path):
     assert len(gfm_tables(md)[0][1]) == len(gfm_tables(md)[0][0])  # the pipe did not add a column
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("plain", "plain"), ("a|b", "a\\|b"), ("<b>", "&lt;b&gt;"), ("x86_64", "x86\\_64"), ("two\nlines", "two lines"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [("plain", "plain"), ("a|b", "a\\|b"), ("<b>", "&lt;b&gt;"), ("x86_64", "x86\\_64"), ("two\nlines", "two lines")],
+)
 def test_markdown_cell_escaping(text, expected):
     assert cell(text) == expected
 
 
 def test_out_file_format_from_suffix_and_written_atomically(tmp_path):
     paths = three_runs(tmp_path)
-    for name, marker in (("r.md", "## edgebert benchmark report"), ("r.html", "<!DOCTYPE html>"), ("r.json", '"kind": "report"')):
+    for name, marker in (
+        ("r.md", "## edgebert benchmark report"),
+        ("r.html", "<!DOCTYPE html>"),
+        ("r.json", '"kind": "report"'),
+    ):
         result = run("report", *paths, "--out", tmp_path / name)
         assert result.exit_code == 0, result.output
         assert result.stdout == "" and f"wrote {tmp_path / name}" in result.stderr
@@ -155,6 +174,7 @@ def test_out_file_format_from_suffix_and_written_atomically(tmp_path):
 
 def mutate(path: str, value):
     """A function that sets (value given) or deletes (value is DELETE) a dotted field of a results document."""
+
     def apply(doc):
         *parents, last = path.split(".")
         node = doc
@@ -164,6 +184,7 @@ def mutate(path: str, value):
             del node[int(last) if last.isdigit() else last]
         else:
             node[int(last) if last.isdigit() else last] = value
+
     return apply
 
 
@@ -175,7 +196,7 @@ BAD_DOCUMENTS = [
     ("kind", "bundle", "\"bundle\" document, not 'bench-results'"),
     ("bundle.label", DELETE, "field bundle.label is missing"),
     ("environment", DELETE, "field environment is missing"),
-    ("environment.cores", "2", "field environment.cores must be an integer, got \"2\""),
+    ("environment.cores", "2", 'field environment.cores must be an integer, got "2"'),
     ("environment.emulated", DELETE, "field environment.emulated is missing"),
     ("settings.threads", None, "field settings.threads must be an integer"),
     ("size.model_bytes", DELETE, "field size.model_bytes is missing"),
@@ -190,7 +211,9 @@ BAD_DOCUMENTS = [
 ]
 
 
-@pytest.mark.parametrize("field, value, message", BAD_DOCUMENTS, ids=[f"{f}={'del' if v is DELETE else v!r}" for f, v, _ in BAD_DOCUMENTS])
+@pytest.mark.parametrize(
+    "field, value, message", BAD_DOCUMENTS, ids=[f"{f}={'del' if v is DELETE else v!r}" for f, v, _ in BAD_DOCUMENTS]
+)
 def test_bad_results_documents_are_one_line_errors(tmp_path, field, value, message):
     doc = make_results("fp32")
     mutate(field, value)(doc)
@@ -204,12 +227,15 @@ def test_bad_results_documents_are_one_line_errors(tmp_path, field, value, messa
     assert out.read_text() == "previous report\n"  # nothing half-written, nothing replaced
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{not json", "is not JSON (line 1 column 2"),
-    ("", "is not JSON (line 1 column 1"),
-    ("[1, 2]", "holds a JSON list, not a results object"),
-    (b"\xff\xfe\x00garbage", "is not JSON (not UTF-8 text)"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "is not JSON (line 1 column 2"),
+        ("", "is not JSON (line 1 column 1"),
+        ("[1, 2]", "holds a JSON list, not a results object"),
+        (b"\xff\xfe\x00garbage", "is not JSON (not UTF-8 text)"),
+    ],
+)
 def test_results_file_that_is_not_json(tmp_path, content, message):
     path = tmp_path / "results.json"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -218,30 +244,33 @@ def test_results_file_that_is_not_json(tmp_path, content, message):
     assert result.stderr.count("\n") == 1
 
 
-@pytest.mark.parametrize("which, message", [
-    ("missing", "does not exist"),
-    ("directory", "is not a file"),
-])
+@pytest.mark.parametrize("which, message", [("missing", "does not exist"), ("directory", "is not a file")])
 def test_results_path_that_is_not_a_file(tmp_path, which, message):
     path = tmp_path / "nothing.json" if which == "missing" else tmp_path
     result = run("report", path)
     assert result.exit_code == 2 and message in result.stderr and result.stderr.count("\n") == 1
 
 
-@pytest.mark.parametrize("out, message", [
-    ("a-file/report.md", "is a file, not a directory"),  # a missing directory is created (tests/test_trust.py)
-    (".", "is a directory"),
-])
+@pytest.mark.parametrize(
+    "out, message",
+    [
+        ("a-file/report.md", "is a file, not a directory"),  # a missing directory is created (tests/test_trust.py)
+        (".", "is a directory"),
+    ],
+)
 def test_output_path_that_cannot_be_written(tmp_path, out, message):
     (tmp_path / "a-file").write_text("not a directory")
     result = run("report", three_runs(tmp_path)[0], "--out", tmp_path / out)
     assert result.exit_code == 2 and message in result.stderr and result.stderr.count("\n") == 1
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda d: d["bundle"].update(task="sst2"), "different tasks (rotten-tomatoes, sst2)"),
-    (lambda d: d["accuracy"].update(dataset="sst2:test", dataset_sha256="0" * 64), "different datasets"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d["bundle"].update(task="sst2"), "different tasks (rotten-tomatoes, sst2)"),
+        (lambda d: d["accuracy"].update(dataset="sst2:test", dataset_sha256="0" * 64), "different datasets"),
+    ],
+)
 def test_report_refuses_different_tasks_or_datasets(tmp_path, change, message):
     other = make_results("int8")
     change(other)
@@ -251,18 +280,23 @@ def test_report_refuses_different_tasks_or_datasets(tmp_path, change, message):
 
 def test_loader_returns_workloads_in_display_order(tmp_path):
     run_ = load_results(three_runs(tmp_path)[0])
-    assert [w.describe() for w in run_.workloads] == ["real lengths, batch 1", "synthetic, batch 1, seq 128",
-                                                      "synthetic, batch 1, seq 32"]
+    assert [w.describe() for w in run_.workloads] == [
+        "real lengths, batch 1",
+        "synthetic, batch 1, seq 128",
+        "synthetic, batch 1, seq 32",
+    ]
     with pytest.raises(ResultsError):
         load_results(tmp_path / "nope.json")
 
 
 def test_report_and_compare_import_nothing_heavy(tmp_path):
     a, b, c = (str(p) for p in three_runs(tmp_path))
-    code = ("import sys; from click.testing import CliRunner; from edgebert.cli import cli; "
-            f"r = CliRunner().invoke(cli, ['report', {a!r}, {b!r}, {c!r}, '--format', 'html']); assert r.exit_code == 0; "
-            f"r = CliRunner().invoke(cli, ['compare', {a!r}, {a!r}]); assert r.exit_code == 0; "
-            "heavy = [m for m in ('torch', 'transformers', 'optimum', 'onnx') if m in sys.modules]; assert not heavy, heavy")
+    code = (
+        "import sys; from click.testing import CliRunner; from edgebert.cli import cli; "
+        f"r = CliRunner().invoke(cli, ['report', {a!r}, {b!r}, {c!r}, '--format', 'html']); assert r.exit_code == 0; "
+        f"r = CliRunner().invoke(cli, ['compare', {a!r}, {a!r}]); assert r.exit_code == 0; "
+        "heavy = [m for m in ('torch', 'transformers', 'optimum', 'onnx') if m in sys.modules]; assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

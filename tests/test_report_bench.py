@@ -1,4 +1,5 @@
 """Report and compare read what `edgebert bench` really writes (tiny bundles, a few calls): the two ends agree."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,21 @@ def bench_files(tmp_path_factory, tiny_fp32_bundle, tiny_int8_bundle):
     paths = []
     for name, bundle in (("fp32", tiny_fp32_bundle), ("int8", tiny_int8_bundle)):
         path = out / f"{name}.json"
-        result = run("bench", bundle, "--batch-sizes", "1", "--seq-lens", "16", "--real", "--warmup", "1",
-                     "--iterations", "5", "--out", path)
+        result = run(
+            "bench",
+            bundle,
+            "--batch-sizes",
+            "1",
+            "--seq-lens",
+            "16",
+            "--real",
+            "--warmup",
+            "1",
+            "--iterations",
+            "5",
+            "--out",
+            path,
+        )
         assert result.exit_code == 0, result.output
         paths.append(path)
     return paths
@@ -44,7 +58,10 @@ def test_compare_reads_bench_output(bench_files):
     same = run("compare", bench_files[0], bench_files[0], "--format", "json", "--allow-busy")
     assert same.exit_code == 0, same.output
     checks = json.loads(same.stdout)["checks"]
-    assert [c["figure"] for c in checks] == ["p50 latency (real lengths, batch 1)",
-                                             "p50 latency (synthetic, batch 1, seq 16)", "accuracy"]
+    assert [c["figure"] for c in checks] == [
+        "p50 latency (real lengths, batch 1)",
+        "p50 latency (synthetic, batch 1, seq 16)",
+        "accuracy",
+    ]
     # fp32 against int8 of one model on one machine: compared (exit 0 or 1 by the figures), never refused.
     assert run("compare", *bench_files, "--allow-busy").exit_code in (0, 1)

@@ -1,4 +1,5 @@
 """benchmarks/make_example_reports.py end to end on the tiny model: compress, export, bench, report (slow)."""
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,23 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_example_reports_quick_run(tiny_trained_model, tiny_dataset):
-    proc = subprocess.run([sys.executable, "benchmarks/make_example_reports.py", "--model", str(tiny_trained_model),
-                           "--dataset", str(tiny_dataset), "--max-length", "32", "--quick"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/make_example_reports.py",
+            "--model",
+            str(tiny_trained_model),
+            "--dataset",
+            str(tiny_dataset),
+            "--max-length",
+            "32",
+            "--quick",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = Path(proc.stderr.split("wrote ")[-1].strip()).parent  # a quick run writes to a temp directory
     try:

@@ -1,5 +1,6 @@
 """Fleet reports: results of the same bundles from several devices make a device x bundle matrix (Markdown, HTML with
 a chart). Two synthetic result sets, a Raspberry Pi 4 and a Pi 5, each with fp32, int8 and pruned bundles."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,9 +21,15 @@ def device_results(directory, name: str, cpu: str, cores: int, slowdown: float, 
     paths = []
     for variant in ("fp32", "int8", "pruned"):
         doc = make_results(variant, scale=slowdown, target="arm64-pi4")
-        doc["environment"].update(machine_id=hashlib.sha256(f"{cpu}|{cores}|aarch64".encode()).hexdigest(),
-                                  cpu_model=cpu, arch="aarch64", cores=cores, threads=cores, hostname=name,
-                                  cpu_features=["asimd"] + (["asimddp"] if cpu == "Cortex-A76" else []))
+        doc["environment"].update(
+            machine_id=hashlib.sha256(f"{cpu}|{cores}|aarch64".encode()).hexdigest(),
+            cpu_model=cpu,
+            arch="aarch64",
+            cores=cores,
+            threads=cores,
+            hostname=name,
+            cpu_features=["asimd"] + (["asimddp"] if cpu == "Cortex-A76" else []),
+        )
         doc["settings"]["threads"] = cores
         for row in doc["latency"]:  # the bench's limit fields: MACs per call, GOP/s, share of the measured peak
             tokens = row["seq_len"] or row.get("mean_tokens", 27.1)
@@ -40,7 +47,11 @@ def fleet_files(tmp_path) -> list:
 def test_fleet_matrix_is_device_by_bundle(tmp_path):
     f = build_fleet([load_results(p) for p in fleet_files(tmp_path)])
     assert [label for _, label in f.devices] == ["Cortex-A72 (aarch64, 4 cores)", "Cortex-A76 (aarch64, 4 cores)"]
-    assert [label for _, label in f.bundles] == ["arm64-pi4 onnx fp32", "arm64-pi4 onnx int8", "arm64-pi4 onnx fp32 pruned"]
+    assert [label for _, label in f.bundles] == [
+        "arm64-pi4 onnx fp32",
+        "arm64-pi4 onnx int8",
+        "arm64-pi4 onnx fp32 pruned",
+    ]
     assert len(f.workloads) == 3 and len(f.cells) == 2 * 3 * 3
     pi4, pi5 = (mid for mid, _ in f.devices)
     fp32 = f.bundles[0][0]
@@ -58,7 +69,7 @@ def test_one_machine_has_no_fleet_section(tmp_path):
 def test_fleet_markdown_golden(tmp_path):
     result = run("report", *fleet_files(tmp_path), "--no-baseline")
     assert result.exit_code == 0, result.output
-    section = result.stdout[result.stdout.index("### Fleet"):result.stdout.index("### Latency by workload")]
+    section = result.stdout[result.stdout.index("### Fleet") : result.stdout.index("### Latency by workload")]
     assert section.count("| Cortex-A72 (aarch64, 4 cores) |") == 3  # one matrix per workload
     check_golden("report_fleet.md", result.stdout)
 
@@ -67,7 +78,7 @@ def test_fleet_html_has_matrix_and_chart(tmp_path):
     result = run("report", *fleet_files(tmp_path), "--format", "html", "--no-baseline")
     assert result.exit_code == 0, result.output
     page = result.stdout
-    fleet = page[page.index("<h2>Fleet: device × bundle</h2>"):page.index("<h2>Charts</h2>")]
+    fleet = page[page.index("<h2>Fleet: device × bundle</h2>") : page.index("<h2>Charts</h2>")]
     assert fleet.count("<svg") == 3 and fleet.count("<table") == 3
     assert "Cortex-A76 (aarch64, 4 cores)" in fleet and "of peak" in fleet
     bars = re.findall(r'<rect x="[^"]+" y="[^"]+" width="([0-9.]+)"[^>]*><title>([^<]+)</title>', fleet)

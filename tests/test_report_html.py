@@ -2,6 +2,7 @@
 
 The browser test needs Debian's `chromium` package (CI installs it); it is skipped, saying why, without it.
 """
+
 from __future__ import annotations
 
 import json
@@ -69,23 +70,29 @@ def test_pareto_chart_leaves_out_runs_without_a_usable_point(tmp_path):
     assert "arm64-pi5 onnx int8 (emulated)" in page
 
 
-@pytest.mark.parametrize("points, front", [
-    ([(10, 80), (5, 82), (8, 79)], [1]),                 # one bundle is faster and more accurate than the rest
-    ([(10, 83), (5, 82), (3, 79)], [2, 1, 0]),           # a real trade-off: all on the front, by latency
-    ([(5, 82), (5, 82)], [0, 1]),                        # ties dominate nothing
-    ([(5, 82), (5, 81)], [0]),                           # as fast, less accurate: dominated
-    ([(4, 80)], [0]),
-])
+@pytest.mark.parametrize(
+    "points, front",
+    [
+        ([(10, 80), (5, 82), (8, 79)], [1]),  # one bundle is faster and more accurate than the rest
+        ([(10, 83), (5, 82), (3, 79)], [2, 1, 0]),  # a real trade-off: all on the front, by latency
+        ([(5, 82), (5, 82)], [0, 1]),  # ties dominate nothing
+        ([(5, 82), (5, 81)], [0]),  # as fast, less accurate: dominated
+        ([(4, 80)], [0]),
+    ],
+)
 def test_pareto_front(points, front):
     assert pareto_front(points) == front
 
 
-@pytest.mark.parametrize("lo, hi, ticks", [
-    (0, 10, [0, 2, 4, 6, 8, 10]),
-    (0, 93.5, [0, 20, 40, 60, 80]),
-    (79.3, 83.1, [80, 81, 82, 83]),
-    (0.012, 0.049, [0.02, 0.03, 0.04]),
-])
+@pytest.mark.parametrize(
+    "lo, hi, ticks",
+    [
+        (0, 10, [0, 2, 4, 6, 8, 10]),
+        (0, 93.5, [0, 20, 40, 60, 80]),
+        (79.3, 83.1, [80, 81, 82, 83]),
+        (0.012, 0.049, [0.02, 0.03, 0.04]),
+    ],
+)
 def test_linear_ticks_are_round_numbers(lo, hi, ticks):
     assert Scale(lo, hi, 0, 100).ticks() == ticks
 
@@ -117,9 +124,20 @@ def test_svg_escapes_text_and_attributes():
 # --- In a real browser -------------------------------------------------------------------------------------
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-         "--enable-logging=stderr", "--v=0", "--window-size=1440,2400"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--window-size=1440,2400",
+]
 
 # Injected into a copy of the page, before its CSP takes effect: after load, it writes what the browser laid out
 # (each chart's size and how many marks it holds) and any script error into the DOM for --dump-dom to return.
@@ -143,8 +161,9 @@ window.addEventListener('load', () => {
 
 def chromium(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess:
     profile = tmp_path / f"profile-{uuid.uuid4().hex[:8]}"
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args, url], capture_output=True,
-                          text=True, timeout=180)
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args, url], capture_output=True, text=True, timeout=180
+    )
 
 
 def console_messages(stderr: str) -> list[str]:
@@ -182,11 +201,16 @@ def test_chromium_draws_three_charts_without_console_errors(tmp_path):
     out = chromium(tmp_path, probed.as_uri(), "--dump-dom")
     found = re.search(r'<pre id="probe">(.*?)</pre>', out.stdout, flags=re.S)
     assert found, out.stderr[-2000:]
-    probe = json.loads(found.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+    probe = json.loads(
+        found.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    )
     assert probe["errors"] == []
     labels = [c["label"] for c in probe["charts"]]
-    assert [lbl.split(",")[0].split(" per")[0] for lbl in labels] == ["Latency distribution", "Accuracy against p50 latency",
-                                                                      "Model size"]
+    assert [lbl.split(",")[0].split(" per")[0] for lbl in labels] == [
+        "Latency distribution",
+        "Accuracy against p50 latency",
+        "Model size",
+    ]
     for chart in probe["charts"]:
         assert chart["width"] > 400 and chart["height"] > 100, chart
     latency, pareto, size = (c["marks"] for c in probe["charts"])

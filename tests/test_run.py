@@ -1,5 +1,6 @@
 """`edgebert run` on a tiny model with the shipped seed recipes: the search, its report, resuming, Ctrl-C, two workers
 on one SQLite study. (Fast tiny-model tests of the same machinery: test_search_run.py, test_search_postgres.py.)"""
+
 import json
 import subprocess
 from pathlib import Path
@@ -21,13 +22,27 @@ def run_dataset(tmp_path_factory):
 
 
 def run_args(model, dataset, out, *extra):
-    return ["run", "--target", "x86", "--model", str(model), "--dataset", str(dataset), "--out", str(out),
-            "--budget-minutes", "10", *map(str, extra)]
+    return [
+        "run",
+        "--target",
+        "x86",
+        "--model",
+        str(model),
+        "--dataset",
+        str(dataset),
+        "--out",
+        str(out),
+        "--budget-minutes",
+        "10",
+        *map(str, extra),
+    ]
 
 
 def test_run_writes_report_and_keeps_every_trial(tmp_path, tiny_trained_model, run_dataset):
     out = tmp_path / "r"
-    result = CliRunner().invoke(cli, run_args(tiny_trained_model, run_dataset, out, "--trials", 2, "--max-accuracy-drop", 100))
+    result = CliRunner().invoke(
+        cli, run_args(tiny_trained_model, run_dataset, out, "--trials", 2, "--max-accuracy-drop", 100)
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["chosen"]["verdict"] == "chosen" and len(summary["trials"]) == 2
@@ -36,7 +51,12 @@ def test_run_writes_report_and_keeps_every_trial(tmp_path, tiny_trained_model, r
         if t["state"] == "COMPLETE":
             assert (Path(t["bundle"]) / "manifest.json").is_file() and Path(t["results"]).is_file()
     md = (out / "report.md").read_text()
-    assert "Chosen: trial" in md and "faster than the plain int8 export" in md and "```toml" in md and "90 % interval" in md
+    assert (
+        "Chosen: trial" in md
+        and "faster than the plain int8 export" in md
+        and "```toml" in md
+        and "90 % interval" in md
+    )
     html = (out / "report.html").read_text()
     assert "<svg" in html and "Pareto" in html
     # each trial's distillation is bounded by what was left of the 10-minute budget when it started
@@ -74,13 +94,17 @@ def test_interrupt_then_resume_does_not_redo_finished_trials(tmp_path, tiny_trai
         return real(*a, **k)
 
     monkeypatch.setattr(recipe, "compress_model", counting)
-    first = CliRunner().invoke(cli, run_args(tiny_trained_model, run_dataset, out, "--trials", 2, "--max-accuracy-drop", 100))
+    first = CliRunner().invoke(
+        cli, run_args(tiny_trained_model, run_dataset, out, "--trials", 2, "--max-accuracy-drop", 100)
+    )
     assert first.exit_code == 130, first.output
-    finished = (out / "trials" / "000" / "shape-dev-results.json")
+    finished = out / "trials" / "000" / "shape-dev-results.json"
     assert finished.is_file()
     stamp = finished.stat().st_mtime_ns
     monkeypatch.setattr(recipe, "compress_model", real)
-    second = CliRunner().invoke(cli, run_args(tiny_trained_model, run_dataset, out, "--trials", 2, "--max-accuracy-drop", 100))
+    second = CliRunner().invoke(
+        cli, run_args(tiny_trained_model, run_dataset, out, "--trials", 2, "--max-accuracy-drop", 100)
+    )
     assert second.exit_code == 0, second.output
     assert finished.stat().st_mtime_ns == stamp  # trial 0 was not redone
     summary = json.loads((out / "summary.json").read_text())
@@ -91,36 +115,67 @@ def test_interrupt_then_resume_does_not_redo_finished_trials(tmp_path, tiny_trai
 
 def test_two_workers_share_one_sqlite_study(tmp_path, tiny_trained_model, run_dataset):
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    procs = [subprocess.Popen([sys.executable, "-m", "edgebert.cli", *run_args(tiny_trained_model, run_dataset, tmp_path / f"w{i}",
-                                                                               "--trials", 4, "--storage", storage, "--max-accuracy-drop", 100)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "edgebert.cli",
+                *run_args(
+                    tiny_trained_model,
+                    run_dataset,
+                    tmp_path / f"w{i}",
+                    "--trials",
+                    4,
+                    "--storage",
+                    storage,
+                    "--max-accuracy-drop",
+                    100,
+                ),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
     outputs = [p.communicate(timeout=1200)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     study = optuna.load_study(study_name=None, storage=storage)
     numbers = [t.number for t in study.trials]
     assert sorted(numbers) == list(range(len(numbers)))  # no duplicate, no gap
-    finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED") and "duplicate_of" not in t.user_attrs]
+    finished = [
+        t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED") and "duplicate_of" not in t.user_attrs
+    ]
     assert len(finished) >= 4
     for t in finished:  # each finished trial's evidence exists in the worker that ran it
         if t.state.name == "COMPLETE":
             assert Path(t.user_attrs["results"]).is_file()
 
 
-@pytest.mark.parametrize("extra,message", [
-    (["--trials", "0"], "--trials must be at least 1"),
-    (["--budget-minutes", "0"], "--budget-minutes must be more than 0"),
-    (["--storage", "sqlite:////no/such/dir/study.db"], "cannot open the Optuna storage"),
-    (["--seed", "-1"], "--seed must be 0 or more"),
-    (["--recipes", "/no/such/dir"], "--recipes /no/such/dir is not a directory"),
-])
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--trials", "0"], "--trials must be at least 1"),
+        (["--budget-minutes", "0"], "--budget-minutes must be more than 0"),
+        (["--storage", "sqlite:////no/such/dir/study.db"], "cannot open the Optuna storage"),
+        (["--seed", "-1"], "--seed must be 0 or more"),
+        (["--recipes", "/no/such/dir"], "--recipes /no/such/dir is not a directory"),
+    ],
+)
 def test_bad_run_input(tmp_path, tiny_trained_model, run_dataset, extra, message):
     result = CliRunner().invoke(cli, run_args(tiny_trained_model, run_dataset, tmp_path / "r", *extra))
     assert result.exit_code == 2, result.output
     assert message in result.output and result.output.rstrip().splitlines()[-1].startswith("error:")
 
 
-@pytest.mark.parametrize("message", ["(sqlite3.OperationalError) table studies already exists",
-                                     "(sqlite3.IntegrityError) UNIQUE constraint failed: alembic_version.version_num"])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "(sqlite3.OperationalError) table studies already exists",
+        "(sqlite3.IntegrityError) UNIQUE constraint failed: alembic_version.version_num",
+    ],
+)
 def test_a_worker_that_loses_the_schema_race_retries_and_loads_the_study(tmp_path, monkeypatch, message):
     """Two workers starting on one new SQLite file both create its schema; the loser's first attempt fails with one
     of these (both seen here in two processes) and must load what the winner wrote, not stop with an error."""

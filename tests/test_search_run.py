@@ -1,6 +1,7 @@
 """`edgebert run` end to end on a tiny model, seeded from two tiny recipes: the pruner stopping a candidate that
 cannot reach the budget, the exit-1 path naming the closest candidate, the report's fidelity and verdict columns,
 and a resumed run that chooses from the stored trials without redoing them."""
+
 import json
 
 import optuna
@@ -16,22 +17,43 @@ from edgebert.search_stats import PairedDrop
 def seeds(tmp_path_factory):
     d = tmp_path_factory.mktemp("seeds")
     (d / "a-untrained.toml").write_text('[prune_structured]\nheads_ratio = 0.5\n[quantize]\nmode = "dynamic"\n')
-    (d / "b-distilled.toml").write_text('[prune_structured]\nffn_ratio = 0.5\n[distill]\nsteps = 20\n[quantize]\nmode = "dynamic"\n')
+    (d / "b-distilled.toml").write_text(
+        '[prune_structured]\nffn_ratio = 0.5\n[distill]\nsteps = 20\n[quantize]\nmode = "dynamic"\n'
+    )
     return d
 
 
-def test_pruned_candidate_exit_1_names_the_closest_then_a_resumed_run_chooses(tmp_path, tiny_trained_model, seeds, monkeypatch):
+def test_pruned_candidate_exit_1_names_the_closest_then_a_resumed_run_chooses(
+    tmp_path, tiny_trained_model, seeds, monkeypatch
+):
     import edgebert.compress.distill as distill
     import edgebert.search as search
 
     dataset = write_csv(tmp_path / "data.csv", make_rows(800, seed=3))
     # Trial 0 (no training) measures 2 points below fp32, bound 3: outside a 1-point budget, so trial 1 is not
     # stopped for speed; trial 1's checkpoints say it learns nothing (0 % dev accuracy), so the pruner stops it.
-    monkeypatch.setattr(search, "paired_drop", lambda ref, cand, seed=0: PairedDrop(len(ref), 2.0, 3.0, (1.0, 3.5), 0.9))
+    monkeypatch.setattr(
+        search, "paired_drop", lambda ref, cand, seed=0: PairedDrop(len(ref), 2.0, 3.0, (1.0, 3.5), 0.9)
+    )
     monkeypatch.setattr(distill, "dev_accuracy", lambda model, ctx: 0.0)
     out = tmp_path / "r"
-    args = ["run", "--target", "x86", "--model", str(tiny_trained_model), "--dataset", str(dataset), "--out", str(out),
-            "--recipes", str(seeds), "--trials", "2", "--budget-minutes", "10"]
+    args = [
+        "run",
+        "--target",
+        "x86",
+        "--model",
+        str(tiny_trained_model),
+        "--dataset",
+        str(dataset),
+        "--out",
+        str(out),
+        "--recipes",
+        str(seeds),
+        "--trials",
+        "2",
+        "--budget-minutes",
+        "10",
+    ]
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 1, first.output
     error = [line for line in first.output.splitlines() if line.startswith("error:")]
@@ -52,7 +74,7 @@ def test_pruned_candidate_exit_1_names_the_closest_then_a_resumed_run_chooses(tm
 
     # Resumed with a budget trial 0 meets: nothing is re-run, trial 0 is chosen and shown on the test split.
     stamp = (out / "trials" / "000" / "shape-dev-results.json").stat().st_mtime_ns
-    args[args.index("--trials") + 1:args.index("--trials") + 1] = []
+    args[args.index("--trials") + 1 : args.index("--trials") + 1] = []
     second = CliRunner().invoke(cli, args + ["--max-accuracy-drop", "5"])
     assert second.exit_code == 0, second.output
     assert (out / "trials" / "000" / "shape-dev-results.json").stat().st_mtime_ns == stamp

@@ -1,5 +1,6 @@
 """The statistics behind `edgebert run`'s choice: the paired bootstrap bound, its verdicts, the budget pruner, and
 which trial is chosen (or named closest) and why the others lost. No model needed."""
+
 import math
 
 import numpy as np
@@ -14,8 +15,8 @@ def vectors(n: int, cand_only_wrong: int, ref_only_wrong: int, both_wrong: int =
     """fp32 and candidate correctness over n texts with the given discordant and shared errors."""
     ref, cand = np.ones(n, bool), np.ones(n, bool)
     cand[:cand_only_wrong] = False
-    ref[cand_only_wrong:cand_only_wrong + ref_only_wrong] = False
-    ref[n - both_wrong:] = cand[n - both_wrong:] = False
+    ref[cand_only_wrong : cand_only_wrong + ref_only_wrong] = False
+    ref[n - both_wrong :] = cand[n - both_wrong :] = False
     return ref, cand
 
 
@@ -38,7 +39,9 @@ def test_bound_matches_the_normal_approximation_on_a_large_sample(cand_wrong, re
     assert d.drop_points == pytest.approx(100 * mean)
     assert d.upper_points == pytest.approx(100 * mean + 1.2816 * sd, abs=0.15 * sd)
     lo, hi = d.interval_points
-    assert lo == pytest.approx(100 * mean - 1.6449 * sd, abs=0.15 * sd) and hi == pytest.approx(100 * mean + 1.6449 * sd, abs=0.15 * sd)
+    assert lo == pytest.approx(100 * mean - 1.6449 * sd, abs=0.15 * sd) and hi == pytest.approx(
+        100 * mean + 1.6449 * sd, abs=0.15 * sd
+    )
 
 
 def test_the_bound_is_seeded_and_wider_on_fewer_texts():
@@ -61,14 +64,17 @@ def test_paired_drop_rejects_unpaired_input():
         paired_drop([1, 0, 1], [1, 0])
 
 
-@pytest.mark.parametrize("curve,planned,expected", [
-    ({0: 12.0}, 1000, None),  # one point: no rate yet
-    ({0: 12.0, 250: 6.0}, 1000, None),  # 2.4 points per 100 steps: could reach 0
-    ({0: 12.0, 250: 11.5}, 1000, "stopped at step 250 of 1000"),  # 0.2 per 100 steps: 10 points left at the end
-    ({0: 12.0, 250: 6.0, 500: 6.2}, 1000, "stopped at step 500 of 1000"),  # no longer improving, far outside
-    ({0: 12.0, 250: 6.0, 500: 2.4}, 1000, None),  # within the noise margin of the budget
-    ({0: 12.0, 1000: 11.0}, 1000, None),  # finished: nothing left to stop
-])
+@pytest.mark.parametrize(
+    "curve,planned,expected",
+    [
+        ({0: 12.0}, 1000, None),  # one point: no rate yet
+        ({0: 12.0, 250: 6.0}, 1000, None),  # 2.4 points per 100 steps: could reach 0
+        ({0: 12.0, 250: 11.5}, 1000, "stopped at step 250 of 1000"),  # 0.2 per 100 steps: 10 points left at the end
+        ({0: 12.0, 250: 6.0, 500: 6.2}, 1000, "stopped at step 500 of 1000"),  # no longer improving, far outside
+        ({0: 12.0, 250: 6.0, 500: 2.4}, 1000, None),  # within the noise margin of the budget
+        ({0: 12.0, 1000: 11.0}, 1000, None),  # finished: nothing left to stop
+    ],
+)
 def test_cannot_reach(curve, planned, expected):
     why = cannot_reach(curve, planned, budget=1.0, margin=1.5)
     assert (why is None) == (expected is None)
@@ -93,18 +99,40 @@ def test_the_pruner_answers_should_prune_from_the_reported_curve():
 
 
 def row(n, state="COMPLETE", latency=1.0, drop=0.0, upper=0.5, **kw):
-    return {"trial": n, "state": state, "params": {}, "latency_ms": latency if state == "COMPLETE" else None,
-            "drop_points": drop, "upper_points": upper, "dev_size": 1275, **kw}
+    return {
+        "trial": n,
+        "state": state,
+        "params": {},
+        "latency_ms": latency if state == "COMPLETE" else None,
+        "drop_points": drop,
+        "upper_points": upper,
+        "dev_size": 1275,
+        **kw,
+    }
 
 
 def test_choose_the_fastest_whose_bound_meets_the_budget_and_say_why_others_lost():
-    rows = [row(0, latency=3.0, upper=0.4), row(1, latency=2.0, upper=0.9), row(2, latency=1.0, drop=0.6, upper=1.4),
-            row(3, latency=0.5, drop=2.0, upper=2.8), row(4, "PRUNED", pruned_reason="stopped at step 250 of 1000: ..."),
-            row(5, "FAIL", error="export failed: parity"), row(6, "RUNNING", upper=None)]
+    rows = [
+        row(0, latency=3.0, upper=0.4),
+        row(1, latency=2.0, upper=0.9),
+        row(2, latency=1.0, drop=0.6, upper=1.4),
+        row(3, latency=0.5, drop=2.0, upper=2.8),
+        row(4, "PRUNED", pruned_reason="stopped at step 250 of 1000: ..."),
+        row(5, "FAIL", error="export failed: parity"),
+        row(6, "RUNNING", upper=None),
+    ]
     chosen, closest = choose(rows, budget=1.0)
     assert chosen["trial"] == 1 and closest is None
     verdicts = {r["trial"]: r["verdict"] for r in rows}
-    assert verdicts == {0: "slower", 1: "chosen", 2: "undecided", 3: "outside", 4: "stopped early", 5: "failed", 6: "unfinished"}
+    assert verdicts == {
+        0: "slower",
+        1: "chosen",
+        2: "undecided",
+        3: "outside",
+        4: "stopped early",
+        5: "failed",
+        6: "unfinished",
+    }
     assert "too few to decide" in rows[2]["why"] and "stopped at step 250" in rows[4]["why"]
 
 

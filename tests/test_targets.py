@@ -48,7 +48,10 @@ def _base():
         (lambda d: d["export"].__setitem__("opset", "17"), "export.opset must be an integer"),
         (lambda d: d["runtime"].__setitem__("intra_op_threads", -1), "intra_op_threads must be >= 0"),
         (lambda d: d["quantization"].__setitem__("mode", "int4"), "quantization.mode must be one of"),
-        (lambda d: d["quantization"].__setitem__("per_channel", "yes"), "quantization.per_channel must be true or false"),
+        (
+            lambda d: d["quantization"].__setitem__("per_channel", "yes"),
+            "quantization.per_channel must be true or false",
+        ),
         (lambda d: d.__setitem__("colour", "red"), "unknown key colour"),
         (lambda d: d["parity"].pop("int8"), "parity.int8"),
     ],

@@ -1,5 +1,6 @@
 """The default model must be the same model on every machine of a kind: fine-tuning is seeded, runs on a fixed
 thread count with torch's deterministic algorithms, and the cache key names what seeds cannot fix."""
+
 import pytest
 
 from conftest import build_model, make_rows
@@ -15,8 +16,13 @@ def fine_tune(path, rows, threads_before: int):
     torch.set_num_threads(threads_before)  # whatever the caller's thread count, training uses cfg.threads
     model, tok = load_classifier(path)
     data = LabelledTexts(tuple(r["text"] for r in rows), tuple(r["label"] for r in rows))
-    tasks.train_classifier(model, tok, data, tasks.TrainConfig(steps=15, batch_size=16, learning_rate=3e-3, warmup_steps=3,
-                                                               max_length=32), label2id(model))
+    tasks.train_classifier(
+        model,
+        tok,
+        data,
+        tasks.TrainConfig(steps=15, batch_size=16, learning_rate=3e-3, warmup_steps=3, max_length=32),
+        label2id(model),
+    )
     assert torch.get_num_threads() == threads_before and not torch.are_deterministic_algorithms_enabled()  # restored
     return {k: v.clone() for k, v in model.state_dict().items()}
 

@@ -3,6 +3,7 @@
 --force rules, missing parents created, the closed-world bundle, checkpoint completeness, one-line errors on bad
 bundles, signals and concurrent writers, umask, target names and TorchScript trust. Tiny models only.
 """
+
 from __future__ import annotations
 
 import json
@@ -97,11 +98,27 @@ def test_force_never_replaces_what_edgebert_did_not_write(project, verb, out, me
     assert tree(project.parent) == before  # nothing deleted, nothing added
 
 
-def test_force_refuses_the_working_directory_even_when_it_is_a_bundle(fp32_copy, tiny_trained_model, tiny_dataset, monkeypatch):
+def test_force_refuses_the_working_directory_even_when_it_is_a_bundle(
+    fp32_copy, tiny_trained_model, tiny_dataset, monkeypatch
+):
     monkeypatch.chdir(fp32_copy)
     before = tree(fp32_copy)
-    one_line_error(invoke("export", "--target", "x86", "--model", tiny_trained_model, "--dataset", tiny_dataset, "--out", ".",
-                          "--force"), 2, "the working directory")
+    one_line_error(
+        invoke(
+            "export",
+            "--target",
+            "x86",
+            "--model",
+            tiny_trained_model,
+            "--dataset",
+            tiny_dataset,
+            "--out",
+            ".",
+            "--force",
+        ),
+        2,
+        "the working directory",
+    )
     assert tree(fp32_copy) == before
 
 
@@ -143,7 +160,16 @@ def test_readme_output_shapes_work_in_a_fresh_directory(tmp_path, tiny_trained_m
             ["export", "--target", "arm64", "--model", m, "--dataset", d, "--out", "bundles/pi4"],
             ["bench", "bundles/fast", "--real", *FAST_BENCH, "--out", "results/fast.json"],
             ["bench", "bundles/pi4", "--real", *FAST_BENCH, "--out", "results/pi4/int8.json"],
-            ["report", "results/fast.json", "--baseline", "results/pi4/int8.json", "--format", "html", "--out", "reports/report.html"],
+            [
+                "report",
+                "results/fast.json",
+                "--baseline",
+                "results/pi4/int8.json",
+                "--format",
+                "html",
+                "--out",
+                "reports/report.html",
+            ],
             ["compare", "results/fast.json", "results/fast.json", "--out", "reports/compare/fast.md", "--allow-busy"],
         ]
         for args in steps:
@@ -157,14 +183,21 @@ def test_readme_output_shapes_work_in_a_fresh_directory(tmp_path, tiny_trained_m
         # 7. the user's umask, not mkdtemp/mkstemp's private modes
         for directory in ("compressed/fast", "bundles/fast", "bundles/pi4", "results", "runs/x86"):
             assert (fresh / directory).stat().st_mode & 0o777 == 0o755, directory
-        for file in ("bundles/fast/model.onnx", "bundles/fast/manifest.json", "results/fast.json", "reports/report.html"):
+        for file in (
+            "bundles/fast/model.onnx",
+            "bundles/fast/manifest.json",
+            "results/fast.json",
+            "reports/report.html",
+        ):
             assert (fresh / file).stat().st_mode & 0o777 == 0o644, file
         assert not [p for p in fresh.rglob(".*")], "temp or lock files left behind"
     finally:
         os.umask(old_mask)
 
 
-@pytest.mark.parametrize("mask,dir_mode,file_mode", [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640), (0o077, 0o700, 0o600)])
+@pytest.mark.parametrize(
+    "mask,dir_mode,file_mode", [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640), (0o077, 0o700, 0o600)]
+)
 def test_outputs_honour_the_umask(tmp_path, mask, dir_mode, file_mode):
     (tmp_path / "a").mkdir()
     (tmp_path / "r").mkdir()
@@ -181,12 +214,15 @@ def test_outputs_honour_the_umask(tmp_path, mask, dir_mode, file_mode):
     assert (tmp_path / "r" / "results.json").stat().st_mode & 0o777 == file_mode
 
 
-@pytest.mark.parametrize("out,message", [
-    (".", "the working directory"),
-    ("..", "the working directory or one of its parents"),
-    ("data", "an input of this command"),
-    ("mine", "not an edgebert run"),
-])
+@pytest.mark.parametrize(
+    "out,message",
+    [
+        (".", "the working directory"),
+        ("..", "the working directory or one of its parents"),
+        ("data", "an input of this command"),
+        ("mine", "not an edgebert run"),
+    ],
+)
 def test_run_out_is_never_a_protected_or_foreign_directory(project, out, message):
     from edgebert.search import RunConfig, Search
 
@@ -200,8 +236,11 @@ def test_run_out_is_never_a_protected_or_foreign_directory(project, out, message
 
 def test_a_file_where_a_parent_should_be_is_one_line(tmp_path, tiny_fp32_bundle):
     (tmp_path / "results").write_text("a file, not a directory")
-    one_line_error(invoke("bench", tiny_fp32_bundle, *FAST_BENCH, "--out", tmp_path / "results" / "x.json"), 2,
-                   "is a file, not a directory")
+    one_line_error(
+        invoke("bench", tiny_fp32_bundle, *FAST_BENCH, "--out", tmp_path / "results" / "x.json"),
+        2,
+        "is a file, not a directory",
+    )
 
 
 # -- 3. a bundle is a closed world ----------------------------------------------------------------------------------
@@ -212,23 +251,41 @@ def _outside_model(b: Path) -> str:
 
 
 TAMPER = {
-    "model_file ../": lambda b: rewrite_manifest(b, lambda m: m.update(model_file=f"../{Path(_outside_model(b)).name}")),
+    "model_file ../": lambda b: rewrite_manifest(
+        b, lambda m: m.update(model_file=f"../{Path(_outside_model(b)).name}")
+    ),
     "model_file absolute": lambda b: rewrite_manifest(b, lambda m: m.update(model_file=_outside_model(b))),
-    "model_file not listed": lambda b: (shutil.copyfile(b / "model.onnx", b / "other.onnx"),
-                                        rewrite_manifest(b, lambda m: m.update(model_file="other.onnx"))),
+    "model_file not listed": lambda b: (
+        shutil.copyfile(b / "model.onnx", b / "other.onnx"),
+        rewrite_manifest(b, lambda m: m.update(model_file="other.onnx")),
+    ),
     "model_file not normalised": lambda b: rewrite_manifest(b, lambda m: m.update(model_file="./model.onnx")),
-    "tokenizer.file ../": lambda b: (shutil.copyfile(b / "tokenizer.json", b.parent / "tok.json"),
-                                     rewrite_manifest(b, lambda m: m["tokenizer"].update(file="../tok.json"))),
-    "reference.file ../": lambda b: (shutil.copyfile(b / "eval.jsonl", b.parent / "eval.jsonl"),
-                                     rewrite_manifest(b, lambda m: m["reference"].update(file="../eval.jsonl"))),
-    "files key ../": lambda b: (Path(b.parent / "secret").write_text("x"),
-                                rewrite_manifest(b, lambda m: m["files"].update({"../secret": bundle.sha256_file(b.parent / "secret")}))),
-    "files key absolute": lambda b: (Path(b.parent / "secret").write_text("x"),  # hashing it would reveal it exists
-                                     rewrite_manifest(b, lambda m: m["files"].update({str(b.parent / "secret"): bundle.sha256_file(b.parent / "secret")}))),
-    "symlink out of the bundle": lambda b: (shutil.move(b / "tokenizer.json", b.parent / "tok.json"),
-                                            (b / "tokenizer.json").symlink_to(b.parent / "tok.json")),
-    "symlinked manifest": lambda b: (shutil.move(b / "manifest.json", b.parent / "m.json"),
-                                     (b / "manifest.json").symlink_to(b.parent / "m.json")),
+    "tokenizer.file ../": lambda b: (
+        shutil.copyfile(b / "tokenizer.json", b.parent / "tok.json"),
+        rewrite_manifest(b, lambda m: m["tokenizer"].update(file="../tok.json")),
+    ),
+    "reference.file ../": lambda b: (
+        shutil.copyfile(b / "eval.jsonl", b.parent / "eval.jsonl"),
+        rewrite_manifest(b, lambda m: m["reference"].update(file="../eval.jsonl")),
+    ),
+    "files key ../": lambda b: (
+        Path(b.parent / "secret").write_text("x"),
+        rewrite_manifest(b, lambda m: m["files"].update({"../secret": bundle.sha256_file(b.parent / "secret")})),
+    ),
+    "files key absolute": lambda b: (
+        Path(b.parent / "secret").write_text("x"),  # hashing it would reveal it exists
+        rewrite_manifest(
+            b, lambda m: m["files"].update({str(b.parent / "secret"): bundle.sha256_file(b.parent / "secret")})
+        ),
+    ),
+    "symlink out of the bundle": lambda b: (
+        shutil.move(b / "tokenizer.json", b.parent / "tok.json"),
+        (b / "tokenizer.json").symlink_to(b.parent / "tok.json"),
+    ),
+    "symlinked manifest": lambda b: (
+        shutil.move(b / "manifest.json", b.parent / "m.json"),
+        (b / "manifest.json").symlink_to(b.parent / "m.json"),
+    ),
 }
 
 
@@ -274,16 +331,26 @@ def test_unlisted_files_are_reported(fp32_copy, tmp_path):
 
 
 # -- 4. a checkpoint missing weights is an error that names them -----------------------------------------------------
-@pytest.mark.parametrize("change,names", [
-    (lambda w: {k: v for k, v in w.items() if not k.startswith("classifier.")}, "classifier.bias, classifier.weight"),
-    (lambda w: {**w, "head.extra": w["classifier.bias"]}, "unexpected head.extra"),
-])
+@pytest.mark.parametrize(
+    "change,names",
+    [
+        (
+            lambda w: {k: v for k, v in w.items() if not k.startswith("classifier.")},
+            "classifier.bias, classifier.weight",
+        ),
+        (lambda w: {**w, "head.extra": w["classifier.bias"]}, "unexpected head.extra"),
+    ],
+)
 def test_incomplete_checkpoint_is_refused(tmp_path, tiny_trained_model, tiny_dataset, change, names):
     from safetensors.numpy import load_file, save_file
 
     model = Path(shutil.copytree(tiny_trained_model, tmp_path / "m"))
     save_file(change(load_file(model / "model.safetensors")), model / "model.safetensors", metadata={"format": "pt"})
-    one_line_error(invoke("export", "--target", "x86", "--model", model, "--dataset", tiny_dataset, "--out", tmp_path / "b"), 2, names)
+    one_line_error(
+        invoke("export", "--target", "x86", "--model", model, "--dataset", tiny_dataset, "--out", tmp_path / "b"),
+        2,
+        names,
+    )
     assert not (tmp_path / "b").exists()
 
 
@@ -300,26 +367,70 @@ def _newer_opset(b: Path) -> None:
 
 
 BAD_BUNDLES = {
-    "no tokenizer section": (lambda b: rewrite_manifest(b, lambda m: m.update(tokenizer={})), 2, "field tokenizer.file is missing"),
-    "tokenizer null": (lambda b: rewrite_manifest(b, lambda m: m.update(tokenizer=None)), 2, "field tokenizer must be a table"),
-    "corrupt tokenizer.json": (lambda b: ((b / "tokenizer.json").write_text('{"model": {"type": "WordPiece", "vocab": 5}}'), rehash(b)),
-                               2, "cannot read the bundle's tokenizer"),
-    "non-UTF-8 tokenizer.json": (lambda b: ((b / "tokenizer.json").write_bytes(b"\xff\xfe\x00garbage"), rehash(b)), 2, "not UTF-8"),
+    "no tokenizer section": (
+        lambda b: rewrite_manifest(b, lambda m: m.update(tokenizer={})),
+        2,
+        "field tokenizer.file is missing",
+    ),
+    "tokenizer null": (
+        lambda b: rewrite_manifest(b, lambda m: m.update(tokenizer=None)),
+        2,
+        "field tokenizer must be a table",
+    ),
+    "corrupt tokenizer.json": (
+        lambda b: ((b / "tokenizer.json").write_text('{"model": {"type": "WordPiece", "vocab": 5}}'), rehash(b)),
+        2,
+        "cannot read the bundle's tokenizer",
+    ),
+    "non-UTF-8 tokenizer.json": (
+        lambda b: ((b / "tokenizer.json").write_bytes(b"\xff\xfe\x00garbage"), rehash(b)),
+        2,
+        "not UTF-8",
+    ),
     "non-UTF-8 manifest": (lambda b: (b / "manifest.json").write_bytes(b"\xff\xfe{}"), 2, "not valid JSON"),
-    "absurd thread count": (lambda b: rewrite_manifest(b, lambda m: m["target"]["runtime"].update(intra_op_threads=10**9)), 2,
-                            "intra_op_threads must be <= 1024"),
-    "thread count a string": (lambda b: rewrite_manifest(b, lambda m: m["target"]["runtime"].update(intra_op_threads="lots")), 2,
-                              "intra_op_threads must be an integer"),
+    "absurd thread count": (
+        lambda b: rewrite_manifest(b, lambda m: m["target"]["runtime"].update(intra_op_threads=10**9)),
+        2,
+        "intra_op_threads must be <= 1024",
+    ),
+    "thread count a string": (
+        lambda b: rewrite_manifest(b, lambda m: m["target"]["runtime"].update(intra_op_threads="lots")),
+        2,
+        "intra_op_threads must be an integer",
+    ),
     "newer ONNX opset": (_newer_opset, 2, "uses ONNX opset 30, newer than this onnxruntime"),
-    "files not hashes": (lambda b: rewrite_manifest(b, lambda m: m["files"].update({"model.onnx": 5})), 2, "field files"),
+    "files not hashes": (
+        lambda b: rewrite_manifest(b, lambda m: m["files"].update({"model.onnx": 5})),
+        2,
+        "field files",
+    ),
     "garbage model.onnx": (lambda b: ((b / "model.onnx").write_bytes(b"not a model"), rehash(b)), 2, "cannot load"),
-    "non-UTF-8 eval.jsonl": (lambda b: ((b / "eval.jsonl").write_bytes(b'{"text": "\xff", "label": "pos"}\n'), rehash(b)), 2, "is not UTF-8"),
-    "outputs empty": (lambda b: rewrite_manifest(b, lambda m: m.update(outputs=[])), 2, "outputs must each name at least one"),
+    "non-UTF-8 eval.jsonl": (
+        lambda b: ((b / "eval.jsonl").write_bytes(b'{"text": "\xff", "label": "pos"}\n'), rehash(b)),
+        2,
+        "is not UTF-8",
+    ),
+    "outputs empty": (
+        lambda b: rewrite_manifest(b, lambda m: m.update(outputs=[])),
+        2,
+        "outputs must each name at least one",
+    ),
     "inputs unknown": (lambda b: rewrite_manifest(b, lambda m: m.update(inputs=["pixel_values"])), 2, "inputs must be"),
-    "runtime not a table": (lambda b: rewrite_manifest(b, lambda m: m["target"].update(runtime="fast")), 2, "target.runtime must be"),
-    "graph level unknown": (lambda b: rewrite_manifest(b, lambda m: m["target"]["runtime"].update(graph_optimization="max")), 2,
-                            "graph_optimization must be"),
-    "id2label missing": (lambda b: rewrite_manifest(b, lambda m: m["source"].pop("id2label")), 2, "source.id2label is missing"),
+    "runtime not a table": (
+        lambda b: rewrite_manifest(b, lambda m: m["target"].update(runtime="fast")),
+        2,
+        "target.runtime must be",
+    ),
+    "graph level unknown": (
+        lambda b: rewrite_manifest(b, lambda m: m["target"]["runtime"].update(graph_optimization="max")),
+        2,
+        "graph_optimization must be",
+    ),
+    "id2label missing": (
+        lambda b: rewrite_manifest(b, lambda m: m["source"].pop("id2label")),
+        2,
+        "source.id2label is missing",
+    ),
 }
 
 
@@ -355,8 +466,13 @@ def _env() -> dict:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: signal.Signals(s).name)
 def test_signals_leave_nothing_half_written(tmp_path, signum):
     out = tmp_path / "out" / "b"
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=_env())
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_WRITER, str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
     try:
         assert proc.stdout.readline().strip() == "staged", proc.stderr.read()
         assert [p.name for p in out.parent.iterdir() if ".partial-" in p.name]  # the staging dir exists now
@@ -372,9 +488,25 @@ def test_signals_leave_nothing_half_written(tmp_path, signum):
 
 def test_two_exports_to_one_new_out_one_wins(tmp_path, tiny_trained_model, tiny_dataset):
     out = tmp_path / "bundles" / "same"
-    cmd = [sys.executable, "-m", "edgebert.cli", "export", "--target", "x86", "--model", str(tiny_trained_model),
-           "--dataset", str(tiny_dataset), "--max-length", "32", "--out", str(out)]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()) for _ in range(2)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgebert.cli",
+        "export",
+        "--target",
+        "x86",
+        "--model",
+        str(tiny_trained_model),
+        "--dataset",
+        str(tiny_dataset),
+        "--max-length",
+        "32",
+        "--out",
+        str(out),
+    ]
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()) for _ in range(2)
+    ]
     results = [(p.wait(timeout=300), p.communicate()[1]) for p in procs]
     codes = sorted(code for code, _ in results)
     assert codes == [0, 2], results
@@ -411,8 +543,11 @@ def test_target_names_are_plain(tmp_path, tiny_trained_model, tiny_dataset, monk
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    one_line_error(invoke("export", "--target", target, "--model", tiny_trained_model, "--dataset", tiny_dataset), 2,
-                   "may use only letters, digits")
+    one_line_error(
+        invoke("export", "--target", target, "--model", tiny_trained_model, "--dataset", tiny_dataset),
+        2,
+        "may use only letters, digits",
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.toml", "work"] and list(work.iterdir()) == []
 
 
@@ -422,8 +557,14 @@ def test_torchscript_needs_trust(tmp_path, tiny_trained_model, tiny_dataset, mon
     from edgebert.bench.runner import bench_bundle
     from edgebert.export.exporter import export_bundle
 
-    ts = export_bundle("x86-avx512-vnni", tiny_trained_model, tmp_path / "ts", format="torchscript", dataset=tiny_dataset,
-                       max_length=32)
+    ts = export_bundle(
+        "x86-avx512-vnni",
+        tiny_trained_model,
+        tmp_path / "ts",
+        format="torchscript",
+        dataset=tiny_dataset,
+        max_length=32,
+    )
     with monkeypatch.context() as m:
         m.setattr(runner, "make_runner", lambda *a, **k: pytest.fail("loaded an untrusted TorchScript bundle"))
         one_line_error(invoke("bench", ts, *FAST_BENCH), 2, "--trust-torchscript")
@@ -444,4 +585,8 @@ def test_non_utf8_inputs_are_one_line_errors(tmp_path, tiny_trained_model, tiny_
         model = Path(shutil.copytree(tiny_trained_model, tmp_path / "m"))
         (model / "config.json").write_bytes(b"\xff\xfe{}" if which == "model config.json" else b"[1, 2]")
         text = "is not valid JSON" if which == "model config.json" else "not an object"
-    one_line_error(invoke("export", "--target", target, "--model", model, "--dataset", tiny_dataset, "--out", tmp_path / "b"), 2, text)
+    one_line_error(
+        invoke("export", "--target", target, "--model", model, "--dataset", tiny_dataset, "--out", tmp_path / "b"),
+        2,
+        text,
+    )

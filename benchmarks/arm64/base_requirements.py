@@ -7,6 +7,7 @@ architecture, not from a version skew. Stdlib only.
 
 usage: python base_requirements.py PYPROJECT
 """
+
 from __future__ import annotations
 
 import re

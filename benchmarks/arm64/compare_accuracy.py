@@ -8,6 +8,7 @@ that it is meaningless here.
 usage: python compare_accuracy.py --tolerance-points 0.5 HOST.json CPU=EMULATED.json [CPU=EMULATED.json ...]
 exit status: 0 all passed, 1 a check failed, 2 a results file is missing or unreadable.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,26 +72,36 @@ def main() -> int:
     runs = [(spec.split("=", 1)[0], load(spec.split("=", 1)[1])) for spec in args.emulated]
 
     h_acc = host["accuracy"]
-    print(f"\nbundle {host['bundle']['label']} ({host['bundle']['sha256'][:12]}), "
-          f"{h_acc['size']} texts of {h_acc['dataset']} (one text = {100 / max(h_acc['size'], 1):.2f} points); "
-          f"tolerance {args.tolerance_points} accuracy points")
-    print(f"{'run':<18}{'arch':<9}{'dotprod':<9}{'accuracy':>9}{'Δ points':>10}{'agree w/ ref':>14}{'real p50':>12}  verdict")
-    print(f"{'host':<18}{host['environment'].get('arch', '?'):<9}{'-':<9}"
-          f"{h_acc['accuracy']:>9.2%}{'':>10}{_agree(h_acc):>14}{real_p50_ms(host):>12}")
+    print(
+        f"\nbundle {host['bundle']['label']} ({host['bundle']['sha256'][:12]}), "
+        f"{h_acc['size']} texts of {h_acc['dataset']} (one text = {100 / max(h_acc['size'], 1):.2f} points); "
+        f"tolerance {args.tolerance_points} accuracy points"
+    )
+    print(
+        f"{'run':<18}{'arch':<9}{'dotprod':<9}{'accuracy':>9}{'Δ points':>10}{'agree w/ ref':>14}{'real p50':>12}  verdict"
+    )
+    print(
+        f"{'host':<18}{host['environment'].get('arch', '?'):<9}{'-':<9}"
+        f"{h_acc['accuracy']:>9.2%}{'':>10}{_agree(h_acc):>14}{real_p50_ms(host):>12}"
+    )
     failed = False
     for cpu, emu in runs:
         bad = problems(host, emu, cpu, args.tolerance_points)
         failed |= bool(bad)
         acc = emu["accuracy"]
         delta = (acc["accuracy"] - h_acc["accuracy"]) * 100
-        print(f"{'qemu ' + cpu:<18}{emu['environment'].get('arch', '?'):<9}{dotprod(emu):<9}{acc['accuracy']:>9.2%}{delta:>+10.2f}"
-              f"{_agree(acc):>14}{real_p50_ms(emu) + '*':>12}  {'FAIL: ' + '; '.join(bad) if bad else 'PASS'}")
+        print(
+            f"{'qemu ' + cpu:<18}{emu['environment'].get('arch', '?'):<9}{dotprod(emu):<9}{acc['accuracy']:>9.2%}{delta:>+10.2f}"
+            f"{_agree(acc):>14}{real_p50_ms(emu) + '*':>12}  {'FAIL: ' + '; '.join(bad) if bad else 'PASS'}"
+        )
     print("* emulated latency is MEANINGLESS (qemu translates every ARM instruction in software); do not quote it.")
     cpus = ", ".join(cpu for cpu, _ in runs)
     if failed:
         print(f"\nFAIL: an emulated ARM64 run ({cpus}) failed a check; see the verdicts above")
     else:
-        print(f"\nPASS: accuracy under emulated ARM64 matches the host's within {args.tolerance_points} point for {cpus}")
+        print(
+            f"\nPASS: accuracy under emulated ARM64 matches the host's within {args.tolerance_points} point for {cpus}"
+        )
     return 1 if failed else 0
 
 

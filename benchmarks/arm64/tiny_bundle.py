@@ -7,6 +7,7 @@ decision boundary, where a numeric difference between x86 and ARM kernels would 
 
 usage: python tiny_bundle.py OUT_DIR [--target arm64]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,22 @@ def main() -> int:
         dataset = b.write_csv(work / "eval.csv", b.make_rows(args.eval_rows, seed=1))
         # Through the CLI, as a user would export: the bundle is exactly what `edgebert export` writes.
         # cli.main exits (SystemExit unwinds the temp dir) with edgebert's own exit code and one-line errors.
-        cli.main(["export", "--target", args.target, "--model", str(model), "--dataset", str(dataset),
-                  "--max-length", "32", "--out", str(args.out)], prog_name="edgebert")
+        cli.main(
+            [
+                "export",
+                "--target",
+                args.target,
+                "--model",
+                str(model),
+                "--dataset",
+                str(dataset),
+                "--max-length",
+                "32",
+                "--out",
+                str(args.out),
+            ],
+            prog_name="edgebert",
+        )
     return 0
 
 

@@ -5,6 +5,7 @@ round-robin, measures each one's memory in its own process and the machine's GEM
 reports/peers.md and reports/peers.json. `--quick` is the CI smoke run: few iterations, a small slice of the
 test split, output to a temp directory (never over reports/).
 """
+
 from __future__ import annotations
 
 import os
@@ -25,12 +26,28 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-FULL = {"warmup": 10, "iterations": 100, "batch_iterations": 30, "real_texts": None, "gemm_iterations": 20, "probe_calls": 5,
-        "threads": None, "distill_steps": None}
+FULL = {
+    "warmup": 10,
+    "iterations": 100,
+    "batch_iterations": 30,
+    "real_texts": None,
+    "gemm_iterations": 20,
+    "probe_calls": 5,
+    "threads": None,
+    "distill_steps": None,
+}
 # Quick: a smoke run whose figures mean nothing. One thread, because two-thread PyTorch collapses on a busy
 # 2-core CI machine (seconds per call) and the run must finish in a few minutes there.
-QUICK = {"warmup": 1, "iterations": 4, "batch_iterations": 2, "real_texts": 32, "gemm_iterations": 3, "probe_calls": 1,
-         "threads": 1, "distill_steps": 10}
+QUICK = {
+    "warmup": 1,
+    "iterations": 4,
+    "batch_iterations": 2,
+    "real_texts": 32,
+    "gemm_iterations": 3,
+    "probe_calls": 1,
+    "threads": 1,
+    "distill_steps": 10,
+}
 # edgebert's best compressed bundle, built by default when no --compressed-bundle or --recipe is given.
 DEFAULT_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "fast-x86.toml"
 
@@ -64,16 +81,25 @@ def _test_split(model_dir: Path, limit: int | None):
     test = default_splits()["test"]
     labels = {str(v) for v in read_config(model_dir).get("id2label", {}).values()}
     if not set(test.labels) <= labels:
-        raise DatasetError(f"{model_dir} predicts {sorted(labels)}, not the Rotten Tomatoes labels {sorted(set(test.labels))}; "
-                           "pass a model fine-tuned on the default task (or omit --model)")
+        raise DatasetError(
+            f"{model_dir} predicts {sorted(labels)}, not the Rotten Tomatoes labels {sorted(set(test.labels))}; "
+            "pass a model fine-tuned on the default task (or omit --model)"
+        )
     label2id = {str(v): int(k) for k, v in json.loads((model_dir / "config.json").read_text())["id2label"].items()}
     full = test
     test = test.head(limit) if limit else test
     return test, test.label_ids(label2id), full
 
 
-def _build(model_dir: Path, work: Path, eval_file: Path, compressed: list[Path], recipes: list[Path], wanted: set[str] | None,
-           distill_steps: int | None = None):
+def _build(
+    model_dir: Path,
+    work: Path,
+    eval_file: Path,
+    compressed: list[Path],
+    recipes: list[Path],
+    wanted: set[str] | None,
+    distill_steps: int | None = None,
+):
     """Build the variants; with `wanted`, only the families named (eager fp32, the baseline, always)."""
     from benchmarks.peers import build
 
@@ -88,15 +114,26 @@ def _build(model_dir: Path, work: Path, eval_file: Path, compressed: list[Path],
     for recipe in recipes:
         variants.append(build.compress_and_export(model_dir, recipe, work, eval_file, _log, distill_steps))
     for bundle_dir in compressed:
-        variants.append(build.edgebert_variant(bundle_dir, build.COMPRESSED_NAME, build.COMPRESSED_LABEL, 0.0,
-                                               [f"prebuilt bundle {bundle_dir} (--compressed-bundle)"]))
+        variants.append(
+            build.edgebert_variant(
+                bundle_dir,
+                build.COMPRESSED_NAME,
+                build.COMPRESSED_LABEL,
+                0.0,
+                [f"prebuilt bundle {bundle_dir} (--compressed-bundle)"],
+            )
+        )
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
-        raise UserError(f"two variants are both named {max(names, key=names.count)}: give each compressed model its own recipe name")
+        raise UserError(
+            f"two variants are both named {max(names, key=names.count)}: give each compressed model its own recipe name"
+        )
     if wanted:
         unknown = wanted - {v.name for v in variants}
         if unknown:
-            raise UserError(f"unknown variant(s) {', '.join(sorted(unknown))}; choose from {', '.join(v.name for v in variants)}")
+            raise UserError(
+                f"unknown variant(s) {', '.join(sorted(unknown))}; choose from {', '.join(v.name for v in variants)}"
+            )
         variants = [v for v in variants if v.name in wanted or v.name == "pytorch-eager-fp32"]
     return variants
 
@@ -116,11 +153,24 @@ def _check_tokenizers(variants, model_dir: Path) -> None:
         enc = Encoder(Path(v.spec.path), read_manifest(v.spec.path))
         for t in texts:
             if enc([t])["input_ids"][0].tolist() != ours.encode(t).ids:
-                raise UserError(f"{v.name}'s tokenizer differs from {model_dir}'s; its inputs would not be the same as the others'")
+                raise UserError(
+                    f"{v.name}'s tokenizer differs from {model_dir}'s; its inputs would not be the same as the others'"
+                )
 
 
-def run(model: str | None, out: Path, quick: bool, threads: int | None, compressed: list[Path], recipes: list[Path],
-        variants_csv: str | None, gap_ms: float, keep: Path | None, settings: dict, wait_quiet_s: float = 0) -> Path:
+def run(
+    model: str | None,
+    out: Path,
+    quick: bool,
+    threads: int | None,
+    compressed: list[Path],
+    recipes: list[Path],
+    variants_csv: str | None,
+    gap_ms: float,
+    keep: Path | None,
+    settings: dict,
+    wait_quiet_s: float = 0,
+) -> Path:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from edgebert import cpu
@@ -167,13 +217,24 @@ def run(model: str | None, out: Path, quick: bool, threads: int | None, compress
         gate = timing.QuietGate(budget_s=wait_quiet_s)
         latency, outputs = {}, {}
         load = CpuLoad()
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      transient=True) as bar:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True
+        ) as bar:
             for w, n in plan:
-                _log(f"timing {w.name}: {n} rounds of {len(runners)} variants ({time.time() - started:.0f} s into the run)")
+                _log(
+                    f"timing {w.name}: {n} rounds of {len(runners)} variants ({time.time() - started:.0f} s into the run)"
+                )
                 task = bar.add_task(f"timing {w.name}", total=n * len(runners))
-                stats, outs = timing.round_robin(runners, w, n, settings["warmup"], gap_ms / 1e3, keep_outputs=w.seq_len is None,
-                                                 progress=lambda k, t=task: bar.update(t, advance=k), gate=gate)
+                stats, outs = timing.round_robin(
+                    runners,
+                    w,
+                    n,
+                    settings["warmup"],
+                    gap_ms / 1e3,
+                    keep_outputs=w.seq_len is None,
+                    progress=lambda k, t=task: bar.update(t, advance=k),
+                    gate=gate,
+                )
                 latency[w.name] = stats
                 outputs.update(outs)
         timing_load = load.stop()
@@ -182,20 +243,39 @@ def run(model: str | None, out: Path, quick: bool, threads: int | None, compress
         _log("measuring each variant's memory in its own process")
         npz = work / "b8.npz"
         np.savez(npz, **workloads["b8-s128"].calls[0])
-        memory = {v.name: memory_probe.measure(v.spec.to_dict(), npz, threads, settings["probe_calls"]) for v in variants}
+        memory = {
+            v.name: memory_probe.measure(v.spec.to_dict(), npz, threads, settings["probe_calls"]) for v in variants
+        }
         phases["memory"] = time.time() - started - sum(phases.values())
         macs = {}
         for d in {v.model_dir for v in variants}:
             counter = limits.MacCounter(d)
-            macs[d] = {"shape": counter.shape, **{w.name: float(np.mean([counter.call(w.batch_size, s) for s in w.seq_lens(n)]))
-                                                   for w, n in plan}}
+            macs[d] = {
+                "shape": counter.shape,
+                **{w.name: float(np.mean([counter.call(w.batch_size, s) for s in w.seq_lens(n)])) for w, n in plan},
+            }
         doc = report.assemble(
-            command=command_line(), variants=variants, latency=latency, outputs=outputs, labels=y, memory=memory, macs=macs,
-            gemm=gemm, threads=threads, settings={**settings, "gap_ms": gap_ms, "quick": quick, "real_texts": len(test),
-                                                   "plan": {w.name: n for w, n in plan},
-                                                   "phases_s": {k: round(v, 1) for k, v in phases.items()}},
-            loads={"before": idle_load, "during_timing": timing_load, "quiet_gate": gate.to_dict()}, model_dir=model_dir,
-            seconds=time.time() - started)
+            command=command_line(),
+            variants=variants,
+            latency=latency,
+            outputs=outputs,
+            labels=y,
+            memory=memory,
+            macs=macs,
+            gemm=gemm,
+            threads=threads,
+            settings={
+                **settings,
+                "gap_ms": gap_ms,
+                "quick": quick,
+                "real_texts": len(test),
+                "plan": {w.name: n for w, n in plan},
+                "phases_s": {k: round(v, 1) for k, v in phases.items()},
+            },
+            loads={"before": idle_load, "during_timing": timing_load, "quiet_gate": gate.to_dict()},
+            model_dir=model_dir,
+            seconds=time.time() - started,
+        )
     return report.write(doc, out)
 
 
@@ -204,38 +284,109 @@ def command_line() -> str:
 
 
 @click.command()
-@click.option("--model", type=click.Path(), default=None, help="Local model directory (default: the default task model).")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Where peers.md/peers.json go (default: reports/; with --quick, a new temp directory).")
-@click.option("--quick", is_flag=True, help="Smoke run: few iterations, 32 test texts, 1 thread; never writes over reports/.")
-@click.option("--threads", type=click.IntRange(1, 256), default=None, help="Threads per variant (default: usable cores; 1 with --quick).")
-@click.option("--compressed-bundle", type=click.Path(), multiple=True, help="An edgebert bundle of a compressed model to include (repeatable).")
-@click.option("--recipe", type=click.Path(), multiple=True, help="Compress the model with this recipe, export for x86, include it (repeatable).")
-@click.option("--no-compressed", is_flag=True, help="Leave out the compressed bundle that is otherwise built with recipes/fast-x86.toml (so does --variants).")
-@click.option("--variants", "variants_csv", default=None, help="Comma-separated variant names to run (eager fp32 always runs).")
+@click.option(
+    "--model", type=click.Path(), default=None, help="Local model directory (default: the default task model)."
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where peers.md/peers.json go (default: reports/; with --quick, a new temp directory).",
+)
+@click.option(
+    "--quick", is_flag=True, help="Smoke run: few iterations, 32 test texts, 1 thread; never writes over reports/."
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Threads per variant (default: usable cores; 1 with --quick).",
+)
+@click.option(
+    "--compressed-bundle",
+    type=click.Path(),
+    multiple=True,
+    help="An edgebert bundle of a compressed model to include (repeatable).",
+)
+@click.option(
+    "--recipe",
+    type=click.Path(),
+    multiple=True,
+    help="Compress the model with this recipe, export for x86, include it (repeatable).",
+)
+@click.option(
+    "--no-compressed",
+    is_flag=True,
+    help="Leave out the compressed bundle that is otherwise built with recipes/fast-x86.toml (so does --variants).",
+)
+@click.option(
+    "--variants", "variants_csv", default=None, help="Comma-separated variant names to run (eager fp32 always runs)."
+)
 @click.option("--iterations", type=click.IntRange(1), default=None, help="Timed rounds at batch 1 / seq 128.")
 @click.option("--batch-iterations", type=click.IntRange(1), default=None, help="Timed rounds at batch 8 / seq 128.")
-@click.option("--real-texts", type=click.IntRange(8), default=None, help="Test texts for the real-length pass and accuracy.")
+@click.option(
+    "--real-texts", type=click.IntRange(8), default=None, help="Test texts for the real-length pass and accuracy."
+)
 @click.option("--warmup", type=click.IntRange(0), default=None, help="Untimed calls per variant before each workload.")
-@click.option("--gap-ms", type=click.FloatRange(0), default=2.0, show_default=True, help="Pause before each timed call.")
-@click.option("--wait-quiet", type=click.FloatRange(0), default=0, show_default=True,
-              help="Seconds, in all, to wait for other processes to quieten: timing blocks run while they were busy are redone.")
-@click.option("--keep-artifacts", type=click.Path(file_okay=False), default=None, help="Build the variants here and keep them.")
-def main(model, out, quick, threads, compressed_bundle, recipe, no_compressed, variants_csv, iterations, batch_iterations, real_texts, warmup,
-         gap_ms, wait_quiet, keep_artifacts) -> None:
+@click.option(
+    "--gap-ms", type=click.FloatRange(0), default=2.0, show_default=True, help="Pause before each timed call."
+)
+@click.option(
+    "--wait-quiet",
+    type=click.FloatRange(0),
+    default=0,
+    show_default=True,
+    help="Seconds, in all, to wait for other processes to quieten: timing blocks run while they were busy are redone.",
+)
+@click.option(
+    "--keep-artifacts", type=click.Path(file_okay=False), default=None, help="Build the variants here and keep them."
+)
+def main(
+    model,
+    out,
+    quick,
+    threads,
+    compressed_bundle,
+    recipe,
+    no_compressed,
+    variants_csv,
+    iterations,
+    batch_iterations,
+    real_texts,
+    warmup,
+    gap_ms,
+    wait_quiet,
+    keep_artifacts,
+) -> None:
     """Benchmark edgebert's bundles against Optimum and PyTorch on the same model, in one run."""
     import warnings
 
     warnings.filterwarnings("ignore")
     settings = dict(QUICK if quick else FULL, compressed=not no_compressed)
-    for key, value in (("iterations", iterations), ("batch_iterations", batch_iterations), ("real_texts", real_texts),
-                       ("warmup", warmup)):
+    for key, value in (
+        ("iterations", iterations),
+        ("batch_iterations", batch_iterations),
+        ("real_texts", real_texts),
+        ("warmup", warmup),
+    ):
         if value is not None:
             settings[key] = value
     if out is None:
         out = tempfile.mkdtemp(prefix="peers-quick-") if quick else "reports"
     try:
-        path = run(model, Path(out), quick, threads, [Path(b) for b in compressed_bundle], [Path(r) for r in recipe], variants_csv, gap_ms, Path(keep_artifacts) if keep_artifacts else None, settings, wait_quiet)
+        path = run(
+            model,
+            Path(out),
+            quick,
+            threads,
+            [Path(b) for b in compressed_bundle],
+            [Path(r) for r in recipe],
+            variants_csv,
+            gap_ms,
+            Path(keep_artifacts) if keep_artifacts else None,
+            settings,
+            wait_quiet,
+        )
     except EdgebertError as exc:
         click.echo(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", err=True)
         sys.exit(exc.exit_code)

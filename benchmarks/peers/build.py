@@ -6,6 +6,7 @@ the CPU's dynamic per-channel preset and the `arm64` preset, both on the plain e
 O2/O3-optimized graphs: "Unable to find data type for weight_name"). edgebert: `export_bundle` for the `x86` and
 `arm64` targets, plus a compressed bundle when one is given or a recipe builds it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -82,19 +83,44 @@ def build_pytorch(model_dir: Path, work: Path, log: Log) -> list[Variant]:
     model, _ = load_classifier(model_dir)
     names = MODEL_INPUTS[model.config.model_type]
     weights = sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))
-    out = [Variant("pytorch-eager-fp32", "PyTorch eager fp32", "pytorch", "fp32", "torch",
-                   RunnerSpec("torch-eager", str(model_dir), names), model_dir, weights, "model.safetensors", 0.0)]
+    out = [
+        Variant(
+            "pytorch-eager-fp32",
+            "PyTorch eager fp32",
+            "pytorch",
+            "fp32",
+            "torch",
+            RunnerSpec("torch-eager", str(model_dir), names),
+            model_dir,
+            weights,
+            "model.safetensors",
+            0.0,
+        )
+    ]
 
     log("PyTorch dynamic int8 (torch.ao.quantization.quantize_dynamic)")
     qmodel, seconds = _timed(lambda: quantize_torch_dynamic(load_classifier(model_dir)[0]))
     qdir = work / "pytorch-int8"
     qdir.mkdir()
     torch.save(qmodel.state_dict(), qdir / "state_dict.pt")  # written only to measure its size; never loaded
-    out.append(Variant("pytorch-dynamic-int8", "PyTorch dynamic int8", "pytorch", "int8", "torch",
-                       RunnerSpec("torch-int8", str(model_dir), names), model_dir, (qdir / "state_dict.pt").stat().st_size,
-                       "torch.save(state_dict)", seconds,
-                       ["torch.ao.quantization.quantize_dynamic (nn.Linear, qint8), deprecated in torch 2.13 in favour of "
-                        "torchao but still shipped; quantized at load from the fp32 weights"]))
+    out.append(
+        Variant(
+            "pytorch-dynamic-int8",
+            "PyTorch dynamic int8",
+            "pytorch",
+            "int8",
+            "torch",
+            RunnerSpec("torch-int8", str(model_dir), names),
+            model_dir,
+            (qdir / "state_dict.pt").stat().st_size,
+            "torch.save(state_dict)",
+            seconds,
+            [
+                "torch.ao.quantization.quantize_dynamic (nn.Linear, qint8), deprecated in torch 2.13 in favour of "
+                "torchao but still shipped; quantized at load from the fp32 weights"
+            ],
+        )
+    )
 
     log("TorchScript fp32 (torch.jit.trace + freeze)")
     ts_path = work / "torchscript" / "model.pt"
@@ -110,9 +136,20 @@ def build_pytorch(model_dir: Path, work: Path, log: Log) -> list[Variant]:
         traced.save(str(ts_path))
 
     _, seconds = _timed(trace)
-    out.append(Variant("torchscript-fp32", "TorchScript fp32 (traced, frozen)", "pytorch", "fp32", "torchscript",
-                       RunnerSpec("torchscript", str(ts_path), names), model_dir, ts_path.stat().st_size, "model.pt",
-                       seconds))
+    out.append(
+        Variant(
+            "torchscript-fp32",
+            "TorchScript fp32 (traced, frozen)",
+            "pytorch",
+            "fp32",
+            "torchscript",
+            RunnerSpec("torchscript", str(ts_path), names),
+            model_dir,
+            ts_path.stat().st_size,
+            "model.pt",
+            seconds,
+        )
+    )
     return out
 
 
@@ -126,8 +163,11 @@ def build_optimum(model_dir: Path, work: Path, log: Log, presets: tuple[str, ...
     export_dir = work / "optimum-export"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _, export_s = _timed(lambda: main_export(str(model_dir), export_dir, task="text-classification",
-                                                 local_files_only=True, do_validation=False))
+        _, export_s = _timed(
+            lambda: main_export(
+                str(model_dir), export_dir, task="text-classification", local_files_only=True, do_validation=False
+            )
+        )
     plain = export_dir / "model.onnx"
     names = onnx_inputs(plain)
 
@@ -135,8 +175,20 @@ def build_optimum(model_dir: Path, work: Path, log: Log, presets: tuple[str, ...
     o2_dir = work / "optimum-o2"
     _, o2_s = _timed(lambda: ORTOptimizer.from_pretrained(export_dir).optimize(AutoOptimizationConfig.O2(), o2_dir))
     o2 = o2_dir / "model_optimized.onnx"
-    out = [Variant("optimum-o2-fp32", "Optimum ONNX + ORTOptimizer O2 fp32", "optimum", "fp32", "onnxruntime",
-                   RunnerSpec("onnx", str(o2), names), model_dir, onnx_bytes(o2), o2.name, export_s + o2_s)]
+    out = [
+        Variant(
+            "optimum-o2-fp32",
+            "Optimum ONNX + ORTOptimizer O2 fp32",
+            "optimum",
+            "fp32",
+            "onnxruntime",
+            RunnerSpec("onnx", str(o2), names),
+            model_dir,
+            onnx_bytes(o2),
+            o2.name,
+            export_s + o2_s,
+        )
+    ]
     for preset in presets:
         log(f"Optimum: ORTQuantizer, {preset} preset (dynamic, per-channel)")
         qdir = work / f"optimum-{preset}"
@@ -145,24 +197,44 @@ def build_optimum(model_dir: Path, work: Path, log: Log, presets: tuple[str, ...
         with _cwd(qdir):
             _, q_s = _timed(lambda: ORTQuantizer.from_pretrained(export_dir).quantize(config, qdir))
         qfile = qdir / "model_quantized.onnx"
-        notes = [f"AutoQuantizationConfig.{preset}(is_static=False, per_channel=True) + ORTQuantizer on the plain export"]
+        notes = [
+            f"AutoQuantizationConfig.{preset}(is_static=False, per_channel=True) + ORTQuantizer on the plain export"
+        ]
         if preset == "arm64" and cpu.machine() != "aarch64":
-            notes.append(f"the arm64 preset's graph run on this {cpu.machine()} CPU (x86 int8 kernels), not on an ARM board")
-        out.append(Variant(f"optimum-{preset}-int8", f"Optimum {preset} int8", "optimum", "int8", "onnxruntime",
-                           RunnerSpec("onnx", str(qfile), names), model_dir, onnx_bytes(qfile), qfile.name,
-                           export_s + q_s, notes))
+            notes.append(
+                f"the arm64 preset's graph run on this {cpu.machine()} CPU (x86 int8 kernels), not on an ARM board"
+            )
+        out.append(
+            Variant(
+                f"optimum-{preset}-int8",
+                f"Optimum {preset} int8",
+                "optimum",
+                "int8",
+                "onnxruntime",
+                RunnerSpec("onnx", str(qfile), names),
+                model_dir,
+                onnx_bytes(qfile),
+                qfile.name,
+                export_s + q_s,
+                notes,
+            )
+        )
     return out
 
 
-def edgebert_variant(bundle_dir: Path, name: str, label: str, build_s: float, notes: list[str] | None = None) -> Variant:
+def edgebert_variant(
+    bundle_dir: Path, name: str, label: str, build_s: float, notes: list[str] | None = None
+) -> Variant:
     """A variant from an exported bundle; its shapes are read from the model directory it was exported from."""
     from edgebert.bench.runner import check_bundle
 
     manifest = check_bundle(bundle_dir)  # kind, fields and every file's sha256
     source = Path(manifest["source"]["path"])
     if not (source / "config.json").is_file():
-        raise UserError(f"bundle {bundle_dir} was exported from {source}, which is gone; its layer shapes are needed "
-                        "to count multiply-accumulates: re-export it on this machine")
+        raise UserError(
+            f"bundle {bundle_dir} was exported from {source}, which is gone; its layer shapes are needed "
+            "to count multiply-accumulates: re-export it on this machine"
+        )
     model_file = bundle_dir / manifest["model_file"]
     size = onnx_bytes(model_file) if manifest["format"] == "onnx" else model_file.stat().st_size
     stages = [s.get("stage") for s in manifest.get("stages", []) if s.get("stage") != "train"]
@@ -178,10 +250,19 @@ def edgebert_variant(bundle_dir: Path, name: str, label: str, build_s: float, no
     tag = re.sub(r"[^a-z0-9]+", "-", (recipe or bundle_dir.name).lower()).strip("-") or "compressed"
     name = name.format(precision=manifest["precision"], recipe=tag)
     label = label.format(recipe=recipe or bundle_dir.name)
-    return Variant(name, label, "edgebert", manifest["precision"],
-                   "onnxruntime" if manifest["format"] == "onnx" else "torchscript",
-                   RunnerSpec("edgebert", str(bundle_dir), tuple(manifest["inputs"])), source, size,
-                   manifest["model_file"], build_s, notes)
+    return Variant(
+        name,
+        label,
+        "edgebert",
+        manifest["precision"],
+        "onnxruntime" if manifest["format"] == "onnx" else "torchscript",
+        RunnerSpec("edgebert", str(bundle_dir), tuple(manifest["inputs"])),
+        source,
+        size,
+        manifest["model_file"],
+        build_s,
+        notes,
+    )
 
 
 def build_edgebert(model_dir: Path, work: Path, dataset: Path, log: Log) -> list[Variant]:
@@ -195,14 +276,24 @@ def build_edgebert(model_dir: Path, work: Path, dataset: Path, log: Log) -> list
         path, seconds = _timed(lambda: export_bundle(target, model_dir, work / f"edgebert-{alias}", dataset=dataset))
         notes = [f"edgebert export --target {alias} → {target.name}"]
         if target.missing_cpu_features():
-            notes.append(f"{target.name}'s int8 graph run on this {cpu.machine()} CPU with its x86 kernels, not on the board")
-        out.append(edgebert_variant(path, f"edgebert-{alias}-{target.precision}", f"edgebert {target.name} {target.precision}",
-                                    seconds, notes))
+            notes.append(
+                f"{target.name}'s int8 graph run on this {cpu.machine()} CPU with its x86 kernels, not on the board"
+            )
+        out.append(
+            edgebert_variant(
+                path,
+                f"edgebert-{alias}-{target.precision}",
+                f"edgebert {target.name} {target.precision}",
+                seconds,
+                notes,
+            )
+        )
     return out
 
 
-def compress_and_export(model_dir: Path, recipe: Path, work: Path, dataset: Path, log: Log,
-                        distill_steps: int | None = None) -> Variant:
+def compress_and_export(
+    model_dir: Path, recipe: Path, work: Path, dataset: Path, log: Log, distill_steps: int | None = None
+) -> Variant:
     """`edgebert compress` with `recipe`, then `edgebert export --target x86`: edgebert's compressed bundle.
     `distill_steps` caps the recipe's distillation (the quick smoke run: the code path, not the accuracy)."""
     from edgebert.compress.recipe import compress_model, load_recipe
@@ -215,11 +306,20 @@ def compress_and_export(model_dir: Path, recipe: Path, work: Path, dataset: Path
         settings["distill"]["steps"] = min(settings["distill"]["steps"], distill_steps)
         log(f"distillation capped at {distill_steps} steps (quick run)")
     log(f"edgebert compress --recipe {recipe}")
-    compressed, compress_s = _timed(lambda: compress_model(model_dir, settings, work / f"compressed-model-{stem}", log=log))
+    compressed, compress_s = _timed(
+        lambda: compress_model(model_dir, settings, work / f"compressed-model-{stem}", log=log)
+    )
     log(f"edgebert export --target x86 (compressed model, {stem})")
-    path, export_s = _timed(lambda: export_bundle("x86", compressed, work / f"edgebert-compressed-{stem}", dataset=dataset))
-    return edgebert_variant(path, COMPRESSED_NAME, COMPRESSED_LABEL, compress_s + export_s,
-                            [f"edgebert compress --recipe {recipe}, then export --target x86"])
+    path, export_s = _timed(
+        lambda: export_bundle("x86", compressed, work / f"edgebert-compressed-{stem}", dataset=dataset)
+    )
+    return edgebert_variant(
+        path,
+        COMPRESSED_NAME,
+        COMPRESSED_LABEL,
+        compress_s + export_s,
+        [f"edgebert compress --recipe {recipe}, then export --target x86"],
+    )
 
 
 COMPRESSED_NAME = "edgebert-{recipe}-{precision}"

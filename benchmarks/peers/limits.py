@@ -9,6 +9,7 @@ the machine a variant uses (fixed costs — LayerNorm, Softmax, activation quant
 Multiply-accumulates come from the model's own modules through `edgebert.compress.common.macs_per_token`, the
 formula `compress` records in its manifests, so pruned, distilled or layer-shared models count what they run.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -39,16 +40,22 @@ def _gemm_graph(path: Path, dtype: str, m: int, k: int, n: int, rng: np.random.G
         node = helper.make_node("MatMulInteger", ["A", "B", "a_zp"], ["Y"])
         a_type, y_type, inits = TensorProto.UINT8, TensorProto.INT32, [b, a_zp]
         feed = {"A": rng.integers(0, 256, (m, k), dtype=np.uint8)}
-    graph = helper.make_graph([node], "gemm", [helper.make_tensor_value_info("A", a_type, [m, k])],
-                              [helper.make_tensor_value_info("Y", y_type, [m, n])], inits)
+    graph = helper.make_graph(
+        [node],
+        "gemm",
+        [helper.make_tensor_value_info("A", a_type, [m, k])],
+        [helper.make_tensor_value_info("Y", y_type, [m, n])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(path))
     return feed
 
 
-def measure_gemm_peak(threads: int, iterations: int = 20, warmup: int = 3,
-                      shapes: tuple[tuple[int, int, int], ...] = GEMM_SHAPES) -> dict[str, Any]:
+def measure_gemm_peak(
+    threads: int, iterations: int = 20, warmup: int = 3, shapes: tuple[tuple[int, int, int], ...] = GEMM_SHAPES
+) -> dict[str, Any]:
     """GOP/s of onnxruntime's fp32 and int8 GEMM at each shape; `peak_gops` is the best per precision."""
     from edgebert.runtime import OnnxRunner
 
@@ -59,11 +66,27 @@ def measure_gemm_peak(threads: int, iterations: int = 20, warmup: int = 3,
             for m, k, n in shapes:
                 path = Path(tmp) / f"{dtype}-{m}x{k}x{n}.onnx"
                 feed = _gemm_graph(path, dtype, m, k, n, rng)
-                runner = OnnxRunner(path.parent, {"model_file": path.name, "outputs": ["Y"], "files": {path.name: "built here"},
-                                                  "target": {"runtime": {"graph_optimization": "all"}}}, threads=threads)
+                runner = OnnxRunner(
+                    path.parent,
+                    {
+                        "model_file": path.name,
+                        "outputs": ["Y"],
+                        "files": {path.name: "built here"},
+                        "target": {"runtime": {"graph_optimization": "all"}},
+                    },
+                    threads=threads,
+                )
                 stats = summarize(time_calls(lambda: runner(feed), warmup=warmup, iterations=iterations), 1, 0)
-                rows.append({"precision": dtype, "m": m, "k": k, "n": n, "p50_ms": stats["p50_ms"],
-                             "gops": 2 * m * k * n / (stats["p50_ms"] / 1e3) / 1e9})
+                rows.append(
+                    {
+                        "precision": dtype,
+                        "m": m,
+                        "k": k,
+                        "n": n,
+                        "p50_ms": stats["p50_ms"],
+                        "gops": 2 * m * k * n / (stats["p50_ms"] / 1e3) / 1e9,
+                    }
+                )
     peak = {d: max(r["gops"] for r in rows if r["precision"] == d) for d in ("fp32", "int8")}
     return {"shapes": rows, "peak_gops": peak, "threads": threads, "runtime": "onnxruntime"}
 

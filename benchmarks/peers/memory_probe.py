@@ -8,6 +8,7 @@ The peak is the kernel's VmHWM (/proc/self/status), the high-water mark of this 
 ru_maxrss would not do here, because Linux carries it across fork+exec, so a child of the big timing process
 would report the parent's peak.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,9 +32,15 @@ def peak_rss_bytes() -> int | None:
         pass
     return max_rss_os_bytes()
 
+
 # What each kind must import before it can load: counted apart from the model itself.
-IMPORTS = {"torch-eager": ("torch", "transformers"), "torch-int8": ("torch", "transformers"), "torchscript": ("torch",),
-           "onnx": ("onnxruntime",), "edgebert": ("onnxruntime",)}
+IMPORTS = {
+    "torch-eager": ("torch", "transformers"),
+    "torch-int8": ("torch", "transformers"),
+    "torchscript": ("torch",),
+    "onnx": ("onnxruntime",),
+    "edgebert": ("onnxruntime",),
+}
 
 
 def probe(spec: dict[str, Any], inputs_npz: Path, threads: int, calls: int) -> dict[str, Any]:
@@ -52,17 +59,36 @@ def probe(spec: dict[str, Any], inputs_npz: Path, threads: int, calls: int) -> d
     for _ in range(calls):
         run(x)
     after = rss_bytes()
-    return {"rss_start_bytes": start, "import_bytes": imported - start, "load_bytes": loaded - imported,
-            "run_bytes": after - loaded, "rss_after_run_bytes": after, "peak_rss_bytes": peak_rss_bytes(),
-            "calls": calls, "batch_shape": list(x["input_ids"].shape)}
+    return {
+        "rss_start_bytes": start,
+        "import_bytes": imported - start,
+        "load_bytes": loaded - imported,
+        "run_bytes": after - loaded,
+        "rss_after_run_bytes": after,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "calls": calls,
+        "batch_shape": list(x["input_ids"].shape),
+    }
 
 
 def measure(spec: dict[str, Any], inputs_npz: Path, threads: int, calls: int, timeout_s: float = 600) -> dict[str, Any]:
     """Run the probe in a child process (same interpreter, repo on the path) and return what it printed."""
     root = Path(__file__).resolve().parents[2]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
-               TRANSFORMERS_VERBOSITY="error", TOKENIZERS_PARALLELISM="false")
-    cmd = [sys.executable, "-m", "benchmarks.peers.memory_probe", json.dumps(spec), str(inputs_npz), str(threads), str(calls)]
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+        TRANSFORMERS_VERBOSITY="error",
+        TOKENIZERS_PARALLELISM="false",
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.peers.memory_probe",
+        json.dumps(spec),
+        str(inputs_npz),
+        str(threads),
+        str(calls),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout_s)
     if done.returncode != 0:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]

@@ -4,6 +4,7 @@ Nothing here is measured or typed in: every figure is derived from what `__main_
 medians (p50) measured in the same round-robin run. "Optimum's best" is, per workload, the fastest of the
 Optimum variants in that workload.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -36,7 +37,9 @@ def _version(pkg: str) -> str | None:
 def _git_commit() -> str | None:
     try:
         root = Path(__file__).resolve().parents[2]
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        )
         return sha.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -50,15 +53,38 @@ def environment(threads: int, loads: dict[str, dict]) -> dict[str, Any]:
         torch_engine = torch.backends.quantized.engine
     except ImportError:  # pragma: no cover - torch is needed for the PyTorch variants anyway
         pass
-    return {"cpu_model": cpu.cpu_model(), "arch": cpu.machine(), "cpu_features": cpu.kernel_features(),
-            "cores": cpu.usable_cores(), "threads_per_variant": threads, "os": platform.platform(),
-            "python": platform.python_version(), "versions": {p: _version(p) for p in PACKAGES} | {"edgebert": __version__},
-            "torch_quantized_engine": torch_engine, "git_commit": _git_commit(), "loadavg_at_end": list(os.getloadavg()),
-            "cpu_load": loads}
+    return {
+        "cpu_model": cpu.cpu_model(),
+        "arch": cpu.machine(),
+        "cpu_features": cpu.kernel_features(),
+        "cores": cpu.usable_cores(),
+        "threads_per_variant": threads,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "versions": {p: _version(p) for p in PACKAGES} | {"edgebert": __version__},
+        "torch_quantized_engine": torch_engine,
+        "git_commit": _git_commit(),
+        "loadavg_at_end": list(os.getloadavg()),
+        "cpu_load": loads,
+    }
 
 
-def assemble(*, command: str, variants, latency: dict, outputs: dict, labels: np.ndarray, memory: dict, macs: dict, gemm: dict,
-             threads: int, settings: dict, loads: dict, model_dir: Path, seconds: float) -> dict[str, Any]:
+def assemble(
+    *,
+    command: str,
+    variants,
+    latency: dict,
+    outputs: dict,
+    labels: np.ndarray,
+    memory: dict,
+    macs: dict,
+    gemm: dict,
+    threads: int,
+    settings: dict,
+    loads: dict,
+    model_dir: Path,
+    seconds: float,
+) -> dict[str, Any]:
     workloads = list(latency)
     optimum = [v.name for v in variants if v.family == "optimum"]
     best = {w: min(optimum, key=lambda n: latency[w][n]["p50_ms"]) for w in workloads} if optimum else {}
@@ -68,14 +94,29 @@ def assemble(*, command: str, variants, latency: dict, outputs: dict, labels: np
         pred = outputs[v.name].argmax(1)
         peak = gemm["peak_gops"][v.precision if v.precision in gemm["peak_gops"] else "fp32"]
         rec: dict[str, Any] = {
-            "name": v.name, "label": v.label, "family": v.family, "precision": v.precision, "runtime": v.runtime,
-            "notes": v.notes, "size_bytes": v.size_bytes, "size_of": v.size_what, "build_s": round(v.build_s, 1),
-            "model": {"dir": str(v.model_dir), "shape": macs[v.model_dir]["shape"]}, "runner": v.spec.to_dict(),
-            "accuracy": {"test": float((pred == labels).mean()), "size": int(len(labels)),
-                         "agreement_with_eager": None if eager_pred is None else float((pred == eager_pred).mean()),
-                         "predictions": pred.tolist()},
-            "memory": memory[v.name], "latency": {}, "macs_per_call": {}, "speedup_vs_eager": {},
-            "speedup_vs_optimum_best": {}, "fraction_of_peak": {},
+            "name": v.name,
+            "label": v.label,
+            "family": v.family,
+            "precision": v.precision,
+            "runtime": v.runtime,
+            "notes": v.notes,
+            "size_bytes": v.size_bytes,
+            "size_of": v.size_what,
+            "build_s": round(v.build_s, 1),
+            "model": {"dir": str(v.model_dir), "shape": macs[v.model_dir]["shape"]},
+            "runner": v.spec.to_dict(),
+            "accuracy": {
+                "test": float((pred == labels).mean()),
+                "size": int(len(labels)),
+                "agreement_with_eager": None if eager_pred is None else float((pred == eager_pred).mean()),
+                "predictions": pred.tolist(),
+            },
+            "memory": memory[v.name],
+            "latency": {},
+            "macs_per_call": {},
+            "speedup_vs_eager": {},
+            "speedup_vs_optimum_best": {},
+            "fraction_of_peak": {},
         }
         for w in workloads:
             stats = latency[w][v.name]
@@ -90,10 +131,20 @@ def assemble(*, command: str, variants, latency: dict, outputs: dict, labels: np
             if w in best:
                 rec["speedup_vs_optimum_best"][w] = latency[w][best[w]]["p50_ms"] / stats["p50_ms"]
         records.append(rec)
-    return {"kind": "peers-results", "schema_version": 1, "command": command, "created_at": now_iso(),
-            "seconds": round(seconds, 1), "model_dir": str(model_dir), "environment": environment(threads, loads),
-            "settings": settings, "machine_limit": gemm, "optimum_best": best,
-            "headline": headline(records, best, {n: o.argmax(1) == labels for n, o in outputs.items()}), "variants": records}
+    return {
+        "kind": "peers-results",
+        "schema_version": 1,
+        "command": command,
+        "created_at": now_iso(),
+        "seconds": round(seconds, 1),
+        "model_dir": str(model_dir),
+        "environment": environment(threads, loads),
+        "settings": settings,
+        "machine_limit": gemm,
+        "optimum_best": best,
+        "headline": headline(records, best, {n: o.argmax(1) == labels for n, o in outputs.items()}),
+        "variants": records,
+    }
 
 
 def mcnemar_p(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
@@ -125,16 +176,24 @@ def headline(records: list[dict], best: dict[str, str], correct: dict[str, np.nd
         def summary(r: dict | None) -> dict | None:
             if r is None:
                 return None
-            return {"name": r["name"], "accuracy": r["accuracy"]["test"], "ratio": r["speedup_vs_optimum_best"][w],
-                    "accuracy_delta_points": 100 * (r["accuracy"]["test"] - bar),
-                    "mcnemar_p": mcnemar_p(correct[r["name"]], correct[opt])}
+            return {
+                "name": r["name"],
+                "accuracy": r["accuracy"]["test"],
+                "ratio": r["speedup_vs_optimum_best"][w],
+                "accuracy_delta_points": 100 * (r["accuracy"]["test"] - bar),
+                "mcnemar_p": mcnemar_p(correct[r["name"]], correct[opt]),
+            }
 
-        not_worse = [r for r in ours if r["accuracy"]["test"] >= bar
-                     or mcnemar_p(correct[r["name"]], correct[opt]) >= 0.05]
-        out[w] = {"optimum_best": opt, "optimum_accuracy": bar,
-                  "equal_or_better": summary(fastest([r for r in ours if r["accuracy"]["test"] >= bar])),
-                  "not_significantly_worse": summary(fastest(not_worse)),
-                  "fastest": summary(fastest(ours))}
+        not_worse = [
+            r for r in ours if r["accuracy"]["test"] >= bar or mcnemar_p(correct[r["name"]], correct[opt]) >= 0.05
+        ]
+        out[w] = {
+            "optimum_best": opt,
+            "optimum_accuracy": bar,
+            "equal_or_better": summary(fastest([r for r in ours if r["accuracy"]["test"] >= bar])),
+            "not_significantly_worse": summary(fastest(not_worse)),
+            "fastest": summary(fastest(ours)),
+        }
     return out
 
 
@@ -147,7 +206,11 @@ def _x(v: float | None) -> str:
 
 
 def markdown(doc: dict[str, Any]) -> str:
-    env, rows, wls = doc["environment"], doc["variants"], list(doc["optimum_best"]) or list(doc["variants"][0]["latency"])
+    env, rows, wls = (
+        doc["environment"],
+        doc["variants"],
+        list(doc["optimum_best"]) or list(doc["variants"][0]["latency"]),
+    )
     v = env["versions"]
     load = env["cpu_load"]
     lines = [
@@ -175,47 +238,81 @@ def markdown(doc: dict[str, Any]) -> str:
     ]
     gate = load.get("quiet_gate") or {}
     if gate.get("rounds") and gate["busy_rounds_kept"] > 0.1 * gate["rounds"]:
-        lines += [f"**Warning:** {gate['busy_rounds_kept'] / gate['rounds']:.0%} of the timed rounds ran while other processes "
-                  f"used more than {gate['threshold_others']:.0%} of the CPUs. Round-robin order spreads that over all variants, "
-                  "but contention hurts some runtimes more than others (two-thread PyTorch worst: its threads wait on each other "
-                  "at every operator), so treat these ratios as a busy machine's; rerun with a larger `--wait-quiet`.", ""]
+        lines += [
+            f"**Warning:** {gate['busy_rounds_kept'] / gate['rounds']:.0%} of the timed rounds ran while other processes "
+            f"used more than {gate['threshold_others']:.0%} of the CPUs. Round-robin order spreads that over all variants, "
+            "but contention hurts some runtimes more than others (two-thread PyTorch worst: its threads wait on each other "
+            "at every operator), so treat these ratios as a busy machine's; rerun with a larger `--wait-quiet`.",
+            "",
+        ]
     elif not gate and load["during_timing"]["others"] > BUSY_LOAD:
-        lines += [f"**Warning:** other processes used {load['during_timing']['others']:.0%} of the CPUs while the variants were "
-                  "timed. Round-robin order spreads that over all variants, but contention hurts some runtimes more than others "
-                  "(two-thread PyTorch worst: its threads wait on each other at every operator), so treat these ratios as "
-                  "a busy machine's, and rerun on a quiet one (`--wait-quiet`).", ""]
+        lines += [
+            f"**Warning:** other processes used {load['during_timing']['others']:.0%} of the CPUs while the variants were "
+            "timed. Round-robin order spreads that over all variants, but contention hurts some runtimes more than others "
+            "(two-thread PyTorch worst: its threads wait on each other at every operator), so treat these ratios as "
+            "a busy machine's, and rerun on a quiet one (`--wait-quiet`).",
+            "",
+        ]
     lines += [
         "p50 / p90 latency in ms. Variants were timed round-robin (A B C, B C A, …) on identical tokenized inputs: "
         "seq 128 rows are test texts packed end to end (no padding); real lengths are the test texts one by one, each "
         "padded to nothing but itself. Accuracy is on the test split, from those very real-length calls.",
         "",
-        "| variant | precision | size MB | " + " | ".join(f"{WORKLOAD_TITLES.get(w, w)}" for w in wls)
+        "| variant | precision | size MB | "
+        + " | ".join(f"{WORKLOAD_TITLES.get(w, w)}" for w in wls)
         + " | peak RSS MB | test acc. | agree w/ eager |",
         "|---|---|--:|" + "--:|" * len(wls) + "--:|--:|--:|",
     ]
     for r in rows:
         mem = r["memory"]
         lat = " | ".join(f"{r['latency'][w]['p50_ms']:.2f} / {r['latency'][w]['p90_ms']:.2f}" for w in wls)
-        lines.append(f"| {r['label']} | {r['precision']} | {_mb(r['size_bytes'])} | {lat} | {_mb(mem.get('peak_rss_bytes'))} | "
-                     f"{r['accuracy']['test']:.2%} | {r['accuracy']['agreement_with_eager']:.2%} |")
-    lines += ["", "### Speed-up (ratio of p50s)", "",
-              "| variant | " + " | ".join(f"× eager, {WORKLOAD_TITLES.get(w, w)}" for w in wls) + " | "
-              + " | ".join(f"× Optimum best, {WORKLOAD_TITLES.get(w, w)}" for w in wls) + " |",
-              "|---|" + "--:|" * (2 * len(wls))]
+        lines.append(
+            f"| {r['label']} | {r['precision']} | {_mb(r['size_bytes'])} | {lat} | {_mb(mem.get('peak_rss_bytes'))} | "
+            f"{r['accuracy']['test']:.2%} | {r['accuracy']['agreement_with_eager']:.2%} |"
+        )
+    lines += [
+        "",
+        "### Speed-up (ratio of p50s)",
+        "",
+        "| variant | "
+        + " | ".join(f"× eager, {WORKLOAD_TITLES.get(w, w)}" for w in wls)
+        + " | "
+        + " | ".join(f"× Optimum best, {WORKLOAD_TITLES.get(w, w)}" for w in wls)
+        + " |",
+        "|---|" + "--:|" * (2 * len(wls)),
+    ]
     for r in rows:
-        lines.append(f"| {r['label']} | " + " | ".join(_x(r["speedup_vs_eager"].get(w)) for w in wls) + " | "
-                     + " | ".join(_x(r["speedup_vs_optimum_best"].get(w)) for w in wls) + " |")
+        lines.append(
+            f"| {r['label']} | "
+            + " | ".join(_x(r["speedup_vs_eager"].get(w)) for w in wls)
+            + " | "
+            + " | ".join(_x(r["speedup_vs_optimum_best"].get(w)) for w in wls)
+            + " |"
+        )
     by = {r["name"]: r["label"] for r in rows}
-    lines += ["", "Optimum's best (fastest Optimum variant) per workload: "
-              + "; ".join(f"{WORKLOAD_TITLES.get(w, w)}: {by[n]}" for w, n in doc["optimum_best"].items()) + "."]
+    lines += [
+        "",
+        "Optimum's best (fastest Optimum variant) per workload: "
+        + "; ".join(f"{WORKLOAD_TITLES.get(w, w)}: {by[n]}" for w, n in doc["optimum_best"].items())
+        + ".",
+    ]
     lines += ["", "## Headline: edgebert's best bundle vs Optimum's best preset", ""]
-    lines += ["Per workload, against the fastest Optimum variant there. *Equal or better*: test accuracy at least Optimum's. "
-              "*Not significantly worse*: or lower, but not significantly (paired exact McNemar test on the test texts, p ≥ 0.05; "
-              f"one text is {100 / rows[0]['accuracy']['size']:.2f} points here).", ""]
+    lines += [
+        "Per workload, against the fastest Optimum variant there. *Equal or better*: test accuracy at least Optimum's. "
+        "*Not significantly worse*: or lower, but not significantly (paired exact McNemar test on the test texts, p ≥ 0.05; "
+        f"one text is {100 / rows[0]['accuracy']['size']:.2f} points here).",
+        "",
+    ]
 
     def said(h: dict | None) -> str:
-        return (f"**{h['ratio']:.2f}×** with {by[h['name']]} ({h['accuracy']:.2%}, {h['accuracy_delta_points']:+.2f} points, "
-                f"McNemar p = {h['mcnemar_p']:.2f})") if h else "no edgebert bundle qualifies"
+        return (
+            (
+                f"**{h['ratio']:.2f}×** with {by[h['name']]} ({h['accuracy']:.2%}, {h['accuracy_delta_points']:+.2f} points, "
+                f"McNemar p = {h['mcnemar_p']:.2f})"
+            )
+            if h
+            else "no edgebert bundle qualifies"
+        )
 
     for w, h in doc["headline"].items():
         lines.append(f"- {WORKLOAD_TITLES.get(w, w)}, vs {by[h['optimum_best']]} ({h['optimum_accuracy']:.2%}):")
@@ -244,45 +341,78 @@ def _gate_text(gate: dict | None) -> str:
     if not gate:
         return ""
     if not gate["budget_s"]:
-        return (f"No quiet gate (`--wait-quiet 0`): {gate['busy_rounds_kept']} of {gate['rounds']} rounds ran while others used "
-                f"more than {gate['threshold_others']:.0%} of the CPUs.")
-    return (f"Quiet gate: blocks of rounds timed while others used more than {gate['threshold_others']:.0%} of the CPUs were "
-            f"redone after they quietened ({gate['discarded_rounds']} rounds discarded, {gate['waited_s']:.0f} s of the "
-            f"{gate['budget_s']:.0f} s budget waited); {gate['busy_rounds_kept']} of {gate['rounds']} kept rounds still ran busy.")
+        return (
+            f"No quiet gate (`--wait-quiet 0`): {gate['busy_rounds_kept']} of {gate['rounds']} rounds ran while others used "
+            f"more than {gate['threshold_others']:.0%} of the CPUs."
+        )
+    return (
+        f"Quiet gate: blocks of rounds timed while others used more than {gate['threshold_others']:.0%} of the CPUs were "
+        f"redone after they quietened ({gate['discarded_rounds']} rounds discarded, {gate['waited_s']:.0f} s of the "
+        f"{gate['budget_s']:.0f} s budget waited); {gate['busy_rounds_kept']} of {gate['rounds']} kept rounds still ran busy."
+    )
 
 
 def _limit_section(doc: dict, rows: list[dict], wls: list[str]) -> list[str]:
     gemm = doc["machine_limit"]
-    lines = ["", "## How close to the machine's limit", "",
-             f"onnxruntime's own GEMM throughput on this machine ({gemm['threads']} threads), one MatMul (fp32) or MatMulInteger "
-             "(uint8 × int8) node, p50 of repeated calls:", "",
-             "| precision | M×K×N | p50 ms | GOP/s |", "|---|---|--:|--:|"]
-    lines += [f"| {g['precision']} | {g['m']}×{g['k']}×{g['n']} | {g['p50_ms']:.3f} | {g['gops']:.0f} |" for g in gemm["shapes"]]
-    lines += ["", f"The limit is the best of those: fp32 {gemm['peak_gops']['fp32']:.0f} GFLOP/s, int8 {gemm['peak_gops']['int8']:.0f} GOP/s. "
-              "Each variant's ops per call are 2 × its multiply-accumulates (encoder linears + attention at the call's length, from "
-              "the model's own shapes); int8 variants are held against the int8 limit, fp32 against fp32 (PyTorch variants too: "
-              "same machine, onnxruntime's kernels as the yardstick).", "",
-              "| variant | " + " | ".join(f"GMAC/call, {WORKLOAD_TITLES.get(w, w)}" for w in wls) + " | "
-              + " | ".join(f"% of limit, {WORKLOAD_TITLES.get(w, w)}" for w in wls) + " |",
-              "|---|" + "--:|" * (2 * len(wls))]
+    lines = [
+        "",
+        "## How close to the machine's limit",
+        "",
+        f"onnxruntime's own GEMM throughput on this machine ({gemm['threads']} threads), one MatMul (fp32) or MatMulInteger "
+        "(uint8 × int8) node, p50 of repeated calls:",
+        "",
+        "| precision | M×K×N | p50 ms | GOP/s |",
+        "|---|---|--:|--:|",
+    ]
+    lines += [
+        f"| {g['precision']} | {g['m']}×{g['k']}×{g['n']} | {g['p50_ms']:.3f} | {g['gops']:.0f} |"
+        for g in gemm["shapes"]
+    ]
+    lines += [
+        "",
+        f"The limit is the best of those: fp32 {gemm['peak_gops']['fp32']:.0f} GFLOP/s, int8 {gemm['peak_gops']['int8']:.0f} GOP/s. "
+        "Each variant's ops per call are 2 × its multiply-accumulates (encoder linears + attention at the call's length, from "
+        "the model's own shapes); int8 variants are held against the int8 limit, fp32 against fp32 (PyTorch variants too: "
+        "same machine, onnxruntime's kernels as the yardstick).",
+        "",
+        "| variant | "
+        + " | ".join(f"GMAC/call, {WORKLOAD_TITLES.get(w, w)}" for w in wls)
+        + " | "
+        + " | ".join(f"% of limit, {WORKLOAD_TITLES.get(w, w)}" for w in wls)
+        + " |",
+        "|---|" + "--:|" * (2 * len(wls)),
+    ]
     for r in rows:
-        lines.append(f"| {r['label']} | " + " | ".join(f"{r['macs_per_call'][w] / 1e9:.3f}" for w in wls) + " | "
-                     + " | ".join(f"{100 * r['fraction_of_peak'][w]:.0f}%" for w in wls) + " |")
+        lines.append(
+            f"| {r['label']} | "
+            + " | ".join(f"{r['macs_per_call'][w] / 1e9:.3f}" for w in wls)
+            + " | "
+            + " | ".join(f"{100 * r['fraction_of_peak'][w]:.0f}%" for w in wls)
+            + " |"
+        )
     return lines
 
 
 def _memory_section(rows: list[dict]) -> list[str]:
-    lines = ["", "## Memory", "",
-             "Each variant measured in a fresh process that imports only its runtime, loads the variant and runs it on the "
-             "batch-8 inputs. Peak RSS is the OS's high-water mark of that whole process (Python and imports included); "
-             "the other columns are RSS added by each step.", "",
-             "| variant | peak RSS MB | imports MB | load MB | run MB |", "|---|--:|--:|--:|--:|"]
+    lines = [
+        "",
+        "## Memory",
+        "",
+        "Each variant measured in a fresh process that imports only its runtime, loads the variant and runs it on the "
+        "batch-8 inputs. Peak RSS is the OS's high-water mark of that whole process (Python and imports included); "
+        "the other columns are RSS added by each step.",
+        "",
+        "| variant | peak RSS MB | imports MB | load MB | run MB |",
+        "|---|--:|--:|--:|--:|",
+    ]
     for r in rows:
         m = r["memory"]
         if "error" in m:
             lines.append(f"| {r['label']} | {m['error']} | | | |")
             continue
-        lines.append(f"| {r['label']} | {_mb(m['peak_rss_bytes'])} | {_mb(m['import_bytes'])} | {_mb(m['load_bytes'])} | {_mb(m['run_bytes'])} |")
+        lines.append(
+            f"| {r['label']} | {_mb(m['peak_rss_bytes'])} | {_mb(m['import_bytes'])} | {_mb(m['load_bytes'])} | {_mb(m['run_bytes'])} |"
+        )
     return lines
 
 

@@ -6,6 +6,7 @@ session settings (threads, graph optimisation level, providers), so the comparis
 two ways of calling onnxruntime. Optimum's `ORTModel` wrapper is not timed: it adds Python-side tensor
 conversion on every call, and the model it runs is the same file.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -37,8 +38,13 @@ class RunnerSpec:
 
 def _ort_manifest(model_file: str, inputs: tuple[str, ...]) -> dict[str, Any]:
     """The few manifest fields `OnnxRunner` reads, with the runtime settings every ONNX variant shares."""
-    return {"model_file": model_file, "inputs": list(inputs), "outputs": ["logits"], "files": {model_file: "built by peers"},
-            "target": {"runtime": {"graph_optimization": "all", "execution_providers": ["CPUExecutionProvider"]}}}
+    return {
+        "model_file": model_file,
+        "inputs": list(inputs),
+        "outputs": ["logits"],
+        "files": {model_file: "built by peers"},
+        "target": {"runtime": {"graph_optimization": "all", "execution_providers": ["CPUExecutionProvider"]}},
+    }
 
 
 def quantize_torch_dynamic(model):
@@ -79,9 +85,15 @@ def open_runner(spec: RunnerSpec, threads: int) -> Runner:
         from edgebert.runtime import TorchScriptRunner
 
         path = Path(spec.path)
-        manifest = {"model_file": path.name, "inputs": list(names), "files": {path.name: "built by peers"},
-                    "target": {"runtime": {"torch_quantized_engine": "none", "intra_op_threads": threads}}}
-        runner = TorchScriptRunner(path.parent, manifest, threads=threads, trust_torchscript=True)  # traced by peers itself
+        manifest = {
+            "model_file": path.name,
+            "inputs": list(names),
+            "files": {path.name: "built by peers"},
+            "target": {"runtime": {"torch_quantized_engine": "none", "intra_op_threads": threads}},
+        }
+        runner = TorchScriptRunner(
+            path.parent, manifest, threads=threads, trust_torchscript=True
+        )  # traced by peers itself
         return lambda x: runner(x)
     from edgebert.models import load_classifier
 

@@ -5,6 +5,7 @@ window, so every position is a real token and attention is not masked), and the 
 (batch 1, each text padded to nothing but itself). The real-length pass also yields every variant's logits on
 the test split, so accuracy comes from the very calls that were timed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -70,7 +71,9 @@ def packed_rows(tokenizer, texts: Sequence[str], rows: int, seq_len: int) -> lis
     raise UserError(f"the evaluation texts are too few to fill {rows} rows of {seq_len} tokens")
 
 
-def build_workloads(model_dir: Path, texts: Sequence[str], pack_texts: Sequence[str], seq_len: int = 128) -> dict[str, Workload]:
+def build_workloads(
+    model_dir: Path, texts: Sequence[str], pack_texts: Sequence[str], seq_len: int = 128
+) -> dict[str, Workload]:
     """`texts` at their true lengths; `pack_texts` (the whole split, even in a quick run) fill the fixed-length rows."""
     tok = load_tokenizer(model_dir, seq_len)
     rows = packed_rows(tok, pack_texts, 8, seq_len)

@@ -3,6 +3,7 @@
 Agreement with the source model is only meaningful on the exact texts export scored: the bundle's eval.jsonl,
 whose reference predictions the manifest stores. On a user's dataset it is reported as null.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,8 +32,13 @@ def label2id(manifest: dict[str, Any]) -> dict[str, int]:
     return {str(name): int(i) for i, name in manifest["source"]["id2label"].items()}
 
 
-def load_evaluation(bundle_dir: Path, manifest: dict[str, Any], dataset: str | Path | None = None,
-                    text_column: str = "text", label_column: str = "label") -> Evaluation:
+def load_evaluation(
+    bundle_dir: Path,
+    manifest: dict[str, Any],
+    dataset: str | Path | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+) -> Evaluation:
     """The texts to score; raises DatasetError for missing columns or labels the model does not know."""
     l2i = label2id(manifest)
     if dataset is not None:
@@ -44,12 +50,19 @@ def load_evaluation(bundle_dir: Path, manifest: dict[str, Any], dataset: str | P
     texts = data.load_dataset(listed(bundle_dir, manifest, ref["file"], "reference.file"), "text", "label")
     preds = ref.get("predictions")
     if preds is not None and len(preds) != len(texts):
-        raise BundleError(f"bundle {bundle_dir}: {len(preds)} reference predictions for {len(texts)} evaluation texts; re-export it")
+        raise BundleError(
+            f"bundle {bundle_dir}: {len(preds)} reference predictions for {len(texts)} evaluation texts; re-export it"
+        )
     name = ref.get("dataset") or texts.name
     if ref.get("split") and ":" not in name:
         name = f"{name}:{ref['split']}"
-    return Evaluation(texts, texts.label_ids(l2i), name, None if preds is None else np.asarray(preds, dtype=np.int64),
-                      ref.get("accuracy"))
+    return Evaluation(
+        texts,
+        texts.label_ids(l2i),
+        name,
+        None if preds is None else np.asarray(preds, dtype=np.int64),
+        ref.get("accuracy"),
+    )
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -6,6 +6,7 @@ of the resampled ratios. When both sides were timed interleaved in one process (
 rounds are resampled jointly (a paired bootstrap): the load a round met hit both sides, so it cancels in the ratio,
 and the interval is narrower than two independent runs allow.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,15 +29,27 @@ class RatioCI:
     paired: bool
 
     def to_dict(self) -> dict:
-        return {"ratio": self.ratio, "low": self.low, "high": self.high, "confidence": self.confidence, "paired": self.paired}
+        return {
+            "ratio": self.ratio,
+            "low": self.low,
+            "high": self.high,
+            "confidence": self.confidence,
+            "paired": self.paired,
+        }
 
 
 def _medians(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return np.median(x[idx], axis=1)
 
 
-def ratio_ci(baseline: Sequence[float], candidate: Sequence[float], paired: bool = False, resamples: int = RESAMPLES,
-             confidence: float = CONFIDENCE, seed: int = SEED) -> RatioCI:
+def ratio_ci(
+    baseline: Sequence[float],
+    candidate: Sequence[float],
+    paired: bool = False,
+    resamples: int = RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = SEED,
+) -> RatioCI:
     """Median ratio candidate/baseline with its percentile-bootstrap interval. `paired` needs equal lengths."""
     b, c = np.asarray(baseline, dtype=np.float64), np.asarray(candidate, dtype=np.float64)
     if b.size == 0 or c.size == 0:

@@ -4,6 +4,7 @@ A latency means little without the machine that produced it, so every results do
 including how busy the machine was with other work: on a shared or noisy host that, not the model, can
 dominate the timings.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -84,12 +85,20 @@ def target_warnings(manifest: dict[str, Any]) -> list[str]:
     missing = target.missing_cpu_features()
     if not missing:
         return []
-    return [f"bundle target {target.name} needs {', '.join(missing)}, which this CPU lacks: its kernels fall back to "
-            "slower paths, so these figures do not represent the target; export for this machine's target instead"]
+    return [
+        f"bundle target {target.name} needs {', '.join(missing)}, which this CPU lacks: its kernels fall back to "
+        "slower paths, so these figures do not represent the target; export for this machine's target instead"
+    ]
 
 
-def describe(providers: list[str], manifest: dict[str, Any], threads: int, load_before: dict[str, float],
-             load_during: dict[str, float], warnings: list[str]) -> dict[str, Any]:
+def describe(
+    providers: list[str],
+    manifest: dict[str, Any],
+    threads: int,
+    load_before: dict[str, float],
+    load_during: dict[str, float],
+    warnings: list[str],
+) -> dict[str, Any]:
     """The results document's environment section; `providers` are the ones the session really runs on."""
     try:
         import onnxruntime
@@ -126,4 +135,3 @@ def effective_threads(runner: Any) -> int:
     """Threads the runtime really uses: onnxruntime's 0 means one per physical core."""
     n = int(getattr(runner, "threads", 0) or 0)
     return n or (psutil.cpu_count(logical=False) or cpu.usable_cores())
-

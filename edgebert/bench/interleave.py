@@ -8,6 +8,7 @@ section: the set's id, the gate's record, and each workload's ratio to the first
 interval (edgebert.bench.bootstrap). Round j sits at index j of every bundle's samples, so `compare` on two
 documents of one set pairs them again.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -18,8 +19,23 @@ import numpy as np
 
 from edgebert.bench import accuracy, bootstrap, environment, latency, memory
 from edgebert.bench.roundrobin import QuietGate, round_robin
-from edgebert.bench.runner import (DEFAULT_BATCH_SIZES, SHUFFLE_SEED, Log, Progress, Loaded, Plan, load, machine_peak_for,
-                                   plan, real_batches, real_row_stats, results_document, synthetic_row_stats, synthetic_inputs, write_results)
+from edgebert.bench.runner import (
+    DEFAULT_BATCH_SIZES,
+    SHUFFLE_SEED,
+    Log,
+    Progress,
+    Loaded,
+    Plan,
+    load,
+    machine_peak_for,
+    plan,
+    real_batches,
+    real_row_stats,
+    results_document,
+    synthetic_row_stats,
+    synthetic_inputs,
+    write_results,
+)
 from edgebert.bundle import check_output_file
 from edgebert.errors import UserError
 from edgebert.runtime import predict_logits
@@ -42,13 +58,27 @@ def output_names(bundles: Sequence[str | Path]) -> list[str]:
     return [f"{i}-{s}.json" if stems.count(s) > 1 else f"{s}.json" for i, s in enumerate(stems)]
 
 
-def bench_interleaved(bundles: Sequence[str | Path], *, batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES,
-                      seq_lens: Sequence[int] | None = None, real: bool = False, sort_by_length: bool = True, warmup: int = 10,
-                      iterations: int | None = None, threads: int | None = None, dataset: str | Path | None = None,
-                      text_column: str = "text", label_column: str = "label", out_dir: str | Path | None = None,
-                      out_files: Sequence[str | Path] | None = None,
-                      quiet_wait_s: float = DEFAULT_QUIET_WAIT_S, progress: Progress | None = None, log: Log | None = None,
-                      wrap=None, trust_torchscript: bool = False) -> list[dict[str, Any]]:
+def bench_interleaved(
+    bundles: Sequence[str | Path],
+    *,
+    batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES,
+    seq_lens: Sequence[int] | None = None,
+    real: bool = False,
+    sort_by_length: bool = True,
+    warmup: int = 10,
+    iterations: int | None = None,
+    threads: int | None = None,
+    dataset: str | Path | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    out_dir: str | Path | None = None,
+    out_files: Sequence[str | Path] | None = None,
+    quiet_wait_s: float = DEFAULT_QUIET_WAIT_S,
+    progress: Progress | None = None,
+    log: Log | None = None,
+    wrap=None,
+    trust_torchscript: bool = False,
+) -> list[dict[str, Any]]:
     """Time `bundles` interleaved; return (and with `out_dir`, write) one results document per bundle, in order.
 
     `out_files` instead of `out_dir`: one path per bundle. `iterations` rounds per workload (default 100; one pass
@@ -67,17 +97,38 @@ def bench_interleaved(bundles: Sequence[str | Path], *, batch_sizes: Sequence[in
     if out_files is not None and (len(out_files) != len(bundles) or out is not None):
         raise UserError("give one output file per bundle, and not together with an output directory")
     before = environment.CpuLoad()
-    plans = [plan(b, batch_sizes, seq_lens, real, sort_by_length, warmup, iterations, None, threads, dataset, text_column,
-                  label_column, None, trust_torchscript) for b in bundles]
+    plans = [
+        plan(
+            b,
+            batch_sizes,
+            seq_lens,
+            real,
+            sort_by_length,
+            warmup,
+            iterations,
+            None,
+            threads,
+            dataset,
+            text_column,
+            label_column,
+            None,
+            trust_torchscript,
+        )
+        for b in bundles
+    ]
     files = [Path(f).name for f in out_files] if out_files is not None else output_names(bundles)
-    targets = [Path(f) for f in out_files] if out_files is not None else [out / f for f in files] if out is not None else []
+    targets = (
+        [Path(f) for f in out_files] if out_files is not None else [out / f for f in files] if out is not None else []
+    )
     for path in targets:  # before any timing: never into a bundle, never over the dataset
         check_output_file(path.absolute(), inputs=[dataset], inside=[p.bundle_dir for p in plans])
     configs = plans[0].configs
     for p in plans[1:]:
         if [(m, bs, n) for m, bs, n in p.configs] != configs:
-            raise UserError(f"{p.bundle_dir} allows other workloads than {plans[0].bundle_dir} (different max lengths); "
-                            "pass --seq-lens that both allow")
+            raise UserError(
+                f"{p.bundle_dir} allows other workloads than {plans[0].bundle_dir} (different max lengths); "
+                "pass --seq-lens that both allow"
+            )
     names = [f"{i}" for i in range(len(plans))]
     gate = QuietGate(budget_s=quiet_wait_s)
     with memory.RssSampler() as sampler:
@@ -115,17 +166,34 @@ def bench_interleaved(bundles: Sequence[str | Path], *, batch_sizes: Sequence[in
     members = [{"position": i, "path": str(p.bundle_dir.absolute())} for i, p in enumerate(plans)]
     docs = []
     for i, (p, ld) in enumerate(zip(plans, loaded)):
-        doc = results_document(p, ld, rows[i], load_before, load_during, overhead_ns, sampler, scores[i], peaks[i],
-                               [warning] if warning else [])
-        doc["memory"]["note"] = f"{len(plans)} bundles loaded in one process: peak RSS is the process's, model_load_bytes each bundle's"
+        doc = results_document(
+            p,
+            ld,
+            rows[i],
+            load_before,
+            load_during,
+            overhead_ns,
+            sampler,
+            scores[i],
+            peaks[i],
+            [warning] if warning else [],
+        )
+        doc["memory"]["note"] = (
+            f"{len(plans)} bundles loaded in one process: peak RSS is the process's, model_load_bytes each bundle's"
+        )
         docs.append(doc)
     for i, doc in enumerate(docs):
         members[i].update(label=doc["bundle"]["label"], sha256=doc["bundle"]["sha256"], results_file=files[i])
     for i, doc in enumerate(docs):
-        doc["interleaved"] = {"group": group, "position": i, "bundles": members, "gate": gate.to_dict(),
-                              "ratios_to_first": [r for r in ratios if i == 0 or r["bundle"] == i],
-                              "method": "round-robin, one call per bundle per round, rotated order; ratio = median(bundle) / "
-                                        "median(first); 95% paired bootstrap over rounds"}
+        doc["interleaved"] = {
+            "group": group,
+            "position": i,
+            "bundles": members,
+            "gate": gate.to_dict(),
+            "ratios_to_first": [r for r in ratios if i == 0 or r["bundle"] == i],
+            "method": "round-robin, one call per bundle per round, rotated order; ratio = median(bundle) / "
+            "median(first); 95% paired bootstrap over rounds",
+        }
     for doc, path in zip(docs, targets):
         write_results(doc, path)
     return docs

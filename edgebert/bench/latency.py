@@ -5,6 +5,7 @@ Why a monotonic nanosecond clock read around each single call: percentiles need 
 harness itself costs per call (the clock reads, the loop, the Python call) is measured by timing an empty
 callable through the very same loop, so it can be reported next to the figures it inflates.
 """
+
 from __future__ import annotations
 
 import time
@@ -23,12 +24,19 @@ def check_counts(warmup: int, iterations: int | None, min_time_s: float | None) 
         raise UserError(f"warmup must be an integer >= 0, got {warmup!r}")
     if iterations is not None and (isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1):
         raise UserError(f"iterations must be an integer >= 1, got {iterations!r}")
-    if min_time_s is not None and (isinstance(min_time_s, bool) or not isinstance(min_time_s, (int, float)) or not min_time_s > 0):
+    if min_time_s is not None and (
+        isinstance(min_time_s, bool) or not isinstance(min_time_s, (int, float)) or not min_time_s > 0
+    ):
         raise UserError(f"min_time must be a number of seconds > 0, got {min_time_s!r}")
 
 
-def time_calls(fn: Callable[[], Any], warmup: int, iterations: int | None = None, min_time_s: float | None = None,
-               progress: Callable[[int], None] | None = None) -> np.ndarray:
+def time_calls(
+    fn: Callable[[], Any],
+    warmup: int,
+    iterations: int | None = None,
+    min_time_s: float | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
     """Call `fn` `warmup` times untimed, then time each call; return int64 nanoseconds, one per timed call.
 
     `iterations` fixes the number of timed calls; `min_time_s` keeps calling until that much time was spent in

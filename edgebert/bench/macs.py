@@ -14,14 +14,21 @@ those the graph's dense work is, for a batch of sequences padded to `s` tokens:
 Elementwise ops, LayerNorm, Softmax and (de)quantization are not counted: they are the fixed costs that keep a
 short-sequence call far from the GEMM peak, which is the point of reporting that fraction.
 """
+
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-LINEAR_OPS = {"MatMul": 1, "MatMulInteger": 1, "DynamicQuantizeMatMul": 1, "MatMulIntegerToFloat": 1, "QLinearMatMul": 3,
-              "FusedMatMul": 1}
+LINEAR_OPS = {
+    "MatMul": 1,
+    "MatMulInteger": 1,
+    "DynamicQuantizeMatMul": 1,
+    "MatMulIntegerToFloat": 1,
+    "QLinearMatMul": 3,
+    "FusedMatMul": 1,
+}
 ATTENTION_OPS = {"Attention", "QAttention"}
 
 
@@ -33,11 +40,16 @@ class GraphMacs:
 
     def per_call(self, batch_size: int, padded_len: int) -> int:
         s = padded_len
-        return batch_size * (s * self.linear_per_token + s * s * self.attention_per_token_per_position + self.pooled_per_sequence)
+        return batch_size * (
+            s * self.linear_per_token + s * s * self.attention_per_token_per_position + self.pooled_per_sequence
+        )
 
     def to_dict(self) -> dict:
-        return {"linear_per_token": self.linear_per_token, "attention_per_token_per_position": self.attention_per_token_per_position,
-                "pooled_per_sequence": self.pooled_per_sequence}
+        return {
+            "linear_per_token": self.linear_per_token,
+            "attention_per_token_per_position": self.attention_per_token_per_position,
+            "pooled_per_sequence": self.pooled_per_sequence,
+        }
 
 
 # --- protobuf wire format: (field number, wire type, value or bytes) ------------------------------------------------

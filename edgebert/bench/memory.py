@@ -4,6 +4,7 @@ Two peaks, because each misses something: a sampler thread sees the RSS of this 
 shorter than its interval; the kernel's high-water mark never misses a spike but covers the whole process life,
 imports and anything run earlier in the same process included.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -84,8 +85,11 @@ def arena_settings(runner: Any) -> dict[str, Any] | None:
     opts = getattr(runner, "session_options", None)
     if opts is None:
         return None
-    return {"cpu_mem_arena": bool(opts.enable_cpu_mem_arena), "mem_pattern": bool(opts.enable_mem_pattern),
-            "execution_mode": str(opts.execution_mode).split(".")[-1]}
+    return {
+        "cpu_mem_arena": bool(opts.enable_cpu_mem_arena),
+        "mem_pattern": bool(opts.enable_mem_pattern),
+        "execution_mode": str(opts.execution_mode).split(".")[-1],
+    }
 
 
 def device_bytes(providers: list[str]) -> int | None:
@@ -96,8 +100,13 @@ def device_bytes(providers: list[str]) -> int | None:
     if exe is None:
         return None
     try:
-        out = subprocess.run([exe, "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=10, check=True).stdout
+        out = subprocess.run(
+            [exe, "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     return parse_nvidia_smi(out, os.getpid())

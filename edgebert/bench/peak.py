@@ -9,6 +9,7 @@ that other processes disturbed (more than BUSY_LOAD of the CPUs) is used once bu
 
 The two one-node models are written here at the protobuf wire level: `edgebert bench` must not import onnx.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,13 @@ def matmul_model(precision: str, m: int, k: int, n: int) -> bytes:
     ea, eb, ey = ELEM[precision]
     op = "MatMul" if precision == "fp32" else "MatMulInteger"
     node = _field(1, "A") + _field(1, "B") + _field(2, "Y") + _field(4, op)
-    graph = (_field(1, node) + _field(2, "probe") + _field(11, _value_info("A", ea, (m, k)))
-             + _field(11, _value_info("B", eb, (k, n))) + _field(12, _value_info("Y", ey, (m, n))))
+    graph = (
+        _field(1, node)
+        + _field(2, "probe")
+        + _field(11, _value_info("A", ea, (m, k)))
+        + _field(11, _value_info("B", eb, (k, n)))
+        + _field(12, _value_info("Y", ey, (m, n)))
+    )
     opset = _field(1, "") + _field(2, 13)
     return _field(1, 8) + _field(7, graph) + _field(8, opset)  # ir_version 8, graph, opset_import
 
@@ -102,9 +108,17 @@ def machine_peak(threads: int, refresh: bool = False) -> dict[str, Any]:
 
     load = CpuLoad()
     doc = {f"{p}_gops": round(max(probe(p, threads, shape=s) for s in SHAPES), 1) for p in ("int8", "fp32")}
-    doc.update({"shapes": [list(s) for s in SHAPES], "threads": threads, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "others_load": load.stop()["others"]})
-    if doc["others_load"] > BUSY_LOAD:  # a peak measured under foreign load is too low: use it now, measure again next time
+    doc.update(
+        {
+            "shapes": [list(s) for s in SHAPES],
+            "threads": threads,
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "others_load": load.stop()["others"],
+        }
+    )
+    if (
+        doc["others_load"] > BUSY_LOAD
+    ):  # a peak measured under foreign load is too low: use it now, measure again next time
         return {**doc, "cached": False}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".partial")

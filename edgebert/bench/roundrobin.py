@@ -14,6 +14,7 @@ So rounds are timed in blocks of about a second, the other processes' CPU use is
 (`CpuLoad`), and a block run while others were busy is thrown away and redone once they have quietened — as long as
 the `QuietGate`'s waiting budget lasts. When it runs out, busy blocks are kept and counted, and the gate says so.
 """
+
 from __future__ import annotations
 
 import time
@@ -64,18 +65,33 @@ class QuietGate:
         """A line for the user when the figures carry foreign load, else None."""
         if not self.busy_rounds_kept:
             return None
-        why = (f"the {self.budget_s:.0f} s waiting budget ran out" if self.gave_up else "no waiting budget was given")
-        return (f"{self.busy_rounds_kept} of {self.rounds} rounds were timed while other processes used more than "
-                f"{self.threshold:.0%} of the CPUs ({why}): latency is inflated and noisy")
+        why = f"the {self.budget_s:.0f} s waiting budget ran out" if self.gave_up else "no waiting budget was given"
+        return (
+            f"{self.busy_rounds_kept} of {self.rounds} rounds were timed while other processes used more than "
+            f"{self.threshold:.0%} of the CPUs ({why}): latency is inflated and noisy"
+        )
 
     def to_dict(self) -> dict:
-        return {"budget_s": self.budget_s, "threshold_others": self.threshold, "waited_s": round(self.waited_s, 1),
-                "discarded_rounds": self.discarded_rounds, "busy_rounds_kept": self.busy_rounds_kept, "rounds": self.rounds,
-                "others_mean_kept": self.others_mean, "gave_up": self.gave_up}
+        return {
+            "budget_s": self.budget_s,
+            "threshold_others": self.threshold,
+            "waited_s": round(self.waited_s, 1),
+            "discarded_rounds": self.discarded_rounds,
+            "busy_rounds_kept": self.busy_rounds_kept,
+            "rounds": self.rounds,
+            "others_mean_kept": self.others_mean,
+            "gave_up": self.gave_up,
+        }
 
 
-def _one_round(runners: Mapping[str, Runner], names: list[str], inputs: Mapping[str, dict[str, np.ndarray]], shift: int,
-               gap_s: float, keep_outputs: bool) -> dict[str, tuple[int, np.ndarray | None]]:
+def _one_round(
+    runners: Mapping[str, Runner],
+    names: list[str],
+    inputs: Mapping[str, dict[str, np.ndarray]],
+    shift: int,
+    gap_s: float,
+    keep_outputs: bool,
+) -> dict[str, tuple[int, np.ndarray | None]]:
     out = {}
     for name in names[shift:] + names[:shift]:
         fn, x = runners[name], inputs[name]
@@ -87,9 +103,16 @@ def _one_round(runners: Mapping[str, Runner], names: list[str], inputs: Mapping[
     return out
 
 
-def round_robin(runners: Mapping[str, Runner], inputs: Mapping[str, Sequence[dict[str, np.ndarray]]], iterations: int,
-                warmup: int, gap_s: float = 0.0, keep_outputs: bool = False, progress: Progress | None = None,
-                gate: QuietGate | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def round_robin(
+    runners: Mapping[str, Runner],
+    inputs: Mapping[str, Sequence[dict[str, np.ndarray]]],
+    iterations: int,
+    warmup: int,
+    gap_s: float = 0.0,
+    keep_outputs: bool = False,
+    progress: Progress | None = None,
+    gate: QuietGate | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per-call nanoseconds per variant (round j at index j, so samples are paired by round), and with
     keep_outputs every timed call's output stacked per variant.
 
@@ -126,5 +149,7 @@ def round_robin(runners: Mapping[str, Runner], inputs: Mapping[str, Sequence[dic
         i += len(block)
         if progress:
             progress(len(block) * len(names))
-    return ({n: np.asarray(v, dtype=np.int64) for n, v in samples.items()},
-            {n: np.concatenate(v) for n, v in outputs.items() if v})
+    return (
+        {n: np.asarray(v, dtype=np.int64) for n, v in samples.items()},
+        {n: np.concatenate(v) for n, v in outputs.items() if v},
+    )

@@ -4,6 +4,7 @@ The order matters: sha256s are verified and every input (counts, sizes, dataset,
 before anything is timed, so a mistake fails in a second, not after minutes. The bundle runs through
 `edgebert.runtime` — the same tokenizer and session code that export's parity check validated.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -54,8 +55,10 @@ def check_bundle(bundle_dir: Path, warnings: list[str] | None = None) -> dict[st
     world); files nobody listed are added to `warnings`."""
     manifest = read_manifest(bundle_dir)
     if manifest.get("kind") != "bundle":
-        raise BundleError(f"{bundle_dir} is a {manifest.get('kind', 'unknown')!r} directory, not a bundle; "
-                          f"export it first: edgebert export --model {bundle_dir} --target TARGET")
+        raise BundleError(
+            f"{bundle_dir} is a {manifest.get('kind', 'unknown')!r} directory, not a bundle; "
+            f"export it first: edgebert export --model {bundle_dir} --target TARGET"
+        )
     parse_bundle_manifest(manifest, bundle_dir)  # every field bench and the runtime read, typed and in range
     _check_shape(bundle_dir, manifest)
     extra = verify_files(bundle_dir, manifest)
@@ -75,7 +78,11 @@ def _check_shape(bundle_dir: Path, manifest: dict[str, Any]) -> None:
     known = {name for arch in ARCHITECTURES.values() for name in arch.input_names}
     if not isinstance(manifest["inputs"], list) or not manifest["inputs"] or not set(manifest["inputs"]) <= known:
         raise bad("inputs", f"a list of input names from {', '.join(sorted(known))}")
-    if not isinstance(manifest["outputs"], list) or not manifest["outputs"] or not all(isinstance(o, str) for o in manifest["outputs"]):
+    if (
+        not isinstance(manifest["outputs"], list)
+        or not manifest["outputs"]
+        or not all(isinstance(o, str) for o in manifest["outputs"])
+    ):
         raise bad("outputs", "a non-empty list of output names")
     target = manifest["target"]
     runtime = target.get("runtime") if isinstance(target, dict) else None
@@ -96,7 +103,7 @@ def _special_tokens(encoder: Encoder, text: str) -> tuple[list[int], list[int]]:
     enc = encoder.tokenizer.encode(text)
     real = [(i, s) for i, s, m in zip(enc.ids, enc.special_tokens_mask, enc.attention_mask) if m]
     head = list(itertools.takewhile(lambda p: p[1], real))
-    tail = list(itertools.takewhile(lambda p: p[1], reversed(real[len(head):])))
+    tail = list(itertools.takewhile(lambda p: p[1], reversed(real[len(head) :])))
     return [i for i, _ in head], [i for i, _ in reversed(tail)]
 
 
@@ -105,18 +112,28 @@ def synthetic_inputs(encoder: Encoder, texts: Sequence[str], batch_size: int, se
     head, tail = _special_tokens(encoder, texts[0])
     body = seq_len - len(head) - len(tail)
     if body < 1:
-        raise UserError(f"sequence length {seq_len} leaves no room for text after the {len(head) + len(tail)} special tokens")
+        raise UserError(
+            f"sequence length {seq_len} leaves no room for text after the {len(head) + len(tail)} special tokens"
+        )
     encs = encoder.tokenizer.encode_batch(list(texts[:512]), add_special_tokens=False)
     stream = np.array([i for e in encs for i, m in zip(e.ids, e.attention_mask) if m], dtype=np.int64)
     if stream.size == 0:
         raise UserError("the evaluation texts tokenize to nothing; cannot build synthetic inputs")
-    rows = [head + np.take(stream, np.arange(r * body, (r + 1) * body), mode="wrap").tolist() + tail for r in range(batch_size)]
-    arrays = {"input_ids": np.array(rows, dtype=np.int64), "attention_mask": np.ones((batch_size, seq_len), dtype=np.int64),
-              "token_type_ids": np.zeros((batch_size, seq_len), dtype=np.int64)}
+    rows = [
+        head + np.take(stream, np.arange(r * body, (r + 1) * body), mode="wrap").tolist() + tail
+        for r in range(batch_size)
+    ]
+    arrays = {
+        "input_ids": np.array(rows, dtype=np.int64),
+        "attention_mask": np.ones((batch_size, seq_len), dtype=np.int64),
+        "token_type_ids": np.zeros((batch_size, seq_len), dtype=np.int64),
+    }
     return {k: arrays[k] for k in encoder.input_names}
 
 
-def real_batches(encoder: Encoder, texts: Sequence[str], batch_size: int, sort_by_length: bool) -> list[dict[str, np.ndarray]]:
+def real_batches(
+    encoder: Encoder, texts: Sequence[str], batch_size: int, sort_by_length: bool
+) -> list[dict[str, np.ndarray]]:
     """The texts in batches padded to their own longest text; sorted by length first, so padding stays small."""
     order = np.argsort(encoder.lengths(texts), kind="stable") if sort_by_length else np.arange(len(texts))
     return [encoder([texts[j] for j in order[i : i + batch_size]]) for i in range(0, len(texts), batch_size)]
@@ -132,25 +149,37 @@ def graph_macs(bundle_dir: Path, manifest: dict[str, Any]) -> macs.GraphMacs | N
         return None
 
 
-def real_row_stats(batches: Sequence[dict[str, np.ndarray]], timed: Sequence[int], samples: np.ndarray,
-                   graph: macs.GraphMacs | None) -> dict[str, Any]:
+def real_row_stats(
+    batches: Sequence[dict[str, np.ndarray]], timed: Sequence[int], samples: np.ndarray, graph: macs.GraphMacs | None
+) -> dict[str, Any]:
     """A real-lengths latency row from the batches each timed call ran (`timed[k]`: the batch of call k)."""
     masks = [batches[i]["attention_mask"] for i in timed]
     rows = float(np.mean([m.shape[0] for m in masks]))
     tokens = float(np.mean([m.sum() for m in masks]))
     stats = latency.summarize(samples, rows, tokens)
-    row = {"mean_tokens": tokens / rows, "mean_padded_tokens": float(np.mean([m.size for m in masks])) / rows, **stats,
-           "macs_per_call": None, "achieved_gops": None}
+    row = {
+        "mean_tokens": tokens / rows,
+        "mean_padded_tokens": float(np.mean([m.size for m in masks])) / rows,
+        **stats,
+        "macs_per_call": None,
+        "achieved_gops": None,
+    }
     if graph:  # padded tokens: the work that really ran; the median of per-call rates, as robust as p50
         per_call = np.array([graph.per_call(*m.shape) for m in masks], dtype=np.float64)
-        row.update(macs_per_call=float(per_call.mean()), achieved_gops=float(np.median(2 * per_call / np.asarray(samples))))
+        row.update(
+            macs_per_call=float(per_call.mean()), achieved_gops=float(np.median(2 * per_call / np.asarray(samples)))
+        )
     return row
 
 
 def synthetic_row_stats(samples: np.ndarray, bs: int, n: int, graph: macs.GraphMacs | None) -> dict[str, Any]:
     stats = latency.summarize(samples, bs, bs * n)
     per_call = graph.per_call(bs, n) if graph else None
-    return {**stats, "macs_per_call": per_call, "achieved_gops": 2 * per_call / (stats["p50_ms"] * 1e6) if graph else None}
+    return {
+        **stats,
+        "macs_per_call": per_call,
+        "achieved_gops": 2 * per_call / (stats["p50_ms"] * 1e6) if graph else None,
+    }
 
 
 def _time_real(runner, batches, warmup, iterations, min_time_s, advance, graph) -> dict[str, Any]:
@@ -206,9 +235,22 @@ class Plan:
         return synthetic + [("real", bs, None) for bs in self.batch_sizes if self.real]
 
 
-def plan(bundle: str | Path, batch_sizes: Sequence[int], seq_lens: Sequence[int] | None, real: bool, sort_by_length: bool,
-         warmup: int, iterations: int | None, min_time_s: float | None, threads: int | None, dataset: str | Path | None,
-         text_column: str, label_column: str, out: str | Path | None, trust_torchscript: bool = False) -> Plan:
+def plan(
+    bundle: str | Path,
+    batch_sizes: Sequence[int],
+    seq_lens: Sequence[int] | None,
+    real: bool,
+    sort_by_length: bool,
+    warmup: int,
+    iterations: int | None,
+    min_time_s: float | None,
+    threads: int | None,
+    dataset: str | Path | None,
+    text_column: str,
+    label_column: str,
+    out: str | Path | None,
+    trust_torchscript: bool = False,
+) -> Plan:
     """Check the bundle (sha256s included) and every argument; raise a one-line EdgebertError on the first problem."""
     bundle_dir = Path(bundle)
     warnings: list[str] = []
@@ -220,22 +262,49 @@ def plan(bundle: str | Path, batch_sizes: Sequence[int], seq_lens: Sequence[int]
         raise UserError("pass either iterations or min_time, not both")
     batch_sizes = _positive_ints(batch_sizes, "batch sizes")
     max_len = int(manifest["tokenizer"]["max_length"])
-    seq_lens = _positive_ints(sorted({min(DEFAULT_SEQ_LEN, max_len), max_len}) if seq_lens is None else seq_lens, "sequence lengths")
+    seq_lens = _positive_ints(
+        sorted({min(DEFAULT_SEQ_LEN, max_len), max_len}) if seq_lens is None else seq_lens, "sequence lengths"
+    )
     too_long = [n for n in seq_lens if n > max_len]
     if too_long:
-        raise UserError(f"sequence length {too_long[0]} exceeds the bundle's max length {max_len}; use --seq-lens up to {max_len}")
-    wanted = check_threads(threads if threads is not None else (manifest["target"].get("runtime") or {}).get("intra_op_threads", 0))
+        raise UserError(
+            f"sequence length {too_long[0]} exceeds the bundle's max length {max_len}; use --seq-lens up to {max_len}"
+        )
+    wanted = check_threads(
+        threads if threads is not None else (manifest["target"].get("runtime") or {}).get("intra_op_threads", 0)
+    )
     if wanted > cpu.usable_cores():
-        source = "" if threads is not None else f" (the {manifest['target'].get('name')} target's setting; override with --threads)"
-        warnings.append(f"{wanted} threads on {cpu.usable_cores()} usable cores{source}: threads compete for cores, latency suffers")
+        source = (
+            ""
+            if threads is not None
+            else f" (the {manifest['target'].get('name')} target's setting; override with --threads)"
+        )
+        warnings.append(
+            f"{wanted} threads on {cpu.usable_cores()} usable cores{source}: threads compete for cores, latency suffers"
+        )
     out_path = Path(out) if out is not None else None
     _check_out(out_path, bundle_dir, dataset)
     evaluation = accuracy.load_evaluation(bundle_dir, manifest, dataset, text_column, label_column)
     warnings += environment.target_warnings(manifest)
     if environment.looks_emulated():
         warnings.append("running under emulation: latency figures are meaningless here; accuracy and memory are valid")
-    return Plan(bundle_dir, manifest, evaluation, batch_sizes, seq_lens, bool(real), warmup, iterations, min_time_s, threads, sort_by_length,
-                dataset, out_path, tuple(warnings), trust_torchscript)
+    return Plan(
+        bundle_dir,
+        manifest,
+        evaluation,
+        batch_sizes,
+        seq_lens,
+        bool(real),
+        warmup,
+        iterations,
+        min_time_s,
+        threads,
+        sort_by_length,
+        dataset,
+        out_path,
+        tuple(warnings),
+        trust_torchscript,
+    )
 
 
 def _time_configs(p: Plan, runner, encoder: Encoder, progress: Progress | None, graph) -> list[dict[str, Any]]:
@@ -262,20 +331,42 @@ def _first_call(p: Plan, runner, encoder: Encoder, session_ms: float, tokenizer_
     first timed workload's inputs. What a process that serves one request, or a device after boot, pays."""
     mode, bs, n = p.configs[0]
     texts = list(p.evaluation.texts.texts)
-    inputs = synthetic_inputs(encoder, texts, bs, n) if mode == "synthetic" else real_batches(encoder, texts[:bs], bs, False)[0]
+    inputs = (
+        synthetic_inputs(encoder, texts, bs, n)
+        if mode == "synthetic"
+        else real_batches(encoder, texts[:bs], bs, False)[0]
+    )
     t0 = time.perf_counter()
     runner(inputs)
     first_ms = (time.perf_counter() - t0) * 1e3
-    return {"session_create_ms": session_ms, "tokenizer_load_ms": tokenizer_ms, "first_call_ms": first_ms,
-            "first_call_workload": {"mode": mode, "batch_size": bs, "seq_len": n},
-            "time_to_first_result_ms": session_ms + tokenizer_ms + first_ms}
+    return {
+        "session_create_ms": session_ms,
+        "tokenizer_load_ms": tokenizer_ms,
+        "first_call_ms": first_ms,
+        "first_call_workload": {"mode": mode, "batch_size": bs, "seq_len": n},
+        "time_to_first_result_ms": session_ms + tokenizer_ms + first_ms,
+    }
 
 
-def bench_bundle(bundle: str | Path, *, batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES, seq_lens: Sequence[int] | None = None,
-                 real: bool = False, sort_by_length: bool = True, warmup: int = 10, iterations: int | None = None,
-                 min_time_s: float | None = None, threads: int | None = None, dataset: str | Path | None = None,
-                 text_column: str = "text", label_column: str = "label", out: str | Path | None = None,
-                 progress: Progress | None = None, log: Log | None = None, trust_torchscript: bool = False) -> dict[str, Any]:
+def bench_bundle(
+    bundle: str | Path,
+    *,
+    batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES,
+    seq_lens: Sequence[int] | None = None,
+    real: bool = False,
+    sort_by_length: bool = True,
+    warmup: int = 10,
+    iterations: int | None = None,
+    min_time_s: float | None = None,
+    threads: int | None = None,
+    dataset: str | Path | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    out: str | Path | None = None,
+    progress: Progress | None = None,
+    log: Log | None = None,
+    trust_torchscript: bool = False,
+) -> dict[str, Any]:
     """Benchmark a bundle on this machine; return (and with `out`, write) the bench results document.
 
     Synthetic inputs: each batch size × sequence length (default: 32 and the bundle's max length), real token
@@ -286,8 +377,22 @@ def bench_bundle(bundle: str | Path, *, batch_sizes: Sequence[int] = DEFAULT_BAT
     # Others' load is measured from here to the first timed call (verification, loading): no idle sleep needed.
     before = environment.CpuLoad()
     # 1. Everything that can be wrong is checked before anything is loaded or timed.
-    p = plan(bundle, batch_sizes, seq_lens, real, sort_by_length, warmup, iterations, min_time_s, threads, dataset,
-             text_column, label_column, out, trust_torchscript)
+    p = plan(
+        bundle,
+        batch_sizes,
+        seq_lens,
+        real,
+        sort_by_length,
+        warmup,
+        iterations,
+        min_time_s,
+        threads,
+        dataset,
+        text_column,
+        label_column,
+        out,
+        trust_torchscript,
+    )
     log(f"verified {len(p.manifest['files'])} files of {p.bundle_dir} (sha256)")
     with memory.RssSampler() as sampler:
         loaded = load(p, log)
@@ -350,41 +455,78 @@ def machine_peak_for(runner, manifest: dict[str, Any], log: Log) -> dict[str, An
     return found
 
 
-def results_document(p: Plan, loaded: Loaded, rows: list[dict[str, Any]], load_before: dict[str, float],
-                     load_during: dict[str, float], overhead_ns: float, sampler: memory.RssSampler, scores: dict[str, Any],
-                     peak: dict[str, Any] | None, extra_warnings: list[str]) -> dict[str, Any]:
+def results_document(
+    p: Plan,
+    loaded: Loaded,
+    rows: list[dict[str, Any]],
+    load_before: dict[str, float],
+    load_during: dict[str, float],
+    overhead_ns: float,
+    sampler: memory.RssSampler,
+    scores: dict[str, Any],
+    peak: dict[str, Any] | None,
+    extra_warnings: list[str],
+) -> dict[str, Any]:
     """The bench results document (schema 1) of one bundle's measurements: shared by bench and bench --interleave."""
     manifest, warnings, runner = p.manifest, list(p.warnings) + list(extra_warnings), loaded.runner
     peak_probe.fraction_rows(rows, manifest.get("precision"), peak)
     fastest_ms = min(r["min_ms"] for r in rows)
     fraction = latency.overhead_fraction(overhead_ns, fastest_ms)
     if fraction >= 0.01:
-        warnings.append(f"the timing harness costs {fraction:.1%} of the fastest call; figures below ~{overhead_ns / 1e4:.2f} ms are inflated")
+        warnings.append(
+            f"the timing harness costs {fraction:.1%} of the fastest call; figures below ~{overhead_ns / 1e4:.2f} ms are inflated"
+        )
     others = max(load_before["others"], load_during["others"])
     if others > environment.BUSY_LOAD:
-        warnings.append(f"other processes used {others:.0%} of the CPUs around this run: latency is inflated and noisy; rerun on a quiet machine")
+        warnings.append(
+            f"other processes used {others:.0%} of the CPUs around this run: latency is inflated and noisy; rerun on a quiet machine"
+        )
     providers = list(runner.session.get_providers()) if hasattr(runner, "session") else list(runner.providers)
     threads_used = environment.effective_threads(runner)
     iterations, min_time_s = p.iterations, p.min_time_s
     return {
-        "schema_version": RESULTS_SCHEMA_VERSION, "kind": "bench-results", "edgebert_version": __version__, "created_at": now_iso(),
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "kind": "bench-results",
+        "edgebert_version": __version__,
+        "created_at": now_iso(),
         "bundle": bundle_section(p.bundle_dir, manifest),
         "environment": environment.describe(providers, manifest, threads_used, load_before, load_during, warnings),
-        "settings": {"warmup": p.warmup, "iterations": latency.DEFAULT_ITERATIONS if iterations is None and min_time_s is None else iterations,
-                     "min_time_s": min_time_s, "batch_sizes": list(p.batch_sizes), "seq_lens": list(p.seq_lens), "real": p.real,
-                     "sort_by_length": bool(p.sort_by_length), "threads": threads_used, "threads_requested": p.threads,
-                     "dataset": str(p.dataset) if p.dataset is not None else None},
+        "settings": {
+            "warmup": p.warmup,
+            "iterations": latency.DEFAULT_ITERATIONS if iterations is None and min_time_s is None else iterations,
+            "min_time_s": min_time_s,
+            "batch_sizes": list(p.batch_sizes),
+            "seq_lens": list(p.seq_lens),
+            "real": p.real,
+            "sort_by_length": bool(p.sort_by_length),
+            "threads": threads_used,
+            "threads_requested": p.threads,
+            "dataset": str(p.dataset) if p.dataset is not None else None,
+        },
         "size": memory.sizes(p.bundle_dir, manifest),
-        "memory": {"rss_before_load_bytes": loaded.rss_before, "rss_after_load_bytes": loaded.rss_after,
-                   "model_load_bytes": loaded.rss_after - loaded.rss_before,
-                   "peak_rss_sampled_bytes": sampler.peak, "max_rss_os_bytes": memory.max_rss_os_bytes(),
-                   "rss_samples": sampler.samples, "arena": memory.arena_settings(runner), "device_bytes": memory.device_bytes(providers)},
+        "memory": {
+            "rss_before_load_bytes": loaded.rss_before,
+            "rss_after_load_bytes": loaded.rss_after,
+            "model_load_bytes": loaded.rss_after - loaded.rss_before,
+            "peak_rss_sampled_bytes": sampler.peak,
+            "max_rss_os_bytes": memory.max_rss_os_bytes(),
+            "rss_samples": sampler.samples,
+            "arena": memory.arena_settings(runner),
+            "device_bytes": memory.device_bytes(providers),
+        },
         "latency": rows,
         "cold_start": loaded.cold_start,
-        "harness": {"overhead_ms_per_call": overhead_ns / 1e6, "overhead_fraction_of_fastest": fraction, "fastest_ms": fastest_ms},
-        "limits": {"graph_macs": loaded.graph.to_dict() if loaded.graph else None, "peak": peak,
-                   "note": "achieved GOP/s = 2 x graph MACs per call (padded tokens) / call time, median over calls; peak: a "
-                           "short MatMul probe on this machine, same threads (edgebert.bench.peak)"},
+        "harness": {
+            "overhead_ms_per_call": overhead_ns / 1e6,
+            "overhead_fraction_of_fastest": fraction,
+            "fastest_ms": fastest_ms,
+        },
+        "limits": {
+            "graph_macs": loaded.graph.to_dict() if loaded.graph else None,
+            "peak": peak,
+            "note": "achieved GOP/s = 2 x graph MACs per call (padded tokens) / call time, median over calls; peak: a "
+            "short MatMul probe on this machine, same threads (edgebert.bench.peak)",
+        },
         "accuracy": scores,
     }
 
@@ -392,9 +534,16 @@ def results_document(p: Plan, loaded: Loaded, rows: list[dict[str, Any]], load_b
 def bundle_section(bundle_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     target = manifest["target"].get("name")
     source = manifest.get("source", {})
-    return {"path": str(Path(bundle_dir).absolute()), "sha256": bundle_digest(manifest),
-            "label": f"{target} {manifest['format']} {manifest.get('precision')}", "target": target,
-            "format": manifest["format"], "precision": manifest.get("precision"), "model_type": source.get("model_type"),
-            "parameters": source.get("parameters"), "num_layers": source.get("num_layers"),
-            "stages": [s.get("stage") for s in manifest.get("stages") or [] if isinstance(s, dict)],
-            "task": (manifest.get("task") or {}).get("name")}
+    return {
+        "path": str(Path(bundle_dir).absolute()),
+        "sha256": bundle_digest(manifest),
+        "label": f"{target} {manifest['format']} {manifest.get('precision')}",
+        "target": target,
+        "format": manifest["format"],
+        "precision": manifest.get("precision"),
+        "model_type": source.get("model_type"),
+        "parameters": source.get("parameters"),
+        "num_layers": source.get("num_layers"),
+        "stages": [s.get("stage") for s in manifest.get("stages") or [] if isinstance(s, dict)],
+        "task": (manifest.get("task") or {}).get("name"),
+    }

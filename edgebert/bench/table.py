@@ -1,5 +1,6 @@
 """The results document on screen: a rich table of latencies, lines for sizes, memory, accuracy and warnings,
 and the progress bar drawn while it runs."""
+
 from __future__ import annotations
 
 import contextlib
@@ -25,8 +26,15 @@ def progress_bars(console: Console) -> Iterator[Callable[[str, int | None], Call
     The bar is redrawn by the timing loop between calls (at most 4 times a second), not by rich's refresh
     thread, which would take the GIL at random moments inside timed calls.
     """
-    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, auto_refresh=False, transient=False)
+    bars = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        auto_refresh=False,
+        transient=False,
+    )
     last = [0.0]
 
     def factory(description: str, total: int | None) -> Callable[[int], None]:
@@ -51,15 +59,27 @@ def progress_bars(console: Console) -> Iterator[Callable[[str, int | None], Call
 
 def latency_table(doc: dict[str, Any]) -> Table:
     env = doc["environment"]
-    table = Table(title=f"{doc['bundle']['label']} · {env['cpu_model']} · {env['threads']} threads · ms per call",
-                  box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1))
+    table = Table(
+        title=f"{doc['bundle']['label']} · {env['cpu_model']} · {env['threads']} threads · ms per call",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        padding=(0, 0, 0, 1),
+    )
     # GOP/s and % of peak go on their own line (render): with them the table no longer fits an 80-column terminal.
     for name in ("mode", "batch", "tokens", "p50", "p90", "p99", "mean", "CV", "seq/s", "tok/s", "calls"):
         table.add_column(name, justify="left" if name == "mode" else "right", no_wrap=True)
     for r in doc["latency"]:
         tokens = str(r["seq_len"]) if r["seq_len"] is not None else f"~{r['mean_tokens']:.1f}"
-        table.add_row(r["mode"], str(r["batch_size"]), tokens, *(f"{r[k]:.2f}" for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "cv")),
-                      f"{r['throughput_seq_s']:.0f}", f"{r['throughput_tok_s']:.0f}", str(r["iterations"]))
+        table.add_row(
+            r["mode"],
+            str(r["batch_size"]),
+            tokens,
+            *(f"{r[k]:.2f}" for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "cv")),
+            f"{r['throughput_seq_s']:.0f}",
+            f"{r['throughput_tok_s']:.0f}",
+            str(r["iterations"]),
+        )
     return table
 
 
@@ -76,14 +96,21 @@ def limit_cells(row: dict[str, Any]) -> tuple[str, str]:
 
 
 def _workload(r: dict[str, Any]) -> str:
-    return f"{r['mode']} b{r['batch_size']}" + (f" × {r['seq_len']}" if r["seq_len"] else f" (~{r['mean_tokens']:.1f} tok)")
+    return f"{r['mode']} b{r['batch_size']}" + (
+        f" × {r['seq_len']}" if r["seq_len"] else f" (~{r['mean_tokens']:.1f} tok)"
+    )
 
 
 def render_interleaved(docs: list[dict[str, Any]], console: Console) -> None:
     """Per workload: every bundle's p50, its ratio to the first with the 95% interval, and its share of the peak."""
     env, inter = docs[0]["environment"], docs[0]["interleaved"]
-    table = Table(title=f"interleaved · {env['cpu_model']} · {env['threads']} threads · ratio = p50 / [0]'s",
-                  box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1))
+    table = Table(
+        title=f"interleaved · {env['cpu_model']} · {env['threads']} threads · ratio = p50 / [0]'s",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        padding=(0, 0, 0, 1),
+    )
     for i, d in enumerate(docs):
         console.print(f"[{i}] {d['bundle']['label']}  {d['bundle']['path']}")
     for name in ("workload", "#", "p50 ms", "ratio", "95% interval", "GOP/s", "% peak", "rounds"):
@@ -93,13 +120,21 @@ def render_interleaved(docs: list[dict[str, Any]], console: Console) -> None:
         for i, doc in enumerate(docs):
             r = doc["latency"][k]
             ci = ratios.get((r["mode"], r["batch_size"], r["seq_len"], i))
-            table.add_row(_workload(r) if i == 0 else "", f"[{i}]", f"{r['p50_ms']:.3f}",
-                          "1" if ci is None else f"{ci['ratio']:.3f}",
-                          "" if ci is None else f"{ci['low']:.3f}–{ci['high']:.3f}", *limit_cells(r), str(r["iterations"]))
+            table.add_row(
+                _workload(r) if i == 0 else "",
+                f"[{i}]",
+                f"{r['p50_ms']:.3f}",
+                "1" if ci is None else f"{ci['ratio']:.3f}",
+                "" if ci is None else f"{ci['low']:.3f}–{ci['high']:.3f}",
+                *limit_cells(r),
+                str(r["iterations"]),
+            )
     console.print(table)
     g = inter["gate"]
-    console.print(f"quiet gate  others' CPU share over kept rounds {g['others_mean_kept']:.0%}; {g['discarded_rounds']} rounds "
-                  f"redone, {g['waited_s']:.0f} s waited of {g['budget_s']:.0f} s, {g['busy_rounds_kept']} busy rounds kept")
+    console.print(
+        f"quiet gate  others' CPU share over kept rounds {g['others_mean_kept']:.0%}; {g['discarded_rounds']} rounds "
+        f"redone, {g['waited_s']:.0f} s waited of {g['budget_s']:.0f} s, {g['busy_rounds_kept']} busy rounds kept"
+    )
     for d in docs:
         acc = d["accuracy"]
         console.print(f"accuracy    {d['bundle']['label']}: {acc['accuracy']:.2%} on {acc['size']} texts")
@@ -110,28 +145,41 @@ def render_interleaved(docs: list[dict[str, Any]], console: Console) -> None:
 def render(doc: dict[str, Any], console: Console) -> None:
     console.print(latency_table(doc))
     size, mem, acc, env, h = doc["size"], doc["memory"], doc["accuracy"], doc["environment"], doc["harness"]
-    console.print(f"size      model {_mb(size['model_bytes'])} (gzip {_mb(size['model_gzip_bytes'])}), bundle {_mb(size['bundle_bytes'])}")
+    console.print(
+        f"size      model {_mb(size['model_bytes'])} (gzip {_mb(size['model_gzip_bytes'])}), bundle {_mb(size['bundle_bytes'])}"
+    )
     arena = mem["arena"]
     arena_text = "n/a" if arena is None else ("on" if arena.get("cpu_mem_arena") else "off")
-    console.print(f"memory    peak RSS {_mb(mem['peak_rss_sampled_bytes'])} sampled, {_mb(mem['max_rss_os_bytes'])} OS max; "
-                  f"model load +{_mb(mem['model_load_bytes'])}; onnxruntime arena {arena_text}"
-                  + (f"; device {_mb(mem['device_bytes'])}" if mem.get("device_bytes") is not None else ""))
+    console.print(
+        f"memory    peak RSS {_mb(mem['peak_rss_sampled_bytes'])} sampled, {_mb(mem['max_rss_os_bytes'])} OS max; "
+        f"model load +{_mb(mem['model_load_bytes'])}; onnxruntime arena {arena_text}"
+        + (f"; device {_mb(mem['device_bytes'])}" if mem.get("device_bytes") is not None else "")
+    )
     agreement = acc["agreement_with_reference"]
-    console.print(f"accuracy  {acc['accuracy']:.2%} (macro-F1 {acc['macro_f1']:.4f}) on {acc['size']} texts of {acc['dataset']}"
-                  + (f"; agreement with the source model {agreement:.2%}" if agreement is not None else "")
-                  + (f"; source model {acc['reference_accuracy']:.2%}" if acc.get("reference_accuracy") is not None else ""))
+    console.print(
+        f"accuracy  {acc['accuracy']:.2%} (macro-F1 {acc['macro_f1']:.4f}) on {acc['size']} texts of {acc['dataset']}"
+        + (f"; agreement with the source model {agreement:.2%}" if agreement is not None else "")
+        + (f"; source model {acc['reference_accuracy']:.2%}" if acc.get("reference_accuracy") is not None else "")
+    )
     cold = doc.get("cold_start")
     if cold:
         w = cold["first_call_workload"]
-        console.print(f"cold      session {cold['session_create_ms']:.1f} ms, tokenizer {cold['tokenizer_load_ms']:.1f} ms, "
-                      f"first call {cold['first_call_ms']:.2f} ms (batch {w['batch_size']}"
-                      + (f" × {w['seq_len']}" if w["seq_len"] else "") + f"); {cold['time_to_first_result_ms']:.0f} ms to the first result")
+        console.print(
+            f"cold      session {cold['session_create_ms']:.1f} ms, tokenizer {cold['tokenizer_load_ms']:.1f} ms, "
+            f"first call {cold['first_call_ms']:.2f} ms (batch {w['batch_size']}"
+            + (f" × {w['seq_len']}" if w["seq_len"] else "")
+            + f"); {cold['time_to_first_result_ms']:.0f} ms to the first result"
+        )
     limits = limits_line(doc)
     if limits:
         console.print(limits)
-    console.print(f"harness   {h['overhead_ms_per_call'] * 1e3:.2f} µs per call = {h['overhead_fraction_of_fastest'] * 100:.2g}% of the fastest call")
-    console.print(f"machine   {env['arch']} {', '.join(env['cpu_features']) or 'no listed features'}; {env['cores']} cores; "
-                  f"{env['execution_provider']}; onnxruntime {env['onnxruntime']}; other CPU load {env['cpu_load_others_before']:.0%} "
-                  f"before, {env['cpu_load_others_during']:.0%} during" + ("; EMULATED" if env["emulated"] else ""))
+    console.print(
+        f"harness   {h['overhead_ms_per_call'] * 1e3:.2f} µs per call = {h['overhead_fraction_of_fastest'] * 100:.2g}% of the fastest call"
+    )
+    console.print(
+        f"machine   {env['arch']} {', '.join(env['cpu_features']) or 'no listed features'}; {env['cores']} cores; "
+        f"{env['execution_provider']}; onnxruntime {env['onnxruntime']}; other CPU load {env['cpu_load_others_before']:.0%} "
+        f"before, {env['cpu_load_others_during']:.0%} during" + ("; EMULATED" if env["emulated"] else "")
+    )
     for w in env["warnings"]:
         console.print(f"[yellow]warning: {w}[/]")

@@ -3,6 +3,7 @@
 Errors edgebert raises on purpose become one line on stderr and the error kind's exit code; Ctrl-C exits 130.
 Nothing heavy is imported here: `edgebert bench` must run on a device without torch.
 """
+
 from __future__ import annotations
 
 import os
@@ -55,12 +56,19 @@ class EdgebertGroup(click.Group):
             ctx.exit(130)
 
 
-@click.group(cls=EdgebertGroup, context_settings={"help_option_names": ["-h", "--help"]},
-             epilog=examples("edgebert targets list",
-                             "edgebert export --target x86 --out bundles/x86",
-                             "edgebert bench bundles/x86 --real --out results/x86.json",
-                             "edgebert predict bundles/x86 --input reviews.txt --format jsonl",
-                             "edgebert -q compare results/main.json results/x86.json") + "\n\n" + EXIT_CODES)
+@click.group(
+    cls=EdgebertGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=examples(
+        "edgebert targets list",
+        "edgebert export --target x86 --out bundles/x86",
+        "edgebert bench bundles/x86 --real --out results/x86.json",
+        "edgebert predict bundles/x86 --input reviews.txt --format jsonl",
+        "edgebert -q compare results/main.json results/x86.json",
+    )
+    + "\n\n"
+    + EXIT_CODES,
+)
 @click.version_option(__version__, prog_name="edgebert")
 @verbosity_options
 def cli() -> None:

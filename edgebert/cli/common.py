@@ -3,6 +3,7 @@
 Conventions: a verb's result goes to standard output (as JSON with --json, nothing else on stdout then); steps,
 progress bars and warnings go to standard error, so `edgebert bench B --json > r.json` and pipes stay clean.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,14 +60,30 @@ def _set_verbose(ctx: click.Context, param: click.Parameter, value: int) -> None
 
 def verbosity_options(func: Callable) -> Callable:
     """-q/--quiet and -v/--verbose, accepted before the verb (`edgebert -q bench`) and after it (`edgebert bench -q`)."""
-    func = click.option("-v", "--verbose", count=True, expose_value=False, is_eager=True, callback=_set_verbose,
-                        help="Say more: library warnings, and the cause of an error after its one line.")(func)
-    return click.option("-q", "--quiet", is_flag=True, expose_value=False, is_eager=True, callback=_set_quiet,
-                        help="Only the result and errors: no steps, no progress bars.")(func)
+    func = click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_set_verbose,
+        help="Say more: library warnings, and the cause of an error after its one line.",
+    )(func)
+    return click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_set_quiet,
+        help="Only the result and errors: no steps, no progress bars.",
+    )(func)
 
 
 def json_option(func: Callable) -> Callable:
-    return click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON document on stdout.")(func)
+    return click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON document on stdout.")(
+        func
+    )
 
 
 def examples(*lines: str) -> str:

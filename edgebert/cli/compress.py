@@ -4,6 +4,7 @@ Every recipe setting is also a flag, generated from the same config dataclasses 
 two cannot drift apart: `[prune_structured] heads_ratio = 0.5` is `--prune-heads-ratio 0.5`. Flags override the
 file; a flag of a stage the file lacks adds that stage with its defaults for the rest.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,8 +16,13 @@ from edgebert.cli.common import QUIET, console, err_console, examples, log, verb
 from edgebert.compress.recipe import Recipe, load_recipe_dict, recipe_from_dict
 
 # Flag prefix of each recipe section (the section names are the module names; the prefixes keep flags short).
-PREFIXES = {"prune_structured": "prune", "share": "share", "prune_unstructured": "unstructured", "distill": "distill",
-            "quantize": "quantize"}
+PREFIXES = {
+    "prune_structured": "prune",
+    "share": "share",
+    "prune_unstructured": "unstructured",
+    "distill": "distill",
+    "quantize": "quantize",
+}
 TOP_LEVEL = ("name", "seed", "max_length")
 
 
@@ -32,8 +38,11 @@ def _option(section: str | None, f: dataclasses.Field, tp) -> click.Option:
     default = "none" if f.default is None else (f.default if f.default is not dataclasses.MISSING else "required")
     where = f"[{section}] {f.name}" if section else f.name
     # A stage is off unless the recipe has its table or one of its flags is given: its defaults apply only then.
-    help_text = (f"Recipe {where} (default: {default})." if section is None else
-                 f"Recipe {where}; setting it turns the stage on (its value in the stage when unset: {default}).")
+    help_text = (
+        f"Recipe {where} (default: {default})."
+        if section is None
+        else f"Recipe {where}; setting it turns the stage on (its value in the stage when unset: {default})."
+    )
     if tp is bool:
         return click.Option([f"--{flag}/--no-{flag}", dest], default=None, help=help_text)
     allowed = f.metadata.get("choices")
@@ -71,19 +80,47 @@ def merge_flags(base: dict, flags: dict) -> dict:
     return merged
 
 
-@click.command("compress", epilog=examples(
-    "edgebert recipes list                                            # the shipped recipes",
-    "edgebert compress --recipe fast-x86 --out compressed/fast",
-    "edgebert compress --prune-heads-ratio 0.5 --distill-steps 200 --out compressed/heads",
-    "edgebert compress --recipe fast-x86 --distill-teacher ./teacher --out compressed/t   # any teacher, same labels",
-    "edgebert compress --model ./my-bert --dataset reviews.csv --recipe my-recipe.toml"))
-@click.option("--model", "-m", type=click.Path(), default=None, help="Local Hugging Face model directory (default: the default task model).")
-@click.option("--recipe", "-r", "recipe_path", type=click.Path(), default=None, help="A shipped recipe's name (`edgebert recipes list`) or a recipe TOML file; flags override it.")
-@click.option("--out", "-o", type=click.Path(), default=None, help="Model directory to write (default: compressed/<recipe name>).")
-@click.option("--dataset", type=click.Path(), default=None, help="CSV or JSONL of labelled texts, split 80/10/10 into train/dev/test (default: the task's data).")
+@click.command(
+    "compress",
+    epilog=examples(
+        "edgebert recipes list                                            # the shipped recipes",
+        "edgebert compress --recipe fast-x86 --out compressed/fast",
+        "edgebert compress --prune-heads-ratio 0.5 --distill-steps 200 --out compressed/heads",
+        "edgebert compress --recipe fast-x86 --distill-teacher ./teacher --out compressed/t   # any teacher, same labels",
+        "edgebert compress --model ./my-bert --dataset reviews.csv --recipe my-recipe.toml",
+    ),
+)
+@click.option(
+    "--model",
+    "-m",
+    type=click.Path(),
+    default=None,
+    help="Local Hugging Face model directory (default: the default task model).",
+)
+@click.option(
+    "--recipe",
+    "-r",
+    "recipe_path",
+    type=click.Path(),
+    default=None,
+    help="A shipped recipe's name (`edgebert recipes list`) or a recipe TOML file; flags override it.",
+)
+@click.option(
+    "--out", "-o", type=click.Path(), default=None, help="Model directory to write (default: compressed/<recipe name>)."
+)
+@click.option(
+    "--dataset",
+    type=click.Path(),
+    default=None,
+    help="CSV or JSONL of labelled texts, split 80/10/10 into train/dev/test (default: the task's data).",
+)
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--label-column", default="label", show_default=True)
-@click.option("--force", is_flag=True, help="Replace an earlier edgebert output at --out (never other files, the working directory or an input).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an earlier edgebert output at --out (never other files, the working directory or an input).",
+)
 @recipe_options
 @verbosity_options
 def command(model, recipe_path, out, dataset, text_column, label_column, force, **flags) -> None:
@@ -99,8 +136,17 @@ def command(model, recipe_path, out, dataset, text_column, label_column, force, 
     from edgebert.bench.table import progress_bars
 
     with progress_bars(err_console if verbosity() > QUIET else _silent()) as progress:  # the library reports steps
-        path = compress_model(model, recipe, out, dataset=dataset, text_column=text_column, label_column=label_column,
-                              force=force, log=log, progress=progress)
+        path = compress_model(
+            model,
+            recipe,
+            out,
+            dataset=dataset,
+            text_column=text_column,
+            label_column=label_column,
+            force=force,
+            log=log,
+            progress=progress,
+        )
     render(read_manifest(path))
     console.print(f"[green]wrote[/] {path}")
 
@@ -119,16 +165,37 @@ def render(manifest: dict) -> None:
     from rich.table import Table
 
     table = Table(title=f"compress: {manifest['recipe'].get('name', '')}", show_lines=False)
-    for col in ("stage", "parameters", f"MACs/token @{manifest['macs_seq_len']}", "sparsity", "dev accuracy", "seconds"):
+    for col in (
+        "stage",
+        "parameters",
+        f"MACs/token @{manifest['macs_seq_len']}",
+        "sparsity",
+        "dev accuracy",
+        "seconds",
+    ):
         table.add_column(col, justify="left" if col == "stage" else "right")
     src = manifest["source"]
-    table.add_row("source", f"{src['parameters']:,}", f"{src['macs_per_token']:,}", "", _pct(src.get("dev_accuracy")), "")
+    table.add_row(
+        "source", f"{src['parameters']:,}", f"{src['macs_per_token']:,}", "", _pct(src.get("dev_accuracy")), ""
+    )
     for s in manifest["stages"]:
         if "params_after" not in s:
             continue  # stages from before compress (e.g. the default model's training)
-        table.add_row(s["stage"], f"{s['params_after']:,}", f"{s['macs_per_token_after']:,}", f"{s['sparsity_after']:.1%}",
-                      _pct(s["dev_accuracy_after"]), f"{s['seconds']:.0f}")
+        table.add_row(
+            s["stage"],
+            f"{s['params_after']:,}",
+            f"{s['macs_per_token_after']:,}",
+            f"{s['sparsity_after']:.1%}",
+            _pct(s["dev_accuracy_after"]),
+            f"{s['seconds']:.0f}",
+        )
     console.print(table)
     ratio = src["macs_per_token"] / manifest["macs_per_token"] if manifest["macs_per_token"] else float("nan")
-    console.print(f"{src['parameters'] / manifest['parameters']:.2f}× fewer parameters, {ratio:.2f}× fewer MACs per token"
-                  + (f"; export will apply {manifest['quantization']['mode']} quantization" if manifest.get("quantization", {}).get("mode", "none") != "none" else ""))
+    console.print(
+        f"{src['parameters'] / manifest['parameters']:.2f}× fewer parameters, {ratio:.2f}× fewer MACs per token"
+        + (
+            f"; export will apply {manifest['quantization']['mode']} quantization"
+            if manifest.get("quantization", {}).get("mode", "none") != "none"
+            else ""
+        )
+    )

@@ -1,5 +1,6 @@
 """`edgebert recipes list|show`: the compression recipes shipped with edgebert (benchmarks/recipes/*.toml, in the
 wheel as edgebert/_recipes), usable anywhere as `edgebert compress --recipe NAME`."""
+
 from __future__ import annotations
 
 import click
@@ -7,8 +8,14 @@ import click
 from edgebert.cli.common import console, echo_json, examples, json_option, verbosity_options
 
 
-@click.group("recipes", epilog=examples("edgebert recipes list", "edgebert recipes show fast-x86",
-                                        "edgebert compress --recipe fast-x86 --out compressed/fast"))
+@click.group(
+    "recipes",
+    epilog=examples(
+        "edgebert recipes list",
+        "edgebert recipes show fast-x86",
+        "edgebert compress --recipe fast-x86 --out compressed/fast",
+    ),
+)
 def command() -> None:
     """List and show the shipped compression recipes (pass a name to `compress --recipe`)."""
 
@@ -24,8 +31,12 @@ def list_recipes(as_json: bool) -> None:
 
     recipes = [(name, load_recipe(path), path) for name, path in shipped_recipes().items()]
     if as_json:
-        echo_json([{"name": name, "path": str(path), "stages": r.stages(), "description": r.description}
-                   for name, r, path in recipes])
+        echo_json(
+            [
+                {"name": name, "path": str(path), "stages": r.stages(), "description": r.description}
+                for name, r, path in recipes
+            ]
+        )
         return
     table = Table(title="edgebert recipes")
     for col in ("name", "stages", "description"):
@@ -35,8 +46,13 @@ def list_recipes(as_json: bool) -> None:
     console.print(table)
 
 
-@command.command("show", epilog=examples("edgebert recipes show fast-x86",
-                                         "edgebert recipes show fast-x86 > my-recipe.toml   # edit, then --recipe my-recipe.toml"))
+@command.command(
+    "show",
+    epilog=examples(
+        "edgebert recipes show fast-x86",
+        "edgebert recipes show fast-x86 > my-recipe.toml   # edit, then --recipe my-recipe.toml",
+    ),
+)
 @click.argument("name")
 @verbosity_options
 def show_recipe(name: str) -> None:

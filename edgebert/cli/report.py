@@ -1,4 +1,5 @@
 """`edgebert report` and `edgebert compare`: read bench results JSON, write Markdown / HTML / JSON, gate regressions."""
+
 from __future__ import annotations
 
 import click
@@ -14,16 +15,35 @@ def _write(text: str, out: str, inputs) -> None:
         click.echo(f"wrote {path}", err=True)  # stderr: stdout may carry the report itself
 
 
-@click.command("report", epilog=examples(
-    "edgebert report results/*.json                                  # Markdown on stdout",
-    "edgebert report results/*.json --baseline results/int8.json --out report.html",
-    "edgebert report results/pi4.json results/pi5.json --format json --out report.json"))
+@click.command(
+    "report",
+    epilog=examples(
+        "edgebert report results/*.json                                  # Markdown on stdout",
+        "edgebert report results/*.json --baseline results/int8.json --out report.html",
+        "edgebert report results/pi4.json results/pi5.json --format json --out report.json",
+    ),
+)
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=True))
-@click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default=None,
-              help="Output format (default: from the --out suffix, else md).")
-@click.option("--out", "-o", type=click.Path(), default=None, help="File to write (default: standard output; missing directories are created).")
-@click.option("--baseline", type=click.Path(), default=None,
-              help="Results file the deltas are measured against (default: the first RESULTS file).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "html", "json"]),
+    default=None,
+    help="Output format (default: from the --out suffix, else md).",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(),
+    default=None,
+    help="File to write (default: standard output; missing directories are created).",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(),
+    default=None,
+    help="Results file the deltas are measured against (default: the first RESULTS file).",
+)
 @click.option("--no-baseline", is_flag=True, help="Show no deltas (× faster, × smaller, Δ accuracy).")
 @verbosity_options
 def report_command(results, fmt, out, baseline, no_baseline) -> None:
@@ -62,26 +82,44 @@ def parse_threshold(text: str, option: str, unit: str) -> float:
         raise UserError(f"{option} takes a number of {unit} such as {example}, got {text!r}") from None
 
 
-@click.command("compare", epilog=examples(
-    "edgebert compare results/main.json results/candidate.json",
-    "edgebert compare results/main.json results/candidate.json --max-latency-regression 5% --max-accuracy-drop 0.5",
-    "edgebert compare results/main.json results/candidate.json --json -q || echo regressed"))
+@click.command(
+    "compare",
+    epilog=examples(
+        "edgebert compare results/main.json results/candidate.json",
+        "edgebert compare results/main.json results/candidate.json --max-latency-regression 5% --max-accuracy-drop 0.5",
+        "edgebert compare results/main.json results/candidate.json --json -q || echo regressed",
+    ),
+)
 @click.argument("baseline", type=click.Path(dir_okay=True))
 @click.argument("candidate", type=click.Path(dir_okay=True))
-@click.option("--max-latency-regression", default="5%", show_default=True,
-              help="Slow-down band, with %: a workload regressed only when the 95% interval of its p50 ratio lies wholly above it.")
-@click.option("--max-accuracy-drop", default="0.5", show_default=True,
-              help="Largest accuracy drop allowed, in percentage points.")
+@click.option(
+    "--max-latency-regression",
+    default="5%",
+    show_default=True,
+    help="Slow-down band, with %: a workload regressed only when the 95% interval of its p50 ratio lies wholly above it.",
+)
+@click.option(
+    "--max-accuracy-drop", default="0.5", show_default=True, help="Largest accuracy drop allowed, in percentage points."
+)
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="The same as --format json: one machine-readable document on stdout.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="The same as --format json: one machine-readable document on stdout."
+)
 @click.option("--out", "-o", type=click.Path(), default=None, help="Also write the comparison to this file.")
-@click.option("--allow-different-env", is_flag=True,
-              help="Compare runs from different machines or thread counts (their latency ratio may mislead).")
-@click.option("--allow-busy", is_flag=True,
-              help="Compare runs measured while other processes loaded the CPUs (flagged in the output).")
+@click.option(
+    "--allow-different-env",
+    is_flag=True,
+    help="Compare runs from different machines or thread counts (their latency ratio may mislead).",
+)
+@click.option(
+    "--allow-busy",
+    is_flag=True,
+    help="Compare runs measured while other processes loaded the CPUs (flagged in the output).",
+)
 @verbosity_options
-def compare_command(baseline, candidate, max_latency_regression, max_accuracy_drop, fmt, as_json, out, allow_different_env,
-                    allow_busy) -> None:
+def compare_command(
+    baseline, candidate, max_latency_regression, max_accuracy_drop, fmt, as_json, out, allow_different_env, allow_busy
+) -> None:
     """Exit 1 if CANDIDATE regressed in latency or lost accuracy beyond a threshold, else 0.
 
     \b
@@ -103,10 +141,14 @@ def compare_command(baseline, candidate, max_latency_regression, max_accuracy_dr
     if out is not None:
         check_output_file(out, [baseline, candidate])
         check_output_format(out, fmt)
-    result = compare_runs(load_results(baseline), load_results(candidate),
-                          parse_threshold(max_latency_regression, "--max-latency-regression", "percent"),
-                          parse_threshold(max_accuracy_drop, "--max-accuracy-drop", "percentage points"),
-                          allow_different_env, allow_busy)
+    result = compare_runs(
+        load_results(baseline),
+        load_results(candidate),
+        parse_threshold(max_latency_regression, "--max-latency-regression", "percent"),
+        parse_threshold(max_accuracy_drop, "--max-accuracy-drop", "percentage points"),
+        allow_different_env,
+        allow_busy,
+    )
     text = render_json(result) if fmt == "json" else render_markdown(result)
     click.echo(text, nl=False)
     if out is not None:

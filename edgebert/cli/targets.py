@@ -1,4 +1,5 @@
 """`edgebert targets list|show`."""
+
 from __future__ import annotations
 
 import click
@@ -7,8 +8,12 @@ from rich.table import Table
 from edgebert.cli.common import console, echo_json, examples, json_option, verbosity_options
 
 
-@click.group("targets", epilog=examples("edgebert targets list", "edgebert targets show arm64",
-                                        "edgebert targets show x86 --toml > my-target.toml"))
+@click.group(
+    "targets",
+    epilog=examples(
+        "edgebert targets list", "edgebert targets show arm64", "edgebert targets show x86 --toml > my-target.toml"
+    ),
+)
 def command() -> None:
     """List and show hardware targets (TOML files in targets/, shipped in the wheel)."""
 
@@ -16,7 +21,12 @@ def command() -> None:
 def _quantization(t) -> str:
     q = t.quantization
     kinds = {"uint8": "U8", "int8": "S8"}
-    return "none" if q.mode == "none" else f"{q.mode} {q.format} {kinds[q.activation_type]}{kinds[q.weight_type]}" + (" per-ch" if q.per_channel else "")
+    return (
+        "none"
+        if q.mode == "none"
+        else f"{q.mode} {q.format} {kinds[q.activation_type]}{kinds[q.weight_type]}"
+        + (" per-ch" if q.per_channel else "")
+    )
 
 
 @command.command("list", epilog=examples("edgebert targets list", "edgebert targets list --json"))
@@ -28,23 +38,49 @@ def list_targets(as_json: bool) -> None:
 
     targets = builtin_targets()
     if as_json:
-        echo_json([{**t.to_dict(), "precision": t.precision, "missing_cpu_features": t.missing_cpu_features(),
-                    "fits_this_cpu": not t.missing_cpu_features()} for t in targets])
+        echo_json(
+            [
+                {
+                    **t.to_dict(),
+                    "precision": t.precision,
+                    "missing_cpu_features": t.missing_cpu_features(),
+                    "fits_this_cpu": not t.missing_cpu_features(),
+                }
+                for t in targets
+            ]
+        )
         return
     table = Table(title="edgebert targets")
     for col in ("name", "aliases", "format", "precision", "quantization", "fits this CPU"):
         table.add_column(col, no_wrap=col in ("name", "quantization"))
     for t in targets:
-        table.add_row(t.name, ", ".join(t.aliases), t.export.format, t.precision, _quantization(t),
-                      "yes" if not t.missing_cpu_features() else "no")
+        table.add_row(
+            t.name,
+            ", ".join(t.aliases),
+            t.export.format,
+            t.precision,
+            _quantization(t),
+            "yes" if not t.missing_cpu_features() else "no",
+        )
     console.print(table)
 
 
-@command.command("show", epilog=examples("edgebert targets show arm64", "edgebert targets show x86 --json",
-                                         "edgebert targets show x86 --toml > my-target.toml   # edit, then --target my-target.toml"))
+@command.command(
+    "show",
+    epilog=examples(
+        "edgebert targets show arm64",
+        "edgebert targets show x86 --json",
+        "edgebert targets show x86 --toml > my-target.toml   # edit, then --target my-target.toml",
+    ),
+)
 @click.argument("name")
 @json_option
-@click.option("--toml", "as_toml", is_flag=True, help="Print only the target file (TOML), ready to save, edit and pass as --target FILE.")
+@click.option(
+    "--toml",
+    "as_toml",
+    is_flag=True,
+    help="Print only the target file (TOML), ready to save, edit and pass as --target FILE.",
+)
 @verbosity_options
 def show_target(name: str, as_json: bool, as_toml: bool) -> None:
     """Print the resolved settings of a target (name, alias or .toml path)."""

@@ -8,6 +8,7 @@ Q·Kᵀ and softmax·V each cost L·A per token. The Linear layers outside the e
 run once per sequence, hence the /L. A layer shared by several positions is executed, and counted, at each one.
 Unstructured zeros do not reduce this figure: dense kernels multiply them anyway.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -97,9 +98,11 @@ def linear_sparsity(model) -> float:
 def shape_summary(model) -> dict[str, Any]:
     """Layers, heads per layer and FFN width per layer: what structured pruning changed, at a glance."""
     layout = Layout(model)
-    return {"layers": len(layout.layers),
-            "heads": [len(layout.heads_in(layer)) for layer in layout.layers],
-            "ffn": [layout.part(layer, "ffn_in").out_features for layer in layout.layers]}
+    return {
+        "layers": len(layout.layers),
+        "heads": [len(layout.heads_in(layer)) for layer in layout.layers],
+        "ffn": [layout.part(layer, "ffn_in").out_features for layer in layout.layers],
+    }
 
 
 def dev_accuracy(model, ctx: CompressContext) -> float | None:
@@ -120,7 +123,10 @@ def batches(model, texts: LabelledTexts, ctx: CompressContext, samples: int, bat
     y = texts.label_ids(ctx.label2id)
     for i in range(0, len(idx), batch_size):
         part = idx[i : i + batch_size]
-        yield models.encode(model, ctx.tokenizer, [texts.texts[j] for j in part], ctx.max_length), torch.as_tensor(y[part])
+        yield (
+            models.encode(model, ctx.tokenizer, [texts.texts[j] for j in part], ctx.max_length),
+            torch.as_tensor(y[part]),
+        )
 
 
 def require_data(ctx: CompressContext, what: str) -> LabelledTexts:

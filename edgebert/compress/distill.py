@@ -13,6 +13,7 @@ The hidden-state loss needs the teacher's activations per batch, so with it the 
 same token positions and widths, so it is skipped (with a note) for a teacher that tokenizes differently or is wider.
 `kd_weight = 0` is plain fine-tuning on the labels: the baseline distillation is measured against (same steps).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -68,18 +69,24 @@ def check(model, config: DistillConfig, ctx: CompressContext) -> None:
     cfg = models.read_config(path)
     teacher_labels = {str(v): int(k) for k, v in (cfg.get("id2label") or {}).items()}
     if teacher_labels != ctx.label2id:
-        raise ConfigError(f"teacher {path} predicts labels {sorted(teacher_labels)}, the student {sorted(ctx.label2id)}; "
-                          "distil from a teacher trained on the same label set")
+        raise ConfigError(
+            f"teacher {path} predicts labels {sorted(teacher_labels)}, the student {sorted(ctx.label2id)}; "
+            "distil from a teacher trained on the same label set"
+        )
 
 
-def teacher_logits(path: Path, texts: data.LabelledTexts, needed: np.ndarray, ctx: CompressContext, loaded=None) -> tuple[np.ndarray, int]:
+def teacher_logits(
+    path: Path, texts: data.LabelledTexts, needed: np.ndarray, ctx: CompressContext, loaded=None
+) -> tuple[np.ndarray, int]:
     """Teacher logits for the training texts (rows the schedule never draws stay NaN); (logits, rows computed now).
     `loaded`: the teacher's (model, tokenizer) when the caller has them already.
 
     The cache holds one row per training text, filled as trials need them: a longer run later computes only
     the texts an earlier run did not draw.
     """
-    key = hashlib.sha256(f"{bundle.sha256_file(models.weights_file(path))} {data.dataset_digest(texts)} {ctx.max_length}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(
+        f"{bundle.sha256_file(models.weights_file(path))} {data.dataset_digest(texts)} {ctx.max_length}".encode()
+    ).hexdigest()[:24]
     cached = cache_dir() / "teacher-logits" / f"{key}.npy"
     logits = None
     if cached.is_file():
@@ -93,7 +100,9 @@ def teacher_logits(path: Path, texts: data.LabelledTexts, needed: np.ndarray, ct
     if len(missing):
         teacher, tokenizer = loaded or models.load_classifier(path)
         ctx.log(f"teacher logits on {len(missing)} training texts (cached for later runs)")
-        logits[missing] = models.predict_logits(teacher, tokenizer, [texts.texts[i] for i in missing], max_length=ctx.max_length)
+        logits[missing] = models.predict_logits(
+            teacher, tokenizer, [texts.texts[i] for i in missing], max_length=ctx.max_length
+        )
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.npy")
         np.save(tmp, logits, allow_pickle=False)
@@ -171,27 +180,44 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
         idx = schedule[step]
         enc = models.encode(model, ctx.tokenizer, [train.texts[i] for i in idx], ctx.max_length)
         out = model(**enc, output_hidden_states=use_hidden)
-        kd = functional.kl_div(functional.log_softmax(out.logits / T, -1), functional.softmax(t_logits[idx] / T, -1),
-                               reduction="batchmean") * T * T
+        kd = (
+            functional.kl_div(
+                functional.log_softmax(out.logits / T, -1),
+                functional.softmax(t_logits[idx] / T, -1),
+                reduction="batchmean",
+            )
+            * T
+            * T
+        )
         loss = config.kd_weight * kd + (1 - config.kd_weight) * functional.cross_entropy(out.logits, y_all[idx])
         if use_hidden:
             with torch.no_grad():
                 t_hidden = teacher(**enc, output_hidden_states=True).hidden_states
             mask = enc["attention_mask"].unsqueeze(-1).float()
-            mse = sum(((out.hidden_states[s] - t_hidden[t]) ** 2 * mask).sum() / (mask.sum() * out.hidden_states[s].shape[-1])
-                      for s, t in pairs) / len(pairs)
+            mse = sum(
+                ((out.hidden_states[s] - t_hidden[t]) ** 2 * mask).sum() / (mask.sum() * out.hidden_states[s].shape[-1])
+                for s, t in pairs
+            ) / len(pairs)
             loss = loss + config.hidden_weight * mse
         losses.append(optimizer_step(model, loss, optim, sched))
         if advance is not None:
             advance(1)
-        if ctx.checkpoint is not None and ctx.checkpoint_every and (step + 1) % ctx.checkpoint_every == 0 and step + 1 < config.steps:
+        if (
+            ctx.checkpoint is not None
+            and ctx.checkpoint_every
+            and (step + 1) % ctx.checkpoint_every == 0
+            and step + 1 < config.steps
+        ):
             model.eval()
             ctx.checkpoint(step + 1, dev_accuracy(model, ctx))
             model.train()
     model.eval()
     details: dict[str, Any] = {
-        "teacher": str(Path(path).absolute()), "steps_run": len(losses), "stopped_by": "steps" if len(losses) == config.steps else "minutes",
-        "teacher_logits_computed": computed, "teacher_seconds": round(teacher_seconds, 1),
+        "teacher": str(Path(path).absolute()),
+        "steps_run": len(losses),
+        "stopped_by": "steps" if len(losses) == config.steps else "minutes",
+        "teacher_logits_computed": computed,
+        "teacher_seconds": round(teacher_seconds, 1),
         "loss_first": round(float(np.mean(losses[:10])), 4) if losses else None,
         "loss_last": round(float(np.mean(losses[-10:])), 4) if losses else None,
         "hidden_pairs": pairs or None,

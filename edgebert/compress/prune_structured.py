@@ -18,6 +18,7 @@ is removed from every layer: uniform shapes export and reload cleanly (transform
 (Measured on the default model, layers first then half the heads and FFN, keeping 4 of 6 layers: 74.4% dev
 accuracy before distillation and 83.5% after 600 steps, against 83.1% unpruned.)
 """
+
 from __future__ import annotations
 
 import time
@@ -62,18 +63,24 @@ def check(model, config: PruneStructuredConfig, ctx: CompressContext | None = No
     """One-line errors before any work: pruning every head of a layer, or every layer; no data to measure on."""
     layout = Layout(model)
     if config.heads_ratio and not layout.arch.prunable_heads:  # MPNet: why in architectures.py
-        raise ConfigError(f"head pruning is not supported for {layout.arch.model_type} models (their relative position bias spans every head); "
-                          "set prune_structured.heads_ratio = 0 and prune FFN neurons or layers")
+        raise ConfigError(
+            f"head pruning is not supported for {layout.arch.model_type} models (their relative position bias spans every head); "
+            "set prune_structured.heads_ratio = 0 and prune FFN neurons or layers"
+        )
     if getattr(model.config, SHARED_LAYERS_KEY, None):
         raise ConfigError("prune_structured must run before layers are shared; the recipe order does that")
     for i, layer in enumerate(layout.layers):
         n = len(layout.heads_in(layer))
         if _count(config.heads_ratio, n) >= n:
-            raise ConfigError(f"prune_structured.heads_ratio = {config.heads_ratio} would prune every head of layer {i} "
-                              f"({n} heads); use a ratio below {(n - 0.5) / n:.3f}")
+            raise ConfigError(
+                f"prune_structured.heads_ratio = {config.heads_ratio} would prune every head of layer {i} "
+                f"({n} heads); use a ratio below {(n - 0.5) / n:.3f}"
+            )
     n = len(layout.layers)
     if _count(config.layers_ratio, n) >= n:
-        raise ConfigError(f"prune_structured.layers_ratio = {config.layers_ratio} would remove all {n} layers; use a smaller ratio")
+        raise ConfigError(
+            f"prune_structured.layers_ratio = {config.layers_ratio} would remove all {n} layers; use a smaller ratio"
+        )
     if ctx is not None and (config.heads_ratio or config.ffn_ratio or config.layers_ratio):
         require_data(ctx, "structured pruning (importance is measured on data)")
 
@@ -102,7 +109,9 @@ def prune_structured_(model, config: PruneStructuredConfig, ctx: CompressContext
     return details
 
 
-def unit_importance(model, train, config: PruneStructuredConfig, ctx: CompressContext) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def unit_importance(
+    model, train, config: PruneStructuredConfig, ctx: CompressContext
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Importance of every head and every FFN neuron of every layer (see the module docstring)."""
     torch = require("torch")
     layout = Layout(model)
@@ -111,8 +120,10 @@ def unit_importance(model, train, config: PruneStructuredConfig, ctx: CompressCo
     hooks = []
     for i, layer in enumerate(layers):
         for name in ("attn_out", "ffn_out"):
+
             def keep_input(module, args, key=(i, name)):
                 captured[key] = args[0]
+
             hooks.append(layout.part(layer, name).register_forward_pre_hook(keep_input))
     heads = [np.zeros(len(layout.heads_in(layer))) for layer in layers]
     ffn = [np.zeros(layout.part(layer, "ffn_in").out_features) for layer in layers]
@@ -128,7 +139,7 @@ def unit_importance(model, train, config: PruneStructuredConfig, ctx: CompressCo
                     keys = list(captured)
                     grads = torch.autograd.grad(loss, [captured[k] for k in keys])
                 for (i, name), g in zip(keys, grads):
-                    contrib = (captured[(i, name)].detach() * g * mask)  # B, T, width
+                    contrib = captured[(i, name)].detach() * g * mask  # B, T, width
                     if name == "attn_out":
                         heads[i] += contrib.view(*contrib.shape[:2], -1, d).sum(dim=(1, 3)).abs().sum(0).numpy()
                     else:
@@ -164,7 +175,9 @@ def _prune_ffn(model, layout: Layout, scores: list[np.ndarray], ratio: float) ->
     torch = require("torch")
     widths = {layout.part(layer, "ffn_in").out_features for layer in layout.layers}
     if len(widths) != 1:
-        raise ConfigError(f"FFN pruning needs one FFN width in every layer (config has one intermediate size), found {sorted(widths)}")
+        raise ConfigError(
+            f"FFN pruning needs one FFN width in every layer (config has one intermediate size), found {sorted(widths)}"
+        )
     width = widths.pop()
     keep = width - _count(ratio, width)
     for i, layer in enumerate(layout.layers):

@@ -10,6 +10,7 @@ same fraction from each Linear. torch's L1Unstructured removes round(sparsity ·
 When training follows (distillation), the recipe keeps torch's masks on so the zeros stay zero while the other
 weights learn, then calls `make_permanent`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,8 +35,9 @@ def check(model, config: PruneUnstructuredConfig, ctx: CompressContext | None = 
     Layout(model)  # the architecture is one edgebert knows; the config validated itself
 
 
-def prune_unstructured_(model, config: PruneUnstructuredConfig, ctx: CompressContext | None = None, *,
-                        permanent: bool | None = None) -> dict[str, Any]:
+def prune_unstructured_(
+    model, config: PruneUnstructuredConfig, ctx: CompressContext | None = None, *, permanent: bool | None = None
+) -> dict[str, Any]:
     """Zero the smallest-magnitude weights in place; `permanent=False` keeps the masks for training that follows
     (default: keep them when the recipe distils later, since training would otherwise refill the zeros)."""
     if permanent is None:
@@ -44,7 +46,9 @@ def prune_unstructured_(model, config: PruneUnstructuredConfig, ctx: CompressCon
     linears = Layout(model).linear_weights()
     gzip_before = gzip_bytes(model)
     if config.scope == "global":
-        prune.global_unstructured([(m, "weight") for m in linears], pruning_method=prune.L1Unstructured, amount=config.sparsity)
+        prune.global_unstructured(
+            [(m, "weight") for m in linears], pruning_method=prune.L1Unstructured, amount=config.sparsity
+        )
     else:
         for m in linears:
             prune.l1_unstructured(m, "weight", amount=config.sparsity)
@@ -53,11 +57,20 @@ def prune_unstructured_(model, config: PruneUnstructuredConfig, ctx: CompressCon
     total = sum(m.weight.numel() for m in linears)
     zeros = sum(int((m.weight == 0).sum()) for m in linears)
     # what torch's L1Unstructured removes: round(amount · n) of the pool (all weights, or each Linear's own)
-    target = round(config.sparsity * total) if config.scope == "global" else sum(round(config.sparsity * m.weight.numel()) for m in linears)
-    return {"pruned_weights": total, "zeros": zeros, "achieved_sparsity": zeros / total,
-            "target_zeros": target, "gzip_bytes_before": gzip_before,
-            "gzip_bytes_after": gzip_bytes(model),
-            "note": "dense kernels gain no speed from unstructured zeros; the gain is compressed (gzip) size"}
+    target = (
+        round(config.sparsity * total)
+        if config.scope == "global"
+        else sum(round(config.sparsity * m.weight.numel()) for m in linears)
+    )
+    return {
+        "pruned_weights": total,
+        "zeros": zeros,
+        "achieved_sparsity": zeros / total,
+        "target_zeros": target,
+        "gzip_bytes_before": gzip_before,
+        "gzip_bytes_after": gzip_bytes(model),
+        "note": "dense kernels gain no speed from unstructured zeros; the gain is compressed (gzip) size",
+    }
 
 
 def make_permanent(model) -> None:

@@ -12,6 +12,7 @@ against the fp32 source (parity). Modes:
 - bf16: bfloat16, where the CPU has AVX-512 BF16 (PyTorch bf16 MiniLM ran 1.7x faster than fp32 here at
   0.9999 cosine); exported through TorchScript (`edgebert export --format torchscript`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,10 +45,16 @@ def settings(config: QuantizeConfig) -> tuple[QuantizationSettings, str]:
     """(the QuantizationSettings export applies, the precision the export will have)."""
     if config.mode in ("fp16", "bf16", "none"):
         return QuantizationSettings(mode="none"), ("fp32" if config.mode == "none" else config.mode)
-    data = {"mode": config.mode, "format": config.format or ("QOperator" if config.mode == "dynamic" else "QDQ"),
-            "weight_type": config.weight_type, "activation_type": config.activation_type, "per_channel": config.per_channel,
-            "reduce_range": config.reduce_range, "calibration_samples": config.calibration_samples,
-            "keep_float_ops": list(SENSITIVE_OPS if config.keep_sensitive_float else ())}
+    data = {
+        "mode": config.mode,
+        "format": config.format or ("QOperator" if config.mode == "dynamic" else "QDQ"),
+        "weight_type": config.weight_type,
+        "activation_type": config.activation_type,
+        "per_channel": config.per_channel,
+        "reduce_range": config.reduce_range,
+        "calibration_samples": config.calibration_samples,
+        "keep_float_ops": list(SENSITIVE_OPS if config.keep_sensitive_float else ()),
+    }
     try:
         return from_dict(QuantizationSettings, data, "quantize"), "int8"
     except ConfigError as exc:
@@ -69,10 +76,18 @@ def plan_quantization(model, config: QuantizeConfig, ctx: CompressContext | None
         notes.append("this CPU has no AVX-512 BF16: bf16 here runs emulated and slow; it pays off on CPUs that have it")
     if config.mode == "fp16":
         notes.append("fp16 is for GPU targets (export with --target cuda); CPUs have no fast fp16 matrix multiply")
-    if config.mode == "static" and ctx is not None and ctx.dev is not None and len(ctx.dev) < config.calibration_samples:
+    if (
+        config.mode == "static"
+        and ctx is not None
+        and ctx.dev is not None
+        and len(ctx.dev) < config.calibration_samples
+    ):
         notes.append(f"only {len(ctx.dev)} calibration texts are available, fewer than calibration_samples")
-    out: dict[str, Any] = {"quantization": to_dict(q), "precision": precision,
-                           "note": "applied by `edgebert export`, whose parity check measures its effect"}
+    out: dict[str, Any] = {
+        "quantization": to_dict(q),
+        "precision": precision,
+        "note": "applied by `edgebert export`, whose parity check measures its effect",
+    }
     if notes:
         out["notes"] = notes
     return out

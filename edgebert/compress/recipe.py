@@ -5,6 +5,7 @@ Order is fixed, each stage preparing the next: structured pruning (heads, FFN ne
 quantization settings (applied at export). Every stage gets a record in the manifest: its config, seconds,
 parameters, MACs per token (common.py states the formula), sparsity, and dev accuracy before and after.
 """
+
 from __future__ import annotations
 
 import time
@@ -83,8 +84,12 @@ def resolve_recipe_path(recipe: str | Path) -> Path:
     if str(recipe) in shipped:
         return shipped[str(recipe)]
     if str(recipe).endswith(".toml") or path.parent != Path("."):
-        raise UserError(f"recipe file {path} does not exist (shipped recipes: {', '.join(shipped)}; see `edgebert recipes list`)")
-    raise UserError(f"unknown recipe {str(recipe)!r}; shipped recipes: {', '.join(shipped)} (or a path to a .toml file)")
+        raise UserError(
+            f"recipe file {path} does not exist (shipped recipes: {', '.join(shipped)}; see `edgebert recipes list`)"
+        )
+    raise UserError(
+        f"unknown recipe {str(recipe)!r}; shipped recipes: {', '.join(shipped)} (or a path to a .toml file)"
+    )
 
 
 def load_recipe_dict(path: str | Path) -> dict[str, Any]:
@@ -95,8 +100,10 @@ def load_recipe_dict(path: str | Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"recipe {path} is not valid TOML: {str(exc).splitlines()[0]}") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"recipe {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
-                          "save it as UTF-8") from None
+        raise ConfigError(
+            f"recipe {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "save it as UTF-8"
+        ) from None
     except RecursionError:
         raise ConfigError(f"recipe {path} nests too deeply to be a recipe; see benchmarks/recipes/*.toml") from None
     except OSError as exc:
@@ -117,7 +124,9 @@ def _as_recipe(recipe: Recipe | dict | str | Path) -> Recipe:
     return load_recipe(recipe)
 
 
-def resolve_data(model_dir: Path, dataset, text_column: str, label_column: str) -> tuple[dict[str, data.LabelledTexts] | None, dict | None]:
+def resolve_data(
+    model_dir: Path, dataset, text_column: str, label_column: str
+) -> tuple[dict[str, data.LabelledTexts] | None, dict | None]:
     """(train/dev/test splits, the task record to keep): the user's dataset split 80/10/10, else the model's task."""
     if dataset is not None:  # the user's data replaces the model's task (export then needs --dataset too)
         return data.split(data.load_dataset(dataset, text_column, label_column)), None
@@ -127,10 +136,20 @@ def resolve_data(model_dir: Path, dataset, text_column: str, label_column: str) 
     return None, task
 
 
-def compress_model(model_dir: str | Path | None, recipe: Recipe | dict | str | Path, out: str | Path | None = None, *,
-                   dataset: str | Path | None = None, text_column: str = "text", label_column: str = "label",
-                   force: bool = False, log: Callable[[str], None] | None = None, progress: common.Progress | None = None,
-                   checkpoint: Callable[[int, float | None], None] | None = None, checkpoint_every: int = 0) -> Path:
+def compress_model(
+    model_dir: str | Path | None,
+    recipe: Recipe | dict | str | Path,
+    out: str | Path | None = None,
+    *,
+    dataset: str | Path | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    force: bool = False,
+    log: Callable[[str], None] | None = None,
+    progress: common.Progress | None = None,
+    checkpoint: Callable[[int, float | None], None] | None = None,
+    checkpoint_every: int = 0,
+) -> Path:
     """Apply `recipe` to the model in `model_dir` (None: the default task model); write and return the output dir.
 
     `log` gets one line per stage; `progress(description, total) -> advance(n)` each training step (None: silent);
@@ -147,18 +166,34 @@ def compress_model(model_dir: str | Path | None, recipe: Recipe | dict | str | P
     bundle.check_output_dir(out_path.absolute(), force, inputs)
     model, tokenizer = load_classifier(source_dir)
     splits, task = resolve_data(source_dir, dataset, text_column, label_column)
-    ctx = common.CompressContext(tokenizer=tokenizer, label2id=label2id(model), train=splits and splits["train"],
-                                 dev=splits and splits["dev"], teacher_dir=Path(source_dir), max_length=recipe.max_length,
-                                 seed=recipe.seed, log=log, progress=progress, checkpoint=checkpoint,
-                                 checkpoint_every=checkpoint_every)
+    ctx = common.CompressContext(
+        tokenizer=tokenizer,
+        label2id=label2id(model),
+        train=splits and splits["train"],
+        dev=splits and splits["dev"],
+        teacher_dir=Path(source_dir),
+        max_length=recipe.max_length,
+        seed=recipe.seed,
+        log=log,
+        progress=progress,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+    )
     _preflight(model, recipe, ctx)
-    source = {"path": str(Path(source_dir).absolute()), "model_type": model.config.model_type,
-              "sha256": bundle.sha256_file(weights_file(source_dir)), "parameters": common.count_parameters(model),
-              "macs_per_token": common.macs_per_token(model), "shape": common.shape_summary(model)}
+    source = {
+        "path": str(Path(source_dir).absolute()),
+        "model_type": model.config.model_type,
+        "sha256": bundle.sha256_file(weights_file(source_dir)),
+        "parameters": common.count_parameters(model),
+        "macs_per_token": common.macs_per_token(model),
+        "shape": common.shape_summary(model),
+    }
     acc = common.dev_accuracy(model, ctx)
     source["dev_accuracy"] = acc
-    log(f"source: {source['parameters']:,} parameters, {source['macs_per_token']:,} MACs/token"
-        + (f", dev accuracy {acc:.2%}" if acc is not None else " (no dev split: accuracy not measured)"))
+    log(
+        f"source: {source['parameters']:,} parameters, {source['macs_per_token']:,} MACs/token"
+        + (f", dev accuracy {acc:.2%}" if acc is not None else " (no dev split: accuracy not measured)")
+    )
     records, extra = [], {}
     for name in recipe.stages():
         record, acc = _run_stage(name, model, recipe, ctx, acc, log)
@@ -170,18 +205,28 @@ def compress_model(model_dir: str | Path | None, recipe: Recipe | dict | str | P
     with bundle.staging_dir(out_path, force=force, inputs=inputs) as tmp:
         save_model(model, tokenizer, tmp)
         manifest: dict[str, Any] = {
-            "kind": "model", "task": task, "source": source, "recipe": to_dict(recipe),
+            "kind": "model",
+            "task": task,
+            "source": source,
+            "recipe": to_dict(recipe),
             "stages": model_manifest(source_dir).get("stages", []) + records,
-            "parameters": common.count_parameters(model), "macs_per_token": common.macs_per_token(model),
-            "macs_seq_len": common.MACS_SEQ_LEN, "shape": common.shape_summary(model),
+            "parameters": common.count_parameters(model),
+            "macs_per_token": common.macs_per_token(model),
+            "macs_seq_len": common.MACS_SEQ_LEN,
+            "shape": common.shape_summary(model),
             "accuracy": {"dev": acc, "dev_source": source["dev_accuracy"], "max_length": recipe.max_length},
-            "seconds": round(time.time() - started, 1), **extra,
+            "seconds": round(time.time() - started, 1),
+            **extra,
         }
         if getattr(model.config, share.CONFIG_KEY, None):
             manifest["shared_weights"] = True  # export skips the fusion that would copy shared weights
         if splits is not None and dataset is not None:
-            manifest["dataset"] = {"path": str(Path(dataset).absolute()), "sha256": bundle.sha256_file(Path(dataset)),
-                                   "split_seed": data.SPLIT_SEED, "sizes": {k: len(v) for k, v in splits.items()}}
+            manifest["dataset"] = {
+                "path": str(Path(dataset).absolute()),
+                "sha256": bundle.sha256_file(Path(dataset)),
+                "split_seed": data.SPLIT_SEED,
+                "sizes": {k: len(v) for k, v in splits.items()},
+            }
         bundle.write_manifest(tmp, manifest)
     return out_path
 
@@ -199,26 +244,44 @@ def _preflight(model, recipe: Recipe, ctx: common.CompressContext) -> None:
 
 def _run_stage(name: str, model, recipe: Recipe, ctx: common.CompressContext, acc_before, log) -> tuple[dict, Any]:
     config = getattr(recipe, name)
-    before = {"params": common.count_parameters(model), "macs": common.macs_per_token(model), "sparsity": common.linear_sparsity(model)}
+    before = {
+        "params": common.count_parameters(model),
+        "macs": common.macs_per_token(model),
+        "sparsity": common.linear_sparsity(model),
+    }
     log(f"{name}: {to_dict(config)}")
     started_at, t0 = bundle.now_iso(), time.time()
     stage = STAGE_REGISTRY[name]
     stages = recipe.stages()
-    ctx.later_stages = tuple(stages[stages.index(name) + 1:])  # prune_unstructured keeps its masks if distill follows
+    ctx.later_stages = tuple(stages[stages.index(name) + 1 :])  # prune_unstructured keeps its masks if distill follows
     result = stage.apply(model, config, ctx)
     seconds = time.time() - t0
     # Quantization happens at export: the PyTorch model (and its accuracy) is unchanged here.
     acc_after = common.dev_accuracy(model, ctx) if stage.changes_weights else acc_before
     record = {
-        "stage": name, "config": to_dict(config), "started_at": started_at, "seconds": round(seconds, 1),
-        "params_before": before["params"], "params_after": common.count_parameters(model),
-        "macs_per_token_before": before["macs"], "macs_per_token_after": common.macs_per_token(model),
-        "sparsity_before": round(before["sparsity"], 6), "sparsity_after": round(common.linear_sparsity(model), 6),
-        "dev_accuracy_before": acc_before, "dev_accuracy_after": acc_after,
-        "shape_after": common.shape_summary(model), "result": result,
+        "stage": name,
+        "config": to_dict(config),
+        "started_at": started_at,
+        "seconds": round(seconds, 1),
+        "params_before": before["params"],
+        "params_after": common.count_parameters(model),
+        "macs_per_token_before": before["macs"],
+        "macs_per_token_after": common.macs_per_token(model),
+        "sparsity_before": round(before["sparsity"], 6),
+        "sparsity_after": round(common.linear_sparsity(model), 6),
+        "dev_accuracy_before": acc_before,
+        "dev_accuracy_after": acc_after,
+        "shape_after": common.shape_summary(model),
+        "result": result,
     }
-    log(f"{name}: {record['params_before']:,} → {record['params_after']:,} parameters, "
+    log(
+        f"{name}: {record['params_before']:,} → {record['params_after']:,} parameters, "
         f"{record['macs_per_token_before']:,} → {record['macs_per_token_after']:,} MACs/token"
-        + (f", dev accuracy {acc_before:.2%} → {acc_after:.2%}" if acc_after is not None and acc_before is not None else "")
-        + f" ({seconds:.0f} s)")
+        + (
+            f", dev accuracy {acc_before:.2%} → {acc_after:.2%}"
+            if acc_after is not None and acc_before is not None
+            else ""
+        )
+        + f" ({seconds:.0f} s)"
+    )
     return record, acc_after

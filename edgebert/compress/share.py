@@ -9,6 +9,7 @@ safetensors file holds each group's first layer only; models.load_classifier tie
 (models.tie_shared_layers / models.unique_state_dict: the low-level loader owns the persistence, so it never
 imports a compression method).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,7 +41,9 @@ def check(model, config: ShareConfig, ctx: CompressContext | None = None) -> Non
     if ctx is not None and ctx.planned_layers is not None:  # preflight: the count structured pruning will leave
         n = ctx.planned_layers
     if config.group_size > n:
-        raise ConfigError(f"share.group_size = {config.group_size} but the model has {n} layers after pruning; use at most {n}")
+        raise ConfigError(
+            f"share.group_size = {config.group_size} but the model has {n} layers after pruning; use at most {n}"
+        )
 
 
 def share_layers_(model, config: ShareConfig, ctx: CompressContext | None = None) -> dict[str, Any]:

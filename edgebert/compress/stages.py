@@ -5,6 +5,7 @@
 
 The registry's order is the order a recipe runs them in (recipe.py says why); `Recipe` has one field per stage.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,11 +27,23 @@ class Stage:
     changes_weights: bool = True  # False: settings applied later (quantize: at export), the model is left as it is
 
 
-STAGES: dict[str, Stage] = {s.name: s for s in (
-    Stage("prune_structured", prune_structured.PruneStructuredConfig, prune_structured.prune_structured_, prune_structured.check),
-    Stage("share", share.ShareConfig, share.share_layers_, share.check),
-    Stage("prune_unstructured", prune_unstructured.PruneUnstructuredConfig, prune_unstructured.prune_unstructured_,
-          prune_unstructured.check),
-    Stage("distill", distill.DistillConfig, distill.distill_, distill.check),
-    Stage("quantize", quantize.QuantizeConfig, quantize.plan_quantization, quantize.check, changes_weights=False),
-)}
+STAGES: dict[str, Stage] = {
+    s.name: s
+    for s in (
+        Stage(
+            "prune_structured",
+            prune_structured.PruneStructuredConfig,
+            prune_structured.prune_structured_,
+            prune_structured.check,
+        ),
+        Stage("share", share.ShareConfig, share.share_layers_, share.check),
+        Stage(
+            "prune_unstructured",
+            prune_unstructured.PruneUnstructuredConfig,
+            prune_unstructured.prune_unstructured_,
+            prune_unstructured.check,
+        ),
+        Stage("distill", distill.DistillConfig, distill.distill_, distill.check),
+        Stage("quantize", quantize.QuantizeConfig, quantize.plan_quantization, quantize.check, changes_weights=False),
+    )
+}

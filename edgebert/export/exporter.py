@@ -4,6 +4,7 @@ Nothing is called done before parity: the bundle is run, through the same runner
 evaluation split and compared with the PyTorch source. The bundle is built in a temp dir and renamed into place
 only after it passed, so a failure or Ctrl-C leaves nothing behind.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -51,8 +52,13 @@ def model_manifest(model_dir: Path) -> dict[str, Any]:
     return bundle.read_manifest(model_dir) if path.is_file() else {}
 
 
-def resolve_eval_data(model_dir: Path, dataset: str | Path | None, text_column: str = "text", label_column: str = "label",
-                      eval_split: str = "test") -> EvalData:
+def resolve_eval_data(
+    model_dir: Path,
+    dataset: str | Path | None,
+    text_column: str = "text",
+    label_column: str = "label",
+    eval_split: str = "test",
+) -> EvalData:
     """A user's dataset is evaluated whole; a task model on its test split (the search validates on dev instead,
     so that choosing a recipe never looks at the test split)."""
     if dataset is not None:
@@ -66,10 +72,22 @@ def resolve_eval_data(model_dir: Path, dataset: str | Path | None, text_column: 
     raise UserError(f"{model_dir} is not an edgebert task model; pass --dataset FILE with labelled evaluation texts")
 
 
-def export_bundle(target: str | Target, model_dir: str | Path | None = None, out: str | Path | None = None, *,
-                  format: str | None = None, precision: str | None = None, dataset: str | Path | None = None,
-                  text_column: str = "text", label_column: str = "label", quantization: QuantizationSettings | None = None,
-                  max_length: int = 128, eval_split: str = "test", force: bool = False, log: Log | None = None) -> Path:
+def export_bundle(
+    target: str | Target,
+    model_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    *,
+    format: str | None = None,
+    precision: str | None = None,
+    dataset: str | Path | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    quantization: QuantizationSettings | None = None,
+    max_length: int = 128,
+    eval_split: str = "test",
+    force: bool = False,
+    log: Log | None = None,
+) -> Path:
     """Export, validate and write a bundle; returns its path.
 
     `precision` (fp32, fp16 or int8) overrides both the target's default and a compress recipe's choice.
@@ -82,7 +100,9 @@ def export_bundle(target: str | Target, model_dir: str | Path | None = None, out
     source_dir = resolve_model_dir(model_dir, log)
     source_manifest = model_manifest(source_dir) if (Path(source_dir) / bundle.MANIFEST).is_file() else {}
     if quantization is None and "quantization" in source_manifest:
-        quantization = QuantizationSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in source_manifest["quantization"].items()})
+        quantization = QuantizationSettings(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in source_manifest["quantization"].items()}
+        )
     if quantization is not None:
         tgt = tgt.with_quantization(quantization)
     fmt = format or tgt.export.format
@@ -91,7 +111,9 @@ def export_bundle(target: str | Target, model_dir: str | Path | None = None, out
         tgt = with_precision(tgt, precision)
     if fmt not in ("onnx", "torchscript"):
         raise UserError(f"unknown format {fmt!r}; use onnx or torchscript")
-    out_path = Path(out) if out else Path("bundles") / f"{tgt.name}-{fmt}-{tgt.precision}"  # target names are [A-Za-z0-9._-]
+    out_path = (
+        Path(out) if out else Path("bundles") / f"{tgt.name}-{fmt}-{tgt.precision}"
+    )  # target names are [A-Za-z0-9._-]
     inputs = [source_dir, dataset]
     bundle.check_output_dir(out_path.absolute(), force, inputs)
 
@@ -109,7 +131,9 @@ def export_bundle(target: str | Target, model_dir: str | Path | None = None, out
         details: dict[str, Any] = {}
         if fmt == "onnx":
             model_file = "model.onnx"
-            details = _build_onnx(model, tokenizer, input_names, tmp / model_file, tgt, source_manifest, evals, max_length, log)
+            details = _build_onnx(
+                model, tokenizer, input_names, tmp / model_file, tgt, source_manifest, evals, max_length, log
+            )
         else:
             from edgebert.export.torchscript import to_torchscript
 
@@ -121,15 +145,26 @@ def export_bundle(target: str | Target, model_dir: str | Path | None = None, out
         evals.evaluation.to_jsonl(tmp / "eval.jsonl")
         manifest: dict[str, Any] = {
             "kind": "bundle",
-            "source": {"path": str(Path(source_dir).absolute()), "model_type": cfg.model_type,
-                       "sha256": bundle.sha256_file(next(Path(source_dir).glob("*.safetensors"))),
-                       "num_labels": cfg.num_labels, "id2label": {str(k): v for k, v in cfg.id2label.items()},
-                       "parameters": count_parameters(model), "num_layers": getattr(cfg, "num_hidden_layers", None)},
+            "source": {
+                "path": str(Path(source_dir).absolute()),
+                "model_type": cfg.model_type,
+                "sha256": bundle.sha256_file(next(Path(source_dir).glob("*.safetensors"))),
+                "num_labels": cfg.num_labels,
+                "id2label": {str(k): v for k, v in cfg.id2label.items()},
+                "parameters": count_parameters(model),
+                "num_layers": getattr(cfg, "num_hidden_layers", None),
+            },
             "task": evals.task,
             "target": {"name": tgt.name, "description": tgt.description, "precision": tgt.precision, **tgt.to_dict()},
-            "format": fmt, "opset": tgt.export.opset if fmt == "onnx" else None, "precision": tgt.precision,
-            "model_file": model_file, "inputs": list(input_names), "outputs": ["logits"], "tokenizer": tok_info,
-            "export": details, "stages": source_manifest.get("stages", []),
+            "format": fmt,
+            "opset": tgt.export.opset if fmt == "onnx" else None,
+            "precision": tgt.precision,
+            "model_file": model_file,
+            "inputs": list(input_names),
+            "outputs": ["logits"],
+            "tokenizer": tok_info,
+            "export": details,
+            "stages": source_manifest.get("stages", []),
         }
         # Parity runs the staged bundle exactly as bench will (tokenizers + onnxruntime/TorchScript).
         from edgebert.runtime import Encoder, make_runner, predict_logits as run_logits
@@ -143,14 +178,20 @@ def export_bundle(target: str | Target, model_dir: str | Path | None = None, out
         ref_pred = ref_logits.argmax(1)
         manifest["parity"] = result.to_dict()
         manifest["reference"] = {
-            "dataset": evals.evaluation.name, "file": "eval.jsonl", "split": evals.split,
-            "sha256": data.dataset_digest(evals.evaluation), "size": len(evals.evaluation),
-            "predictions": ref_pred.tolist(), "accuracy": float((ref_pred == y_eval).mean()),
+            "dataset": evals.evaluation.name,
+            "file": "eval.jsonl",
+            "split": evals.split,
+            "sha256": data.dataset_digest(evals.evaluation),
+            "size": len(evals.evaluation),
+            "predictions": ref_pred.tolist(),
+            "accuracy": float((ref_pred == y_eval).mean()),
             "bundle_accuracy": float((got.argmax(1) == y_eval).mean()),
         }
         manifest["export_seconds"] = round(time.time() - started, 1)
         bundle.write_manifest(tmp, manifest)
-        log(f"parity passed: max |Δlogit| {result.max_abs_logit_diff:.3g}, label agreement {result.label_agreement:.2%}")
+        log(
+            f"parity passed: max |Δlogit| {result.max_abs_logit_diff:.3g}, label agreement {result.label_agreement:.2%}"
+        )
     return out_path
 
 
@@ -162,12 +203,16 @@ def _with_source_precision(tgt: Target, source_manifest: dict, source_dir, fmt: 
     if precision not in ("fp16", "bf16") or tgt.quantization.mode != "none":
         return tgt
     if precision == "bf16" and fmt == "onnx":
-        raise UserError("bf16 bundles are TorchScript only (onnxruntime has no fast bf16 CPU kernels); add --format torchscript")
+        raise UserError(
+            "bf16 bundles are TorchScript only (onnxruntime has no fast bf16 CPU kernels); add --format torchscript"
+        )
     if tgt.export.precision == precision:
         return tgt
     if precision not in tgt.parity:
-        raise UserError(f"{source_dir} is set to {precision} by its recipe, but target {tgt.name} has no [parity.{precision}] "
-                        f"tolerances; export it for a {precision} target (fp16: --target cuda)")
+        raise UserError(
+            f"{source_dir} is set to {precision} by its recipe, but target {tgt.name} has no [parity.{precision}] "
+            f"tolerances; export it for a {precision} target (fp16: --target cuda)"
+        )
     return dataclasses.replace(tgt, export=dataclasses.replace(tgt.export, precision=precision))
 
 
@@ -182,17 +227,31 @@ def with_precision(tgt: Target, precision: str) -> Target:
     if precision not in PRECISION_CHOICES:
         raise UserError(f"unknown precision {precision!r}; use one of {', '.join(PRECISION_CHOICES)}")
     if precision not in tgt.parity:
-        raise UserError(f"target {tgt.name} has no [parity.{precision}] tolerances, so a {precision} export cannot be "
-                        f"validated; add that table to a copy of the target (edgebert targets show {tgt.name} --toml)")
+        raise UserError(
+            f"target {tgt.name} has no [parity.{precision}] tolerances, so a {precision} export cannot be "
+            f"validated; add that table to a copy of the target (edgebert targets show {tgt.name} --toml)"
+        )
     if precision == "int8":
         q = tgt.quantization if tgt.quantization.mode != "none" else QuantizationSettings(mode="dynamic")
         return dataclasses.replace(tgt, quantization=q, export=dataclasses.replace(tgt.export, precision="fp32"))
-    return dataclasses.replace(tgt, quantization=dataclasses.replace(tgt.quantization, mode="none"),
-                               export=dataclasses.replace(tgt.export, precision=precision))
+    return dataclasses.replace(
+        tgt,
+        quantization=dataclasses.replace(tgt.quantization, mode="none"),
+        export=dataclasses.replace(tgt.export, precision=precision),
+    )
 
 
-def _build_onnx(model, tokenizer, input_names, dst: Path, tgt: Target, source_manifest: dict, evals: EvalData,
-                max_length: int, log: Log) -> dict[str, Any]:
+def _build_onnx(
+    model,
+    tokenizer,
+    input_names,
+    dst: Path,
+    tgt: Target,
+    source_manifest: dict,
+    evals: EvalData,
+    max_length: int,
+    log: Log,
+) -> dict[str, Any]:
     from edgebert.export import onnx as ox
 
     details: dict[str, Any] = {}
@@ -216,11 +275,15 @@ def _build_onnx(model, tokenizer, input_names, dst: Path, tgt: Target, source_ma
             current = nxt
         if tgt.quantization.mode != "none":
             q = tgt.quantization
-            log(f"quantizing: {q.mode} int8, {q.format}, weights {q.weight_type}{' per-channel' if q.per_channel else ''}"
-                f"{', reduce_range' if q.reduce_range else ''}")
+            log(
+                f"quantizing: {q.mode} int8, {q.format}, weights {q.weight_type}{' per-channel' if q.per_channel else ''}"
+                f"{', reduce_range' if q.reduce_range else ''}"
+            )
             calib = None
             if q.mode == "static":
-                calib = _calibration_batches(tokenizer, input_names, evals.calibration.texts[: q.calibration_samples], max_length)
+                calib = _calibration_batches(
+                    tokenizer, input_names, evals.calibration.texts[: q.calibration_samples], max_length
+                )
             nxt = work / "int8.onnx"
             ox.quantize(current, nxt, q, calib)
             current = nxt
@@ -243,14 +306,23 @@ def _save_config(cfg, dst: Path) -> None:
 def _calibration_batches(tokenizer, input_names, texts, max_length: int, batch_size: int = 8) -> list[dict]:
     out = []
     for i in range(0, len(texts), batch_size):
-        enc = tokenizer(list(texts[i : i + batch_size]), return_tensors="np", padding=True, truncation=True, max_length=max_length)
+        enc = tokenizer(
+            list(texts[i : i + batch_size]), return_tensors="np", padding=True, truncation=True, max_length=max_length
+        )
         out.append({k: enc[k].astype(np.int64) for k in input_names})
     return out
 
 
 # What Hugging Face's AutoTokenizer reads besides tokenizer.json; the vocabulary files exist for some models only.
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-                   "vocab.txt", "vocab.json", "merges.txt")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+)
 
 
 def _save_tokenizer(tokenizer, dst: Path, max_length: int) -> dict[str, Any]:
@@ -268,5 +340,10 @@ def _save_tokenizer(tokenizer, dst: Path, max_length: int) -> dict[str, Any]:
                     shutil.copyfile(Path(tmp) / name, dst / name)
     finally:
         tokenizer.model_max_length = saved_max
-    return {"file": "tokenizer.json", "max_length": max_length, "pad_token": tokenizer.pad_token,
-            "pad_id": int(tokenizer.pad_token_id), "lowercase": bool(getattr(tokenizer, "do_lower_case", False))}
+    return {
+        "file": "tokenizer.json",
+        "max_length": max_length,
+        "pad_token": tokenizer.pad_token,
+        "pad_id": int(tokenizer.pad_token_id),
+        "lowercase": bool(getattr(tokenizer, "do_lower_case", False)),
+    }

@@ -1,4 +1,5 @@
 """Parity: an export is done only when its outputs match the source model's on real sentences."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -33,14 +34,28 @@ def compare_logits(reference: np.ndarray, candidate: np.ndarray, tol: ParityTole
     diff = np.abs(reference.astype(np.float64) - candidate.astype(np.float64))
     agreement = float((reference.argmax(1) == candidate.argmax(1)).mean()) if len(reference) else 0.0
     max_diff = float(diff.max()) if diff.size else 0.0
-    ok = bool(np.isfinite(candidate).all()) and max_diff <= tol.max_abs_logit_diff and agreement >= tol.min_label_agreement
-    return ParityResult(len(reference), max_diff, float(diff.mean()) if diff.size else 0.0, agreement, precision,
-                        tol.max_abs_logit_diff, tol.min_label_agreement, ok)
+    ok = (
+        bool(np.isfinite(candidate).all())
+        and max_diff <= tol.max_abs_logit_diff
+        and agreement >= tol.min_label_agreement
+    )
+    return ParityResult(
+        len(reference),
+        max_diff,
+        float(diff.mean()) if diff.size else 0.0,
+        agreement,
+        precision,
+        tol.max_abs_logit_diff,
+        tol.min_label_agreement,
+        ok,
+    )
 
 
 def check(result: ParityResult, what: str) -> None:
     if result.sentences < MIN_SENTENCES:
-        raise ParityError(f"{what}: parity needs at least {MIN_SENTENCES} evaluation sentences, got {result.sentences}; pass a larger --dataset")
+        raise ParityError(
+            f"{what}: parity needs at least {MIN_SENTENCES} evaluation sentences, got {result.sentences}; pass a larger --dataset"
+        )
     if not result.passed:
         raise ParityError(
             f"{what} failed parity on {result.sentences} sentences ({result.precision}): max |logit diff| "

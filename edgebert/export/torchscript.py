@@ -1,4 +1,5 @@
 """PyTorch → TorchScript (traced), int8 through PyTorch's quantized engine that fits the target."""
+
 from __future__ import annotations
 
 import warnings
@@ -16,11 +17,15 @@ def to_torchscript(model, input_names: Sequence[str], path: Path, target: Target
     info: dict = {"quantized_engine": None}
     model = model.eval()
     if q.mode == "static":
-        raise ConfigError("TorchScript export supports dynamic int8 or float; use --format onnx for static quantization")
+        raise ConfigError(
+            "TorchScript export supports dynamic int8 or float; use --format onnx for static quantization"
+        )
     if q.mode == "dynamic":
         engine = target.runtime.torch_quantized_engine
         if engine not in torch.backends.quantized.supported_engines:
-            raise ConfigError(f"PyTorch here has no {engine!r} quantized engine (it has {', '.join(torch.backends.quantized.supported_engines)}); export ONNX instead")
+            raise ConfigError(
+                f"PyTorch here has no {engine!r} quantized engine (it has {', '.join(torch.backends.quantized.supported_engines)}); export ONNX instead"
+            )
         torch.backends.quantized.engine = engine
         info["quantized_engine"] = engine
         with warnings.catch_warnings():

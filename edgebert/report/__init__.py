@@ -1,6 +1,7 @@
 """Reports from bench results documents: Markdown, a self-contained HTML page with SVG charts, JSON, and the
 regression gate (`compare`). Reads only JSON; never imports torch, transformers, optimum or onnx.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,8 +17,21 @@ from edgebert.report.summary import Summary, build_summary
 FORMATS = ("md", "html", "json")
 SUFFIXES = {"md": (".md", ".markdown"), "html": (".html", ".htm"), "json": (".json",)}
 
-__all__ = ["FORMATS", "Comparison", "ResultsError", "Run", "Summary", "build_summary", "compare_runs", "load_results",
-           "check_output_format", "format_for", "render", "render_report", "write_text_atomic"]
+__all__ = [
+    "FORMATS",
+    "Comparison",
+    "ResultsError",
+    "Run",
+    "Summary",
+    "build_summary",
+    "compare_runs",
+    "load_results",
+    "check_output_format",
+    "format_for",
+    "render",
+    "render_report",
+    "write_text_atomic",
+]
 
 
 def format_for(out: str | os.PathLike | None, fmt: str | None) -> str:
@@ -34,8 +48,11 @@ def check_output_format(out: str | os.PathLike, fmt: str) -> None:
     suffix = suffix.lower()
     if suffix and suffix not in SUFFIXES.get(fmt, ()):
         named = next((f for f, names in SUFFIXES.items() if suffix in names), None)
-        fix = (f"pass --format {named} or name it {stem}{SUFFIXES[fmt][0]}" if named
-               else f"reports are {', '.join(FORMATS)}: name it {stem}{SUFFIXES[fmt][0]}")
+        fix = (
+            f"pass --format {named} or name it {stem}{SUFFIXES[fmt][0]}"
+            if named
+            else f"reports are {', '.join(FORMATS)}: name it {stem}{SUFFIXES[fmt][0]}"
+        )
         raise UserError(f"--out {os.fspath(out)} ends in {suffix} but the report is {fmt}; {fix}")
 
 
@@ -56,8 +73,13 @@ def render(summary: Summary, fmt: str) -> str:
     raise UserError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def render_report(paths: Sequence[str | os.PathLike], fmt: str = "md", baseline: str | os.PathLike | None = None,
-                  use_baseline: bool = True, command: str | None = None) -> str:
+def render_report(
+    paths: Sequence[str | os.PathLike],
+    fmt: str = "md",
+    baseline: str | os.PathLike | None = None,
+    use_baseline: bool = True,
+    command: str | None = None,
+) -> str:
     """Load results files and render them side by side.
 
     The baseline the deltas are measured against is `baseline` when given (one of `paths`, or another results file,

@@ -1,6 +1,7 @@
 """The report's three charts, drawn with our svg module: latency distribution, accuracy against latency (Pareto
 front marked), and size per bundle. Each function takes plain values and returns one <svg> string.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,7 +62,13 @@ def latency_chart(series: list[Series], workload: str) -> str:
     lo = min(st[1] for st in stats)
     log = lo > 0 and hi / lo > 30  # e.g. an emulated run next to native ones
     scale = Scale(lo / 1.2 if log else 0.0, hi, left, right, log=log)
-    x_axis(svg, scale, top + band * len(series), top, f"time per call (ms, {'log' if log else 'linear'} scale) · {workload}")
+    x_axis(
+        svg,
+        scale,
+        top + band * len(series),
+        top,
+        f"time per call (ms, {'log' if log else 'linear'} scale) · {workload}",
+    )
     for i, (s, (xs, p1, q1, q3, p99)) in enumerate(zip(series, stats)):
         y = top + band * i + band / 2
         svg.text(left - 10, y + 4, shorten(s.name), text_anchor="end", tooltip=s.name)
@@ -77,14 +84,28 @@ def latency_chart(series: list[Series], workload: str) -> str:
         svg.line(scale(q3), y, scale(p99), y, stroke=s.color, stroke_width=1.5)
         for x in (p1, p99):
             svg.line(scale(x), y - 6, scale(x), y + 6, stroke=s.color, stroke_width=1.5)
-        svg.rect(scale(q1), y - band * 0.25, scale(q3) - scale(q1), band * 0.5, fill=s.color, fill_opacity=0.15,
-                 stroke=s.color, stroke_width=1.5,
-                 tooltip=f"{s.name}: p50 {units.ms(s.p50_ms)}, p90 {units.ms(s.p90_ms)}, p99 {units.ms(s.p99_ms)}, "
-                         f"{len(xs)} timed calls")
+        svg.rect(
+            scale(q1),
+            y - band * 0.25,
+            scale(q3) - scale(q1),
+            band * 0.5,
+            fill=s.color,
+            fill_opacity=0.15,
+            stroke=s.color,
+            stroke_width=1.5,
+            tooltip=f"{s.name}: p50 {units.ms(s.p50_ms)}, p90 {units.ms(s.p90_ms)}, p99 {units.ms(s.p99_ms)}, "
+            f"{len(xs)} timed calls",
+        )
         svg.line(scale(s.p50_ms), y - band * 0.3, scale(s.p50_ms), y + band * 0.3, stroke=s.color, stroke_width=3.5)
         if beyond:
-            svg.text(right + 2, y + 4, f"+{beyond}", fill="#555", font_size=10,
-                     tooltip=f"{beyond} calls slower than {units.ms(scale.hi)} are off the scale")
+            svg.text(
+                right + 2,
+                y + 4,
+                f"+{beyond}",
+                fill="#555",
+                font_size=10,
+                tooltip=f"{beyond} calls slower than {units.ms(scale.hi)} are off the scale",
+            )
     return svg.render()
 
 
@@ -93,7 +114,9 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     while strictly better in one. Sorted by latency."""
     front = []
     for i, (lat, acc) in enumerate(points):
-        dominated = any(ol <= lat and oa >= acc and (ol < lat or oa > acc) for j, (ol, oa) in enumerate(points) if j != i)
+        dominated = any(
+            ol <= lat and oa >= acc and (ol < lat or oa > acc) for j, (ol, oa) in enumerate(points) if j != i
+        )
         if not dominated:
             front.append(i)
     return sorted(front, key=lambda i: (points[i][0], -points[i][1]))
@@ -113,14 +136,25 @@ def pareto_chart(series: list[Series], workload: str) -> str:
     y_axis(svg, ys, left, right - 150, "accuracy (%)")
     front = pareto_front(pts)
     if len(front) > 1:
-        svg.polyline([(xs(pts[i][0]), ys(pts[i][1])) for i in front], fill="none", stroke="#444", stroke_width=1.5,
-                     stroke_dasharray="5 4")
+        svg.polyline(
+            [(xs(pts[i][0]), ys(pts[i][1])) for i in front],
+            fill="none",
+            stroke="#444",
+            stroke_width=1.5,
+            stroke_dasharray="5 4",
+        )
     centres = [(xs(lat), ys(acc)) for lat, acc in pts]
     boxes = [(cx - 8, cy - 8, cx + 8, cy + 8) for cx, cy in centres]  # every point, then every placed label
     for i, (s, (lat, acc)) in enumerate(zip(series, pts)):
         on_front = i in front
-        svg.circle(*centres[i], 6.5, fill=s.color if on_front else "#fff", stroke=s.color, stroke_width=2.5,
-                   tooltip=f"{s.name}: p50 {units.ms(lat)}, accuracy {acc:.2f}%" + (" (Pareto front)" if on_front else ""))
+        svg.circle(
+            *centres[i],
+            6.5,
+            fill=s.color if on_front else "#fff",
+            stroke=s.color,
+            stroke_width=2.5,
+            tooltip=f"{s.name}: p50 {units.ms(lat)}, accuracy {acc:.2f}%" + (" (Pareto front)" if on_front else ""),
+        )
     for i, s in enumerate(series):
         label = shorten(s.name, 36)
         x, y, anchor = _place_label(label, *centres[i], boxes, (left, top, WIDTH, bottom))
@@ -133,12 +167,21 @@ def pareto_chart(series: list[Series], workload: str) -> str:
     return svg.render()
 
 
-def _place_label(label: str, cx: float, cy: float, boxes: list[tuple[float, float, float, float]],
-                 area: tuple[float, float, float, float]) -> tuple[float, float, str]:
+def _place_label(
+    label: str,
+    cx: float,
+    cy: float,
+    boxes: list[tuple[float, float, float, float]],
+    area: tuple[float, float, float, float],
+) -> tuple[float, float, str]:
     """Right of the point, else left, below or above: the first spot that overlaps no point and no other label."""
     w, h = text_width(label), 14
-    spots = [(cx + 11, cy + 4, "start", cx + 11, cy - 9), (cx - 11, cy + 4, "end", cx - 11 - w, cy - 9),
-             (cx, cy + 22, "middle", cx - w / 2, cy + 10), (cx, cy - 14, "middle", cx - w / 2, cy - 26)]
+    spots = [
+        (cx + 11, cy + 4, "start", cx + 11, cy - 9),
+        (cx - 11, cy + 4, "end", cx - 11 - w, cy - 9),
+        (cx, cy + 22, "middle", cx - w / 2, cy + 10),
+        (cx, cy - 14, "middle", cx - w / 2, cy - 26),
+    ]
     spots += [(cx + 11, cy + 4 + k * h, "start", cx + 11, cy - 9 + k * h) for k in range(1, 8)]  # then lower and lower
 
     def free(x0: float, y0: float) -> bool:
@@ -160,11 +203,25 @@ def size_chart(series: list[Series]) -> str:
     for i, s in enumerate(series):
         y = top + band * i + band / 2
         svg.text(left - 10, y + 4, shorten(s.name), text_anchor="end", tooltip=s.name)
-        svg.rect(left, y - band * 0.32, scale(s.model_bytes / 1e6) - left, band * 0.64, fill=s.color, fill_opacity=0.85,
-                 tooltip=f"{s.name}: {units.size(s.model_bytes)}")
+        svg.rect(
+            left,
+            y - band * 0.32,
+            scale(s.model_bytes / 1e6) - left,
+            band * 0.64,
+            fill=s.color,
+            fill_opacity=0.85,
+            tooltip=f"{s.name}: {units.size(s.model_bytes)}",
+        )
         if s.gzip_bytes is not None:
-            svg.rect(left, y - band * 0.1, scale(s.gzip_bytes / 1e6) - left, band * 0.2, fill="#111", fill_opacity=0.55,
-                     tooltip=f"{s.name}: gzip {units.size(s.gzip_bytes)}")
+            svg.rect(
+                left,
+                y - band * 0.1,
+                scale(s.gzip_bytes / 1e6) - left,
+                band * 0.2,
+                fill="#111",
+                fill_opacity=0.55,
+                tooltip=f"{s.name}: gzip {units.size(s.gzip_bytes)}",
+            )
         label = units.size(s.model_bytes) + (f" · gzip {units.size(s.gzip_bytes)}" if s.gzip_bytes is not None else "")
         svg.text(scale(s.model_bytes / 1e6) + 8, y + 4, label, fill="#333", font_size=11)
     return svg.render()

@@ -11,6 +11,7 @@ Accuracy is gated on the drop in percentage points. A ratio of two latencies onl
 measured on one machine with one thread count, so runs from different machines are refused unless the caller
 says they know (--allow-different-env); runs of different tasks or datasets are always refused.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,16 +62,26 @@ class Check:
 
     def values(self) -> tuple[str, str, str, str]:
         if self.kind == "latency":
-            return (units.ms(self.baseline), units.ms(self.candidate), units.signed_percent(self.change),
-                    f"≤ {units.signed_percent(self.limit)}")
-        return (f"{self.baseline:.2f}%", f"{self.candidate:.2f}%", units.points(self.change, 2),
-                f"≥ {units.points(-self.limit, 2)}")
+            return (
+                units.ms(self.baseline),
+                units.ms(self.candidate),
+                units.signed_percent(self.change),
+                f"≤ {units.signed_percent(self.limit)}",
+            )
+        return (
+            f"{self.baseline:.2f}%",
+            f"{self.candidate:.2f}%",
+            units.points(self.change, 2),
+            f"≥ {units.points(-self.limit, 2)}",
+        )
 
     def describe(self) -> str:
         base, cand, change, _ = self.values()
         if self.kind == "latency":
-            return (f"{self.figure} regressed {change} ({base} → {cand}; 95% interval {self.interval()}), over the "
-                    f"{units.signed_percent(self.limit)} limit")
+            return (
+                f"{self.figure} regressed {change} ({base} → {cand}; 95% interval {self.interval()}), over the "
+                f"{units.signed_percent(self.limit)} limit"
+            )
         return f"{self.figure} dropped {-self.change:.2f} points ({base} → {cand}), over the {self.limit:g}-point limit"
 
 
@@ -101,12 +112,19 @@ class Comparison:
         """One line for the error: the worst crossing, and how many more there are."""
         worst = max(self.failures, key=lambda c: (c.kind == "latency", abs(c.change) - c.limit))
         more = len(self.failures) - 1
-        return worst.describe() + (f"; and {more} more figure{'s' if more > 1 else ''} over a threshold" if more else "")
+        return worst.describe() + (
+            f"; and {more} more figure{'s' if more > 1 else ''} over a threshold" if more else ""
+        )
 
 
-def compare_runs(baseline: Run, candidate: Run, max_latency_regression: float = DEFAULT_MAX_LATENCY_REGRESSION,
-                 max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP, allow_different_env: bool = False,
-                 allow_busy: bool = False) -> Comparison:
+def compare_runs(
+    baseline: Run,
+    candidate: Run,
+    max_latency_regression: float = DEFAULT_MAX_LATENCY_REGRESSION,
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
+    allow_different_env: bool = False,
+    allow_busy: bool = False,
+) -> Comparison:
     """Gate `candidate` against `baseline`. Raises UserError for runs that must not be compared."""
     for name, value in (("latency regression", max_latency_regression), ("accuracy drop", max_accuracy_drop)):
         if not value >= 0:
@@ -115,13 +133,19 @@ def compare_runs(baseline: Run, candidate: Run, max_latency_regression: float = 
     cmp = Comparison(baseline, candidate, max_latency_regression, max_accuracy_drop)
     differences = environment_differences(baseline, candidate)
     if differences and not allow_different_env:
-        raise UserError(f"the runs come from different environments ({'; '.join(differences)}): latency ratios across "
-                        "machines or thread counts mislead; compare runs from one machine, or pass --allow-different-env")
+        raise UserError(
+            f"the runs come from different environments ({'; '.join(differences)}): latency ratios across "
+            "machines or thread counts mislead; compare runs from one machine, or pass --allow-different-env"
+        )
     if differences:
-        cmp.notes.append(f"Different environments ({'; '.join(differences)}), compared because --allow-different-env was given.")
+        cmp.notes.append(
+            f"Different environments ({'; '.join(differences)}), compared because --allow-different-env was given."
+        )
     busy = busy_runs(baseline, candidate)
     if busy and not allow_busy:
-        raise UserError(f"{'; '.join(busy)}: latency measured so is inflated and noisy; rerun on a quiet machine, or pass --allow-busy")
+        raise UserError(
+            f"{'; '.join(busy)}: latency measured so is inflated and noisy; rerun on a quiet machine, or pass --allow-busy"
+        )
     if busy:
         cmp.notes.append(f"Measured under foreign load ({'; '.join(busy)}), compared because --allow-busy was given.")
     group = [(r.doc.get("interleaved") or {}).get("group") for r in (baseline, candidate)]
@@ -133,8 +157,10 @@ def compare_runs(baseline: Run, candidate: Run, max_latency_regression: float = 
         if b != c:
             cmp.notes.append(f"Measured with different settings: {key} {b} vs {c}.")
     if baseline.bundle["sha256"] == candidate.bundle["sha256"]:
-        cmp.notes.append("Both runs timed the same bundle (same sha256): a difference comes from the machine, the runtime "
-                         "or noise, not from the model.")
+        cmp.notes.append(
+            "Both runs timed the same bundle (same sha256): a difference comes from the machine, the runtime "
+            "or noise, not from the model."
+        )
     return cmp
 
 
@@ -171,20 +197,38 @@ def _latency_checks(cmp: Comparison) -> None:
         if base.row(w) is None:
             cmp.skipped.append(f"{w.describe()}: timed only in the candidate")
     if base.emulated or cand.emulated:
-        which = "both runs were" if base.emulated and cand.emulated else ("the baseline was" if base.emulated else "the candidate was")
-        cmp.skipped.append(f"latency: {which} emulated, so their times say nothing about the device; only accuracy is gated")
+        which = (
+            "both runs were"
+            if base.emulated and cand.emulated
+            else ("the baseline was" if base.emulated else "the candidate was")
+        )
+        cmp.skipped.append(
+            f"latency: {which} emulated, so their times say nothing about the device; only accuracy is gated"
+        )
         return
     if not common:
-        raise UserError("the runs share no timed workload (mode, batch size, sequence length); bench both with the same "
-                        "--batch-sizes and --seq-lens")
+        raise UserError(
+            "the runs share no timed workload (mode, batch size, sequence length); bench both with the same "
+            "--batch-sizes and --seq-lens"
+        )
     for w in common:
         rb, rc = base.row(w), cand.row(w)
         b, c = rb["p50_ms"], rc["p50_ms"]
         paired = cmp.paired and len(rb["samples_ms"]) == len(rc["samples_ms"])
         ci = bootstrap.ratio_ci(rb["samples_ms"], rc["samples_ms"], paired=paired)
         change = (ci.ratio - 1) * 100
-        cmp.checks.append(Check(f"p50 latency ({w.describe()})", b, c, change, cmp.max_latency_regression, "latency", ci,
-                                bootstrap.verdict(ci, cmp.max_latency_regression)))
+        cmp.checks.append(
+            Check(
+                f"p50 latency ({w.describe()})",
+                b,
+                c,
+                change,
+                cmp.max_latency_regression,
+                "latency",
+                ci,
+                bootstrap.verdict(ci, cmp.max_latency_regression),
+            )
+        )
 
 
 def _accuracy_check(cmp: Comparison) -> None:
@@ -202,17 +246,26 @@ def _accuracy_check(cmp: Comparison) -> None:
 def render_markdown(cmp: Comparison) -> str:
     verdict = "PASS" if cmp.passed else f"FAIL ({len(cmp.failures)} of {len(cmp.checks)} checks over a threshold)"
     if cmp.passed and cmp.undecided:
-        verdict += f" ({len(cmp.undecided)} latency figure{'s' if len(cmp.undecided) > 1 else ''} undecidable: too noisy)"
+        verdict += (
+            f" ({len(cmp.undecided)} latency figure{'s' if len(cmp.undecided) > 1 else ''} undecidable: too noisy)"
+        )
     b, c = cmp.baseline, cmp.candidate
-    out = [f"## edgebert compare: {verdict}", "",
-           f"Baseline **{cell(b.bundle['label'])}** ({cell(b.path.name)}, sha256 {b.bundle['sha256'][:12]}) · "
-           f"candidate **{cell(c.bundle['label'])}** ({cell(c.path.name)}, sha256 {c.bundle['sha256'][:12]}).", "",
-           f"Latency: the ratio of p50s per workload with its 95% bootstrap interval "
-           f"({'paired by round: one interleaved run' if cmp.paired else 'independent runs'}); regressed only when the whole "
-           f"interval is above {units.signed_percent(cmp.max_latency_regression)}. Accuracy: its drop (at most "
-           f"{cmp.max_accuracy_drop:g} points).", ""]
-    rows = [[cell(ch.figure), *ch.values()[:3], ch.interval() if ch.kind == "latency" else "–", ch.values()[3], ch.result()]
-            for ch in cmp.checks]
+    out = [
+        f"## edgebert compare: {verdict}",
+        "",
+        f"Baseline **{cell(b.bundle['label'])}** ({cell(b.path.name)}, sha256 {b.bundle['sha256'][:12]}) · "
+        f"candidate **{cell(c.bundle['label'])}** ({cell(c.path.name)}, sha256 {c.bundle['sha256'][:12]}).",
+        "",
+        f"Latency: the ratio of p50s per workload with its 95% bootstrap interval "
+        f"({'paired by round: one interleaved run' if cmp.paired else 'independent runs'}); regressed only when the whole "
+        f"interval is above {units.signed_percent(cmp.max_latency_regression)}. Accuracy: its drop (at most "
+        f"{cmp.max_accuracy_drop:g} points).",
+        "",
+    ]
+    rows = [
+        [cell(ch.figure), *ch.values()[:3], ch.interval() if ch.kind == "latency" else "–", ch.values()[3], ch.result()]
+        for ch in cmp.checks
+    ]
     out += table(["Figure", "Baseline", "Candidate", "Change", "95% interval", "Limit", "Verdict"], rows, labels=1)
     if cmp.skipped:
         out += ["", "Not gated:", "", *(f"- {cell(s)}" for s in cmp.skipped)]
@@ -223,8 +276,13 @@ def render_markdown(cmp: Comparison) -> str:
 
 def to_json(cmp: Comparison) -> dict[str, Any]:
     def side(r: Run) -> dict[str, Any]:
-        return {"results_file": r.path.name, "label": r.bundle["label"], "sha256": r.bundle["sha256"],
-                "machine_id": r.env["machine_id"], "created_at": r.doc.get("created_at")}
+        return {
+            "results_file": r.path.name,
+            "label": r.bundle["label"],
+            "sha256": r.bundle["sha256"],
+            "machine_id": r.env["machine_id"],
+            "created_at": r.doc.get("created_at"),
+        }
 
     return {
         "schema_version": 1,
@@ -232,15 +290,31 @@ def to_json(cmp: Comparison) -> dict[str, Any]:
         "passed": cmp.passed,
         "baseline": side(cmp.baseline),
         "candidate": side(cmp.candidate),
-        "thresholds": {"max_latency_regression_percent": cmp.max_latency_regression,
-                       "max_accuracy_drop_points": cmp.max_accuracy_drop, "latency_percentile": "p50",
-                       "confidence": bootstrap.CONFIDENCE, "resamples": bootstrap.RESAMPLES},
+        "thresholds": {
+            "max_latency_regression_percent": cmp.max_latency_regression,
+            "max_accuracy_drop_points": cmp.max_accuracy_drop,
+            "latency_percentile": "p50",
+            "confidence": bootstrap.CONFIDENCE,
+            "resamples": bootstrap.RESAMPLES,
+        },
         "paired": cmp.paired,
-        "checks": [{"figure": c.figure, "kind": c.kind, "baseline": c.baseline, "candidate": c.candidate,
-                    "change": c.change, "unit": "percent" if c.kind == "latency" else "points", "passed": c.passed,
-                    **({"verdict": c.verdict, "ratio": c.ci.ratio, "ratio_low": c.ci.low, "ratio_high": c.ci.high}
-                       if c.ci is not None else {})}
-                   for c in cmp.checks],
+        "checks": [
+            {
+                "figure": c.figure,
+                "kind": c.kind,
+                "baseline": c.baseline,
+                "candidate": c.candidate,
+                "change": c.change,
+                "unit": "percent" if c.kind == "latency" else "points",
+                "passed": c.passed,
+                **(
+                    {"verdict": c.verdict, "ratio": c.ci.ratio, "ratio_low": c.ci.low, "ratio_high": c.ci.high}
+                    if c.ci is not None
+                    else {}
+                ),
+            }
+            for c in cmp.checks
+        ],
         "skipped": cmp.skipped,
         "notes": cmp.notes,
     }

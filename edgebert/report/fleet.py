@@ -6,6 +6,7 @@ Cells compare within a column (one bundle across devices) and within a row (bund
 both at once compares machines and models together. Two results of the same bundle on the same device: the later
 one (created_at) is shown.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -76,8 +77,10 @@ def matrix(f: Fleet, w: Workload) -> tuple[list[str], list[list[str]]]:
 
 
 def intro(f: Fleet) -> str:
-    return (f"{len(f.devices)} devices × {len(f.bundles)} bundles (devices told apart by the environment fingerprint). "
-            "p50 latency per call; where the bench measured the device's GEMM peak, the share of it the bundle reached.")
+    return (
+        f"{len(f.devices)} devices × {len(f.bundles)} bundles (devices told apart by the environment fingerprint). "
+        "p50 latency per call; where the bench measured the device's GEMM peak, the share of it the bundle reached."
+    )
 
 
 def fleet_chart(f: Fleet, w: Workload) -> str:
@@ -87,7 +90,9 @@ def fleet_chart(f: Fleet, w: Workload) -> str:
     right = WIDTH - 24
     per_group = bar * len(f.bundles) + gap
     legend_y = top + per_group * len(f.devices) + 44
-    svg = Svg(WIDTH, legend_y + 22 * ((len(f.bundles) + 2) // 3) + 8, f"p50 latency per device and bundle, {w.describe()}")
+    svg = Svg(
+        WIDTH, legend_y + 22 * ((len(f.bundles) + 2) // 3) + 8, f"p50 latency per device and bundle, {w.describe()}"
+    )
     values = [row["p50_ms"] for row in (f.cell(m, s, w) for m, _ in f.devices for s, _ in f.bundles) if row]
     scale = Scale(0.0, max(values) * 1.1 if values else 1.0, left, right)
     axis_y = top + per_group * len(f.devices)
@@ -99,8 +104,14 @@ def fleet_chart(f: Fleet, w: Workload) -> str:
             row = f.cell(mid, sha, w)
             if row is None:
                 continue
-            svg.rect(left, y0 + b * bar, scale(row["p50_ms"]) - left, bar - 3, fill=PALETTE[b % len(PALETTE)],
-                     tooltip=f"{dlabel} · {blabel}: {cell_text(row)}")
+            svg.rect(
+                left,
+                y0 + b * bar,
+                scale(row["p50_ms"]) - left,
+                bar - 3,
+                fill=PALETTE[b % len(PALETTE)],
+                tooltip=f"{dlabel} · {blabel}: {cell_text(row)}",
+            )
     for b, (_, blabel) in enumerate(f.bundles):
         x, y = left + (b % 3) * 260, legend_y + (b // 3) * 22
         svg.rect(x, y - 10, 12, 12, fill=PALETTE[b % len(PALETTE)])

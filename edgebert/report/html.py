@@ -4,13 +4,22 @@ The page loads nothing (no CDN, fonts, images or scripts) and says so in its Con
 from disk anywhere and a string that slipped past escaping still could not run. Every user-supplied string is passed
 through `html.escape` here or in the svg module.
 """
+
 from __future__ import annotations
 
 import html
 
 from edgebert.report.charts import Series, color, latency_chart, pareto_chart, size_chart
-from edgebert.report.summary import (EMULATED_FOOTNOTE, Summary, bundle_rows, environment_rows, intro, latency_table,
-                                     measurement_lines, summary_table)
+from edgebert.report.summary import (
+    EMULATED_FOOTNOTE,
+    Summary,
+    bundle_rows,
+    environment_rows,
+    intro,
+    latency_table,
+    measurement_lines,
+    summary_table,
+)
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
@@ -36,9 +45,15 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def html_table(header: list[str], rows: list[list[str]], labels: int, baseline_row: int | None = None,
-               swatches: list[str] | None = None) -> str:
+def html_table(
+    header: list[str],
+    rows: list[list[str]],
+    labels: int,
+    baseline_row: int | None = None,
+    swatches: list[str] | None = None,
+) -> str:
     """A table of plain-text cells (escaped here); columns after `labels` are numbers, aligned right."""
+
     def cls(i: int) -> str:
         return "" if i < labels else ' class="num"'
 
@@ -58,11 +73,19 @@ def _series(s: Summary) -> list[Series]:
     out = []
     for i, e in enumerate(s.entries):
         h = e.headline or {}
-        out.append(Series(
-            name=e.name + (" (emulated)" if e.run.emulated else ""), color=color(i),
-            samples_ms=tuple(h.get("samples_ms") or ()), p50_ms=h.get("p50_ms", 0.0), p90_ms=h.get("p90_ms", 0.0),
-            p99_ms=h.get("p99_ms", 0.0), accuracy=e.accuracy, model_bytes=e.run.doc["size"]["model_bytes"],
-            gzip_bytes=e.run.doc["size"]["model_gzip_bytes"]))
+        out.append(
+            Series(
+                name=e.name + (" (emulated)" if e.run.emulated else ""),
+                color=color(i),
+                samples_ms=tuple(h.get("samples_ms") or ()),
+                p50_ms=h.get("p50_ms", 0.0),
+                p90_ms=h.get("p90_ms", 0.0),
+                p99_ms=h.get("p99_ms", 0.0),
+                accuracy=e.accuracy,
+                model_bytes=e.run.doc["size"]["model_bytes"],
+                gzip_bytes=e.run.doc["size"]["model_gzip_bytes"],
+            )
+        )
     return out
 
 
@@ -71,19 +94,37 @@ def figures(s: Summary) -> list[str]:
     out = []
     if s.headline is not None:
         where = s.headline.describe()
-        out.append(_figure("Latency distribution", f"every timed call at {where}: dots are calls, the box spans "
-                           "p25–p75, the thick bar is p50, whiskers reach p1 and p99", latency_chart(series, where)))
+        out.append(
+            _figure(
+                "Latency distribution",
+                f"every timed call at {where}: dots are calls, the box spans "
+                "p25–p75, the thick bar is p50, whiskers reach p1 and p99",
+                latency_chart(series, where),
+            )
+        )
         usable = [x for x, e in zip(series, s.entries) if e.accuracy is not None and not e.run.emulated]
         left_out = [e.name for e in s.entries if e.accuracy is None or e.run.emulated]
-        caption = ("filled points are the Pareto front: no other bundle is both at least as fast and at least as "
-                   "accurate" + (f"; not shown (no accuracy or emulated): {', '.join(left_out)}" if left_out else ""))
+        caption = (
+            "filled points are the Pareto front: no other bundle is both at least as fast and at least as "
+            "accurate" + (f"; not shown (no accuracy or emulated): {', '.join(left_out)}" if left_out else "")
+        )
         if usable:
             out.append(_figure("Accuracy against latency", caption, pareto_chart(usable, where)))
         else:
-            out.append(_figure("Accuracy against latency", caption, '<p class="muted">no bundle has both a measured '
-                               "accuracy and a native latency</p>"))
-    out.append(_figure("Size per bundle", "model file bytes; the dark inner bar is the same file gzip-compressed",
-                       size_chart(series)))
+            out.append(
+                _figure(
+                    "Accuracy against latency",
+                    caption,
+                    '<p class="muted">no bundle has both a measured accuracy and a native latency</p>',
+                )
+            )
+    out.append(
+        _figure(
+            "Size per bundle",
+            "model file bytes; the dark inner bar is the same file gzip-compressed",
+            size_chart(series),
+        )
+    )
     return out
 
 
@@ -100,8 +141,11 @@ def fleet_html(runs) -> str:
         return ""
     parts = ["<h2>Fleet: device × bundle</h2>", f"<p>{esc(intro(f))}</p>"]
     for w in f.workloads:
-        parts += [f"<h3>{esc(w.describe())}</h3>", html_table(*matrix(f, w), labels=1),
-                  _figure("Latency per device", f"p50 per call, {w.describe()}; one colour per bundle", fleet_chart(f, w))]
+        parts += [
+            f"<h3>{esc(w.describe())}</h3>",
+            html_table(*matrix(f, w), labels=1),
+            _figure("Latency per device", f"p50 per call, {w.describe()}; one colour per bundle", fleet_chart(f, w)),
+        ]
     return "\n".join(parts)
 
 
@@ -113,19 +157,35 @@ def render_html(s: Summary) -> str:
     names = [e.name for e in s.entries]
     fields = lambda rows: html_table(["", *names], [[f, *v] for f, v in rows], len(names) + 1)  # noqa: E731
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>edgebert benchmark report: {esc(', '.join(names))}</title>", f"<style>{STYLE}</style></head><body>",
-        "<h1>edgebert benchmark report</h1>", f"<p>{esc(intro(s))}</p>",
+        f"<title>edgebert benchmark report: {esc(', '.join(names))}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        "<h1>edgebert benchmark report</h1>",
+        f"<p>{esc(intro(s))}</p>",
         f'<p class="muted">Regenerate with <code>{esc(s.command)}</code> (every figure comes from that run).</p>'
-        if s.command else "", notes,
-        html_table(*summary_table(s), labels=4, baseline_row=baseline_row, swatches=swatches), emulated,
+        if s.command
+        else "",
+        notes,
+        html_table(*summary_table(s), labels=4, baseline_row=baseline_row, swatches=swatches),
+        emulated,
         fleet_html([e.run for e in s.entries]),
-        "<h2>Charts</h2>", *figures(s),
-        "<h2>Latency by workload</h2>", html_table(*latency_table(s), labels=2), emulated,
-        "<h2>How measured</h2>", "<ul>", *(f"<li>{esc(line)}</li>" for line in measurement_lines(s)), "</ul>",
-        "<details><summary>Bundles and environment</summary>", fields(bundle_rows(s)), fields(environment_rows(s)),
-        "</details>", "</body></html>", "",
+        "<h2>Charts</h2>",
+        *figures(s),
+        "<h2>Latency by workload</h2>",
+        html_table(*latency_table(s), labels=2),
+        emulated,
+        "<h2>How measured</h2>",
+        "<ul>",
+        *(f"<li>{esc(line)}</li>" for line in measurement_lines(s)),
+        "</ul>",
+        "<details><summary>Bundles and environment</summary>",
+        fields(bundle_rows(s)),
+        fields(environment_rows(s)),
+        "</details>",
+        "</body></html>",
+        "",
     ]
     return "\n".join(p for p in parts if p)

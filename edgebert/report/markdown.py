@@ -3,13 +3,22 @@
 Every user-supplied string goes through `cell`, which escapes HTML (GitHub renders inline HTML) and the characters
 that would break a table or turn a name into emphasis or a link.
 """
+
 from __future__ import annotations
 
 import html
 import re
 
-from edgebert.report.summary import (EMULATED_FOOTNOTE, Summary, bundle_rows, environment_rows, intro, latency_table,
-                                     measurement_lines, summary_table)
+from edgebert.report.summary import (
+    EMULATED_FOOTNOTE,
+    Summary,
+    bundle_rows,
+    environment_rows,
+    intro,
+    latency_table,
+    measurement_lines,
+    summary_table,
+)
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
 
@@ -65,6 +74,16 @@ def render_markdown(s: Summary) -> str:
     out += fleet_markdown([e.run for e in s.entries])
     out += ["", "### Latency by workload", "", *escaped(*latency_table(s), labels=2), "", "### How measured", ""]
     out += [f"- {cell(line)}" for line in measurement_lines(s)]
-    out += ["", "<details>", "<summary>Bundles and environment</summary>", "", *field_table(s, bundle_rows(s)), "",
-            *field_table(s, environment_rows(s)), "", "</details>", ""]
+    out += [
+        "",
+        "<details>",
+        "<summary>Bundles and environment</summary>",
+        "",
+        *field_table(s, bundle_rows(s)),
+        "",
+        *field_table(s, environment_rows(s)),
+        "",
+        "</details>",
+        "",
+    ]
     return "\n".join(out)

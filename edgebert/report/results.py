@@ -6,6 +6,7 @@ a value out of its range, is refused with a one-line error naming the field. Par
 `config.from_dict` as targets and recipes; fields the reports only display when present (hostname, os...) pass
 through untouched in each section's `extra`.
 """
+
 from __future__ import annotations
 
 import json
@@ -187,7 +188,9 @@ class Run:
     @property
     def peak_rss_bytes(self) -> int | None:
         mem = self.doc["memory"]
-        return mem["peak_rss_sampled_bytes"] if mem["peak_rss_sampled_bytes"] is not None else mem.get("max_rss_os_bytes")
+        return (
+            mem["peak_rss_sampled_bytes"] if mem["peak_rss_sampled_bytes"] is not None else mem.get("max_rss_os_bytes")
+        )
 
     @property
     def workloads(self) -> list[Workload]:
@@ -209,15 +212,21 @@ def workload_of(row: dict[str, Any] | LatencyRow) -> Workload:
 def parse_results(doc: Any, path: Path) -> BenchResults:
     """The typed form of `doc` if it is a valid schema-1 results document, else a one-line ResultsError."""
     if not isinstance(doc, dict):
-        raise ResultsError(f"{path} holds a JSON {type(doc).__name__}, not a results object; pass a file written by `edgebert bench`")
+        raise ResultsError(
+            f"{path} holds a JSON {type(doc).__name__}, not a results object; pass a file written by `edgebert bench`"
+        )
     if "schema_version" not in doc:
         raise ResultsError(f"{path}: field schema_version is missing; pass a results file written by `edgebert bench`")
     version = doc["schema_version"]
     if version != SCHEMA_VERSION or isinstance(version, bool):
-        raise ResultsError(f"{path} has results schema_version {show(version, 20)}; this edgebert ({__version__}) "
-                           f"reads version {SCHEMA_VERSION}: re-run the bench or use a matching edgebert")
+        raise ResultsError(
+            f"{path} has results schema_version {show(version, 20)}; this edgebert ({__version__}) "
+            f"reads version {SCHEMA_VERSION}: re-run the bench or use a matching edgebert"
+        )
     if doc.get("kind") != KIND:
-        raise ResultsError(f"{path} is a {show(doc.get('kind'), 30)} document, not {KIND!r}; pass a file written by `edgebert bench`")
+        raise ResultsError(
+            f"{path} is a {show(doc.get('kind'), 30)} document, not {KIND!r}; pass a file written by `edgebert bench`"
+        )
     try:
         return from_dict(BenchResults, doc)
     except ConfigError as exc:
@@ -240,9 +249,16 @@ def load_results(path: str | os.PathLike) -> Run:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        reason = (f"line {exc.lineno} column {exc.colno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError)
-                  else "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "nested too deeply")
-        raise ResultsError(f"{path} is not JSON ({reason}); pass a results file written by `edgebert bench --out`") from None
+        reason = (
+            f"line {exc.lineno} column {exc.colno}: {exc.msg}"
+            if isinstance(exc, json.JSONDecodeError)
+            else "not UTF-8 text"
+            if isinstance(exc, UnicodeDecodeError)
+            else "nested too deeply"
+        )
+        raise ResultsError(
+            f"{path} is not JSON ({reason}); pass a results file written by `edgebert bench --out`"
+        ) from None
     except OSError as exc:
         raise ResultsError(f"cannot read results file {path}: {exc.strerror or exc}") from None
     return Run(path, doc, parse_results(doc, path))

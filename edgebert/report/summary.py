@@ -4,6 +4,7 @@ Markdown, HTML and JSON render the same `Summary`, so the three can never disagr
 measures anything: every number is read from the results documents or derived from two of them (a ratio, a
 difference), and the derivation is written down in `measurement_lines`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,8 +62,10 @@ def speedup(base: Run | None, run: Run, workload: Workload | None) -> float | No
 def display_names(runs: list[Run]) -> list[str]:
     """Bundle labels, made unique: two fp32 bundles of one target differ by their compression stages or file."""
     labels = [r.bundle["label"] for r in runs]
-    names = [f"{label} ({' + '.join(r.bundle.get('stages') or []) or 'uncompressed'})" if labels.count(label) > 1
-             else label for label, r in zip(labels, runs)]
+    names = [
+        f"{label} ({' + '.join(r.bundle.get('stages') or []) or 'uncompressed'})" if labels.count(label) > 1 else label
+        for label, r in zip(labels, runs)
+    ]
     return [f"{name} [{r.path.name}]" if names.count(name) > 1 else name for name, r in zip(names, runs)]
 
 
@@ -92,16 +95,22 @@ def _notes(s: Summary) -> list[str]:
     notes = []
     for e in s.entries:
         if e.run.emulated:
-            notes.append(f"{e.name} ran under emulation (environment.emulated): its latency and throughput are "
-                         "meaningless and no speed-up is computed for it; only its accuracy and sizes count.")
+            notes.append(
+                f"{e.name} ran under emulation (environment.emulated): its latency and throughput are "
+                "meaningless and no speed-up is computed for it; only its accuracy and sizes count."
+            )
     machines = {e.run.env["machine_id"] for e in s.entries}
     if len(machines) > 1 and s.baseline is not None:
-        notes.append(f"The runs come from {len(machines)} different machines: a speed-up between two of them "
-                     "compares the machines as much as the bundles.")
+        notes.append(
+            f"The runs come from {len(machines)} different machines: a speed-up between two of them "
+            "compares the machines as much as the bundles."
+        )
     threads = sorted({e.run.settings["threads"] for e in s.entries})
     if len(threads) > 1 and s.baseline is not None:
-        notes.append(f"The runs used different thread counts ({', '.join(map(str, threads))}): a speed-up between "
-                     "them measures the threads as much as the bundles.")
+        notes.append(
+            f"The runs used different thread counts ({', '.join(map(str, threads))}): a speed-up between "
+            "them measures the threads as much as the bundles."
+        )
     if s.headline is None:
         notes.append("No workload was timed in every run, so the summary shows no latency; see Latency by workload.")
     said: dict[str, list[str]] = {}  # one note per warning text, naming the runs it concerns
@@ -137,18 +146,38 @@ def _emulated(e: Entry, text: str) -> str:
 
 def summary_table(s: Summary) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of the main table, as plain text; the first four columns are labels, the rest numbers."""
-    header = ["Bundle", "Target", "Format", "Precision", "Size (gzip)", "p50", "p90", "p99", "Throughput",
-              "Peak RSS", "Accuracy", "Agreement"]
+    header = [
+        "Bundle",
+        "Target",
+        "Format",
+        "Precision",
+        "Size (gzip)",
+        "p50",
+        "p90",
+        "p99",
+        "Throughput",
+        "Peak RSS",
+        "Accuracy",
+        "Agreement",
+    ]
     if s.baseline is not None:
         header += ["× faster", "× smaller", "Δ accuracy"]
     rows = []
     for e in s.entries:
         b, h, size = e.run.bundle, e.headline or {}, e.run.doc["size"]
         gzip = f" ({units.size(size['model_gzip_bytes'])})" if size["model_gzip_bytes"] is not None else ""
-        row = [e.name, b["target"], b["format"], b["precision"], units.size(size["model_bytes"]) + gzip,
-               *(_emulated(e, units.ms(h.get(k))) for k in ("p50_ms", "p90_ms", "p99_ms")),
-               _emulated(e, units.rate(h.get("throughput_seq_s"), "seq/s")), units.size(e.run.peak_rss_bytes),
-               units.percent(e.accuracy), units.percent(e.agreement)]
+        row = [
+            e.name,
+            b["target"],
+            b["format"],
+            b["precision"],
+            units.size(size["model_bytes"]) + gzip,
+            *(_emulated(e, units.ms(h.get(k))) for k in ("p50_ms", "p90_ms", "p99_ms")),
+            _emulated(e, units.rate(h.get("throughput_seq_s"), "seq/s")),
+            units.size(e.run.peak_rss_bytes),
+            units.percent(e.accuracy),
+            units.percent(e.agreement),
+        ]
         if s.baseline is not None:
             if e.is_baseline:
                 row += ["baseline"] * 3
@@ -170,14 +199,25 @@ def latency_table(s: Summary) -> tuple[list[str], list[list[str]]]:
             r = e.run.row(w)
             if r is None:
                 continue
-            tokens = units.DASH if w.mode == "real" and r.get("mean_tokens") is None else (
-                f"{r['mean_tokens']:.1f}" if w.mode == "real" else str(w.seq_len))
-            row = [w.describe(), e.name, f"{r['iterations']:,}", *(_emulated(e, units.ms(r[k])) for k in ("p50_ms", "p90_ms", "p99_ms")), tokens,
-                   _emulated(e, units.rate(r["throughput_seq_s"], "seq/s")),
-                   _emulated(e, units.rate(r.get("throughput_tok_s"), "tok/s")),
-                   units.DASH if r.get("cv") is None else f"{r['cv']:.2f}"]
+            tokens = (
+                units.DASH
+                if w.mode == "real" and r.get("mean_tokens") is None
+                else (f"{r['mean_tokens']:.1f}" if w.mode == "real" else str(w.seq_len))
+            )
+            row = [
+                w.describe(),
+                e.name,
+                f"{r['iterations']:,}",
+                *(_emulated(e, units.ms(r[k])) for k in ("p50_ms", "p90_ms", "p99_ms")),
+                tokens,
+                _emulated(e, units.rate(r["throughput_seq_s"], "seq/s")),
+                _emulated(e, units.rate(r.get("throughput_tok_s"), "tok/s")),
+                units.DASH if r.get("cv") is None else f"{r['cv']:.2f}",
+            ]
             if s.baseline is not None:
-                row.append("baseline" if e.is_baseline else "emulated" if e.run.emulated else units.ratio(s.speedup(e, w)))
+                row.append(
+                    "baseline" if e.is_baseline else "emulated" if e.run.emulated else units.ratio(s.speedup(e, w))
+                )
             rows.append(row)
     return header, rows
 
@@ -215,15 +255,21 @@ def measurement_lines(s: Summary) -> list[str]:
         timed = _calls(e.run) + (f" (timed for at least {st['min_time_s']:g} s each)" if st.get("min_time_s") else "")
         lengths = "real lengths from the evaluation texts" + (" (sorted by length)" if st.get("sort_by_length") else "")
         sizes = f"batch sizes {_list(st.get('batch_sizes'))}, synthetic lengths {_list(st.get('seq_lens'))} tokens"
-        lines.append(f"{who}: {st['warmup']} warm-up calls, then {timed}; {st['threads']} threads; "
-                     f"{sizes}" + (f"; {lengths}" if st["real"] else "; no real-length run") + ".")
-    lines.append("p50/p90/p99: percentiles of every timed call (linear interpolation); throughput: sequences per "
-                 "second at the mean call time; peak RSS: the process's resident memory sampled during the run.")
+        lines.append(
+            f"{who}: {st['warmup']} warm-up calls, then {timed}; {st['threads']} threads; "
+            f"{sizes}" + (f"; {lengths}" if st["real"] else "; no real-length run") + "."
+        )
+    lines.append(
+        "p50/p90/p99: percentiles of every timed call (linear interpolation); throughput: sequences per "
+        "second at the mean call time; peak RSS: the process's resident memory sampled during the run."
+    )
     if s.headline:
         lines.append(f"Summary latency is the {s.headline.describe()} workload, the first one timed in every run.")
     if s.baseline is not None:
-        lines.append(f"Deltas are against {s.baseline.name}: × faster = baseline p50 / run p50 (same workload), "
-                     "× smaller = baseline model bytes / run model bytes, Δ accuracy in percentage points.")
+        lines.append(
+            f"Deltas are against {s.baseline.name}: × faster = baseline p50 / run p50 (same workload), "
+            "× smaller = baseline model bytes / run model bytes, Δ accuracy in percentage points."
+        )
     lines.append("Sizes in decimal units (1 MB = 10^6 bytes); gzip: the model file compressed by gzip.")
     return lines
 
@@ -234,6 +280,7 @@ def _list(values: Any) -> str:
 
 def environment_rows(s: Summary) -> list[tuple[str, list[str]]]:
     """(field, one value per run): the long environment detail, shown folded."""
+
     def env(key: str, fmt=str):
         return [units.DASH if e.run.env.get(key) is None else fmt(e.run.env[key]) for e in s.entries]
 
@@ -253,12 +300,27 @@ def environment_rows(s: Summary) -> list[tuple[str, list[str]]]:
         ("onnxruntime", env("onnxruntime")),
         ("execution provider", env("execution_provider")),
         ("edgebert", env("edgebert_version")),
-        ("CPU busy before / during", [f"{_get(e.run.env, 'cpu_load_before', load)} / {_get(e.run.env, 'cpu_load_during', load)}"
-                                      for e in s.entries]),
-        ("other processes before / during", [f"{_get(e.run.env, 'cpu_load_others_before', load)} / "
-                                             f"{_get(e.run.env, 'cpu_load_others_during', load)}" for e in s.entries]),
-        ("harness overhead per call", [_get(e.run.doc.get("harness") or {}, "overhead_ms_per_call", lambda v: f"{v * 1000:.2f} µs")
-                                       for e in s.entries]),
+        (
+            "CPU busy before / during",
+            [
+                f"{_get(e.run.env, 'cpu_load_before', load)} / {_get(e.run.env, 'cpu_load_during', load)}"
+                for e in s.entries
+            ],
+        ),
+        (
+            "other processes before / during",
+            [
+                f"{_get(e.run.env, 'cpu_load_others_before', load)} / {_get(e.run.env, 'cpu_load_others_during', load)}"
+                for e in s.entries
+            ],
+        ),
+        (
+            "harness overhead per call",
+            [
+                _get(e.run.doc.get("harness") or {}, "overhead_ms_per_call", lambda v: f"{v * 1000:.2f} µs")
+                for e in s.entries
+            ],
+        ),
     ]
 
 
@@ -272,8 +334,13 @@ def bundle_rows(s: Summary) -> list[tuple[str, list[str]]]:
         ("layers", [str(e.run.bundle.get("num_layers") or units.DASH) for e in s.entries]),
         ("stages", [" + ".join(e.run.bundle.get("stages") or []) or "none" for e in s.entries]),
         ("bundle size", [units.size(e.run.doc["size"].get("bundle_bytes")) for e in s.entries]),
-        ("dataset", [f"{e.run.accuracy['dataset']} ({e.run.accuracy['size']} texts)" if e.run.accuracy else "not measured"
-                     for e in s.entries]),
+        (
+            "dataset",
+            [
+                f"{e.run.accuracy['dataset']} ({e.run.accuracy['size']} texts)" if e.run.accuracy else "not measured"
+                for e in s.entries
+            ],
+        ),
     ]
 
 
@@ -283,12 +350,16 @@ def _get(d: dict[str, Any], key: str, fmt) -> str:
 
 def to_json(s: Summary) -> dict[str, Any]:
     """The summary as plain data (what `report --format json` prints); every figure as read or derived, unrounded."""
+
     def run_dict(e: Entry) -> dict[str, Any]:
         b, h = e.run.bundle, e.headline
         return {
             "name": e.name,
             "results_file": e.run.path.name,
-            "bundle": {k: b.get(k) for k in ("label", "target", "format", "precision", "stages", "parameters", "sha256", "path")},
+            "bundle": {
+                k: b.get(k)
+                for k in ("label", "target", "format", "precision", "stages", "parameters", "sha256", "path")
+            },
             "emulated": e.run.emulated,
             "machine_id": e.run.env["machine_id"],
             "created_at": e.run.doc.get("created_at"),
@@ -298,8 +369,9 @@ def to_json(s: Summary) -> dict[str, Any]:
             "accuracy": e.accuracy,
             "agreement_with_reference": e.agreement,
             "headline": None if h is None else {k: h[k] for k in ("p50_ms", "p90_ms", "p99_ms", "throughput_seq_s")},
-            "vs_baseline": None if s.baseline is None else {
-                "speedup": e.speedup, "size_ratio": e.size_ratio, "accuracy_delta_points": e.accuracy_delta},
+            "vs_baseline": None
+            if s.baseline is None
+            else {"speedup": e.speedup, "size_ratio": e.size_ratio, "accuracy_delta_points": e.accuracy_delta},
         }
 
     first_acc = next((e.run.accuracy for e in s.entries if e.run.accuracy), None)
@@ -312,11 +384,29 @@ def to_json(s: Summary) -> dict[str, Any]:
         "headline_workload": s.headline.to_dict() if s.headline else None,
         "runs": [run_dict(e) for e in s.entries],
         "latency": [
-            {"workload": w.to_dict(), "rows": [
-                {"name": e.name, **{k: e.run.row(w).get(k) for k in ("p50_ms", "p90_ms", "p99_ms", "throughput_seq_s",
-                                                                       "throughput_tok_s", "cv", "mean_tokens")},
-                 "speedup": s.speedup(e, w)}
-                for e in s.entries if e.run.row(w) is not None]}
+            {
+                "workload": w.to_dict(),
+                "rows": [
+                    {
+                        "name": e.name,
+                        **{
+                            k: e.run.row(w).get(k)
+                            for k in (
+                                "p50_ms",
+                                "p90_ms",
+                                "p99_ms",
+                                "throughput_seq_s",
+                                "throughput_tok_s",
+                                "cv",
+                                "mean_tokens",
+                            )
+                        },
+                        "speedup": s.speedup(e, w),
+                    }
+                    for e in s.entries
+                    if e.run.row(w) is not None
+                ],
+            }
             for w in s.workloads
         ],
         "notes": s.notes,

@@ -4,6 +4,7 @@ Why our own: the HTML report must be one file that opens from disk with no netwo
 CDN; and a plotting package (matplotlib) would be a heavy dependency for three simple charts. Every text and
 attribute value is escaped here, so a model name can never become markup.
 """
+
 from __future__ import annotations
 
 import html
@@ -52,9 +53,11 @@ class Svg:
         self.add("polyline", points=" ".join(f"{_value(float(x))},{_value(float(y))}" for x, y in points), **attrs)
 
     def render(self) -> str:
-        head = (f'<svg class="chart" role="img" aria-label="{_value(self.label)}" width="{_value(self.width)}" '
-                f'height="{_value(self.height)}" viewBox="0 0 {_value(self.width)} {_value(self.height)}" '
-                f'font-family="{_value(FONT)}">')
+        head = (
+            f'<svg class="chart" role="img" aria-label="{_value(self.label)}" width="{_value(self.width)}" '
+            f'height="{_value(self.height)}" viewBox="0 0 {_value(self.width)} {_value(self.height)}" '
+            f'font-family="{_value(FONT)}">'
+        )
         return head + "".join(self.parts) + "</svg>"
 
 
@@ -82,8 +85,11 @@ class Scale:
 
     def ticks(self, count: int = 5) -> list[float]:
         if self.log:
-            out = [m * 10**k for k in range(math.floor(math.log10(self.lo)), math.ceil(math.log10(self.hi)) + 1)
-                   for m in (1, 2, 5)]
+            out = [
+                m * 10**k
+                for k in range(math.floor(math.log10(self.lo)), math.ceil(math.log10(self.hi)) + 1)
+                for m in (1, 2, 5)
+            ]
             return [t for t in out if self.lo <= t <= self.hi]
         step = nice_step(self.hi - self.lo, count)
         first = math.ceil(self.lo / step - 1e-9) * step
@@ -104,7 +110,9 @@ def x_axis(svg: Svg, scale: Scale, y: float, top: float, title: str, fmt: Callab
     svg.text((scale.start + scale.end) / 2, y + 34, title, text_anchor="middle", fill="#333")
 
 
-def y_axis(svg: Svg, scale: Scale, x: float, right: float, title: str, fmt: Callable[[float], str] = tick_label) -> None:
+def y_axis(
+    svg: Svg, scale: Scale, x: float, right: float, title: str, fmt: Callable[[float], str] = tick_label
+) -> None:
     for t in scale.ticks():
         y = scale(t)
         svg.line(x, y, right, y, stroke="#e3e3e3")
@@ -124,4 +132,4 @@ def shorten(text: str, limit: int = 40) -> str:
     if len(text) <= limit:
         return text
     head = (limit - 1) // 2
-    return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]

@@ -2,6 +2,7 @@
 
 Every format (Markdown, HTML, compare) uses these, so a figure reads the same wherever it appears.
 """
+
 from __future__ import annotations
 
 DASH = "—"
