@@ -1,10 +1,14 @@
 """Confidence intervals for a latency ratio, from the per-call samples, and the verdict they allow. numpy only.
 
-The figure is the ratio of medians, candidate / baseline (> 1: the candidate is slower). Its interval is the
-percentile bootstrap: resample the calls with replacement, recompute the ratio, take the central `confidence` share
-of the resampled ratios. When both sides were timed interleaved in one process (round j of each at index j), the
-rounds are resampled jointly (a paired bootstrap): the load a round met hit both sides, so it cancels in the ratio,
-and the interval is narrower than two independent runs allow.
+The figure is candidate / baseline (> 1: the candidate is slower). Its interval is the percentile bootstrap:
+resample with replacement, recompute the figure, take the central `confidence` share of the resampled figures.
+
+- Independent runs: the ratio of the two medians, each side's calls resampled on its own.
+- Interleaved in one process (round j of each side at index j, on the same input): the median of the per-round
+  ratios c_j / b_j, the rounds resampled (a paired bootstrap). The load a round met and the length of the text it
+  timed hit both sides, so they cancel in each round's ratio. A ratio of the two medians would not cancel them (the
+  two medians come from different rounds): on real-length texts its interval for a bundle against itself was
+  +-10 %, too wide to ever say "no change" inside a 5 % band (measured: reports/compare-noise.md).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ VERDICTS = ("regressed", "improved", "no change", "undecidable (too noisy)")
 
 @dataclass(frozen=True)
 class RatioCI:
-    ratio: float  # median(candidate) / median(baseline)
+    ratio: float  # paired: median of per-round candidate/baseline; else median(candidate) / median(baseline)
     low: float
     high: float
     confidence: float
@@ -50,23 +54,40 @@ def ratio_ci(
     confidence: float = CONFIDENCE,
     seed: int = SEED,
 ) -> RatioCI:
-    """Median ratio candidate/baseline with its percentile-bootstrap interval. `paired` needs equal lengths."""
+    """candidate/baseline with its percentile-bootstrap interval (see the module doc). `paired` needs equal lengths."""
     b, c = np.asarray(baseline, dtype=np.float64), np.asarray(candidate, dtype=np.float64)
     if b.size == 0 or c.size == 0:
         raise ValueError("both sides need at least one sample")
     if paired and b.size != c.size:
         raise ValueError(f"paired samples must be of equal length, got {b.size} and {c.size}")
+    if paired and (np.any(b <= 0) or np.any(c <= 0)):
+        raise ValueError("paired samples must be positive times")
     rng = np.random.default_rng(seed)
+    if paired:
+        return _paired(c / b, rng, resamples, confidence)
     ratios = np.empty(resamples)
     chunk = max(1, 2_000_000 // max(b.size, c.size))  # bound the index matrix to ~16 MB
     for start in range(0, resamples, chunk):
         n = min(chunk, resamples - start)
         ib = rng.integers(0, b.size, size=(n, b.size))
-        ic = ib if paired else rng.integers(0, c.size, size=(n, c.size))
+        ic = rng.integers(0, c.size, size=(n, c.size))
         ratios[start : start + n] = _medians(c, ic) / _medians(b, ib)
     tail = (1 - confidence) / 2
     low, high = np.quantile(ratios, [tail, 1 - tail])
-    return RatioCI(float(np.median(c) / np.median(b)), float(low), float(high), confidence, paired)
+    return RatioCI(float(np.median(c) / np.median(b)), float(low), float(high), confidence, False)
+
+
+def _paired(per_round: np.ndarray, rng: np.random.Generator, resamples: int, confidence: float) -> RatioCI:
+    medians = np.empty(resamples)
+    chunk = max(1, 2_000_000 // per_round.size)
+    for start in range(0, resamples, chunk):
+        n = min(chunk, resamples - start)
+        medians[start : start + n] = np.median(
+            per_round[rng.integers(0, per_round.size, size=(n, per_round.size))], axis=1
+        )
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(medians, [tail, 1 - tail])
+    return RatioCI(float(np.median(per_round)), float(low), float(high), confidence, True)
 
 
 def verdict(ci: RatioCI, threshold_percent: float) -> str:
