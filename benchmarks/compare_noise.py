@@ -171,7 +171,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", type=Path, default=None)
     ap.add_argument("--pairs", type=int, default=10, help="pairs of each kind")
-    ap.add_argument("--iterations", type=int, default=100, help="interleaved rounds per workload")
+    ap.add_argument("--iterations", type=int, default=600, help="interleaved rounds per workload")
     ap.add_argument("--threshold", default="5%", help="compare's band, with %")
     ap.add_argument("--quiet-wait", type=float, default=3.0, help="seconds per pair to wait for a quiet machine")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "compare-noise")
