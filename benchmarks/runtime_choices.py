@@ -23,7 +23,7 @@ from edgebert.bench.latency import summarize
 from edgebert.bench.macs import count_macs
 from edgebert.bench.peak import machine_peak
 from edgebert.bench.roundrobin import QuietGate, round_robin
-from edgebert.bench.runner import check_bundle
+from edgebert.bench.plan import check_bundle
 from edgebert.runtime import GRAPH_LEVELS, Encoder
 
 

@@ -184,7 +184,7 @@ def run(
     wanted = {s.strip() for s in variants_csv.split(",") if s.strip()} if variants_csv else None
     if not compressed and not recipes and settings.get("compressed", True) and wanted is None:
         recipes = [DEFAULT_RECIPE]
-    from edgebert.bench.runner import check_bundle
+    from edgebert.bench.plan import check_bundle
     from edgebert.compress.recipe import load_recipe
 
     for bundle_dir in compressed:
