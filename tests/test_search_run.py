@@ -28,13 +28,14 @@ def test_pruned_candidate_exit_1_names_the_closest_then_a_resumed_run_chooses(
 ):
     import edgebert.compress.distill as distill
     import edgebert.search as search
+    import edgebert.search_trial as search_trial
 
     dataset = write_csv(tmp_path / "data.csv", make_rows(800, seed=3))
     # Trial 0 (no training) measures 2 points below fp32, bound 3: outside a 1-point budget, so trial 1 is not
     # stopped for speed; trial 1's checkpoints say it learns nothing (0 % dev accuracy), so the pruner stops it.
-    monkeypatch.setattr(
-        search, "paired_drop", lambda ref, cand, seed=0: PairedDrop(len(ref), 2.0, 3.0, (1.0, 3.5), 0.9)
-    )
+    drop = lambda ref, cand, seed=0: PairedDrop(len(ref), 2.0, 3.0, (1.0, 3.5), 0.9)  # noqa: E731
+    monkeypatch.setattr(search_trial, "paired_drop", drop)  # the trials' drop on dev
+    monkeypatch.setattr(search, "paired_drop", drop)  # the chosen bundle's drop on test
     monkeypatch.setattr(distill, "dev_accuracy", lambda model, ctx: 0.0)
     out = tmp_path / "r"
     args = [
