@@ -23,7 +23,8 @@ if str(ROOT) not in sys.path:  # benchmarks/ is not an installed package: import
 from benchmarks.peers import timing  # noqa: E402
 from edgebert.bench import roundrobin  # noqa: E402
 from benchmarks.peers.__main__ import main  # noqa: E402
-from benchmarks.peers.workload import Workload, build_workloads  # noqa: E402
+from benchmarks.peers.workload import WorkloadCalls, build_workloads  # noqa: E402
+from edgebert.bench.inputs import Workload  # noqa: E402
 
 WORKLOADS = ("b1-s128", "b8-s128", "real-b1")
 
@@ -43,7 +44,7 @@ def test_round_robin_rotates_order_and_keeps_outputs_in_call_order():
         return run
 
     runners = {"a": runner("a", 0.0), "b": runner("b", 100.0), "c": runner("c", 200.0)}
-    wl = Workload("real-b1", 1, None, tuple(_call(n) for n in (3, 5, 9)))
+    wl = WorkloadCalls(Workload("real", 1, None), tuple(_call(n) for n in (3, 5, 9)))
     stats, outputs = timing.round_robin(runners, wl, iterations=3, warmup=1, gap_s=0, keep_outputs=True)
     assert order[:3] == ["a", "b", "c"]  # warm-up, then rounds A B C, B C A, C A B
     assert order[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
@@ -67,7 +68,7 @@ def test_blocks_timed_while_others_were_busy_are_redone(monkeypatch):
         calls.append(x["input_ids"].shape[1])
         return np.zeros((1, 2), dtype=np.float32) + x["input_ids"].shape[1]
 
-    wl = Workload("real-b1", 1, None, tuple(_call(n) for n in (3, 5, 9)))
+    wl = WorkloadCalls(Workload("real", 1, None), tuple(_call(n) for n in (3, 5, 9)))
     gate = timing.QuietGate(budget_s=10)
     stats, outputs = timing.round_robin({"a": run}, wl, iterations=3, warmup=0, gap_s=0, keep_outputs=True, gate=gate)
     assert gate.discarded_rounds >= 1 and gate.busy_rounds_kept == 0 and gate.rounds == 3
