@@ -92,13 +92,17 @@ class Search(Baselines, Study, Trials):
 
     # -- set-up ---------------------------------------------------------------------------------------------
     def prepare(self) -> None:
-        from edgebert.compress.recipe import resolve_data
+        from edgebert.compress.recipe import ResolvedData, resolve_data
         from edgebert.export.exporter import resolve_model_dir
         from edgebert.models import read_config, weights_file
 
         bundle.prepare_run_dir(self.out, [self.config.model, self.config.dataset])  # parents created; inputs protected
         self.model_dir = resolve_model_dir(self.config.model, self.log)
-        splits, _ = resolve_data(self.model_dir, self.config.dataset, self.config.text_column, self.config.label_column)
+        # Resolved once for the whole run: every trial's compress_model gets it (self.data) instead of re-reading it.
+        self.data = ResolvedData(
+            *resolve_data(self.model_dir, self.config.dataset, self.config.text_column, self.config.label_column)
+        )
+        splits = self.data.splits
         if splits is None:
             raise UserError(f"{self.model_dir} is not an edgebert task model; pass --dataset FILE with labelled texts")
         self.splits = splits

@@ -79,6 +79,7 @@ class Trials:
             "text_column": self.config.text_column,
             "label_column": self.config.label_column,
             "force": True,
+            "resolved": self.data,  # the run's data, resolved once in prepare()
         }
         # 1. The shape, untrained: its latency is the candidate's, whatever distillation later does to its weights.
         shape_recipe = {k: v for k, v in recipe.items() if k != "distill"}
