@@ -1,7 +1,8 @@
 """Does `edgebert compare` tell noise from a real slowdown? Repeated pairs on one int8 bundle, interleaved.
 
     python benchmarks/compare_noise.py [--bundle DIR] [--pairs 10] [--iterations 150] [--threshold 5%]
-                                       [--work /tmp/compare-noise] [--out reports/compare-noise]
+                                       [--work /tmp/compare-noise]   # WORK/reports/compare-noise.md and .json
+    python -m benchmarks.publish /tmp/compare-noise                   # copies them into reports/
 
 Each pair is one `bench --interleave` of the bundle against itself (two documents of one set, as `edgebert bench A
 A --interleave --out-dir` writes them), then `compare` on the two documents with the threshold band:
@@ -172,10 +173,9 @@ def main() -> None:
     ap.add_argument("--bundle", type=Path, default=None)
     ap.add_argument("--pairs", type=int, default=10, help="pairs of each kind")
     ap.add_argument("--iterations", type=int, default=600, help="interleaved rounds per workload")
-    ap.add_argument("--threshold", default="5%", help="compare's band, with %")
+    ap.add_argument("--threshold", default="5%", help="compare's band, with %%")
     ap.add_argument("--quiet-wait", type=float, default=3.0, help="seconds per pair to wait for a quiet machine")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "compare-noise")
-    ap.add_argument("--out", type=Path, default=Path("reports/compare-noise"))
     args = ap.parse_args()
     if not args.threshold.strip().endswith("%"):
         ap.error("--threshold takes a percent with %, such as 5%")
@@ -215,10 +215,12 @@ def main() -> None:
         "workloads": list(dict.fromkeys(c["workload"] for p in pairs for c in p["checks"])),
         "pairs": pairs,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(doc))
+    out = args.work / "reports" / "compare-noise"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
+    out.with_suffix(".md").write_text(markdown(doc))
     print(markdown(doc))
+    print(f"publish with: python -m benchmarks.publish {args.work}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ minute and then B would measure the drift. The timing is the product's (edgebert
 bundle in turn, rotated order, blocks redone while other processes load the CPU); `rounds` x `calls` such calls per
 bundle. The reported figure is the ratio of the pooled medians with its paired 95% bootstrap interval, plus the
 spread of ratios over `rounds` consecutive chunks (min–max) so a reader sees how stable it was.
-`edgebert bench A B --interleave --real` gives the same in the product; this script keeps the report's format. Two workloads: batch 1 at a fixed sequence length (synthetic, padded to the length),
+`edgebert bench A B --interleave --real` gives the same in the product; this script keeps the report's format. Two
+workloads: batch 1 at a fixed sequence length (synthetic: exactly that many real token ids, edgebert.bench.inputs),
 and batch 1 over the bundle's own evaluation texts at their real token lengths. Uses edgebert.bench.latency.
 """
 
@@ -21,22 +22,20 @@ from pathlib import Path
 import numpy as np
 
 from edgebert.bench.bootstrap import ratio_ci
+from edgebert.bench.inputs import synthetic_inputs
 from edgebert.bench.latency import summarize
 from edgebert.bench.roundrobin import QuietGate, round_robin
 from edgebert.bundle import read_manifest, verify_files
 from edgebert.runtime import Encoder, OnnxRunner
 
 
-def synthetic_inputs(manifest: dict, seq_len: int) -> dict[str, np.ndarray]:
-    ids = np.full((1, seq_len), 1000, dtype=np.int64)
-    arrays = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
-    return {k: arrays[k] for k in manifest["inputs"]}
+def reference_texts(path: Path, manifest: dict, n: int) -> list[str]:
+    return [json.loads(line)["text"] for line in (path / manifest["reference"]["file"]).read_text().splitlines()[:n]]
 
 
 def real_inputs(path: Path, manifest: dict, n: int) -> list[dict[str, np.ndarray]]:
-    texts = [json.loads(line)["text"] for line in (path / manifest["reference"]["file"]).read_text().splitlines()[:n]]
     enc = Encoder(path, manifest)
-    return [enc([t]) for t in texts]
+    return [enc([t]) for t in reference_texts(path, manifest, n)]
 
 
 def main() -> None:
@@ -64,7 +63,10 @@ def main() -> None:
                 "path": path,
                 "manifest": m,
                 "runner": OnnxRunner(path, m, threads=args.threads),
-                "synthetic": synthetic_inputs(m, args.seq_len),
+                # the product's synthetic rows: the bundle's reference texts' real token ids, exactly seq_len of them
+                "synthetic": synthetic_inputs(
+                    Encoder(path, m), reference_texts(path, m, args.real_texts), 1, args.seq_len
+                ),
                 "real": real_inputs(path, m, args.real_texts),
             }
         )

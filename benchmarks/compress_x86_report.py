@@ -1,6 +1,6 @@
 """The Markdown of benchmarks/compress_x86.sh, from the files that run wrote (nothing here is measured or typed by hand).
 
-python benchmarks/compress_x86_report.py WORK_DIR STARTED_AT GIT_SHA > reports/compress-x86.md
+python benchmarks/compress_x86_report.py WORK_DIR STARTED_AT GIT_SHA > WORK_DIR/reports/compress-x86.md
 """
 
 import json
@@ -19,7 +19,7 @@ def distill(m):
 
 
 fast, plain, int8 = manifest("fast-model"), manifest("no-teacher-model"), manifest("int8")
-ab = json.loads(Path("reports/compress-x86-ab.json").read_text())
+ab = json.loads((work / "reports" / "compress-x86-ab.json").read_text())
 res = {b: json.loads((work / f"{b}.json").read_text()) for b in ("int8", "fast", "no-teacher")}
 fp32_test = int8["reference"]["accuracy"]
 print("# fast-x86: structured pruning + distillation + int8, against plain int8\n")

@@ -9,7 +9,8 @@ Everything else (temperature, learning rate, batches) is the recipe's. Dev and t
 student's at the recipe's max_length. Results are appended to the JSON as each run ends, so an interrupted run resumes.
 
     python -m benchmarks.distill_vs_labels [--seeds 0 1 2] [--arms labels mpnet minilm] [--steps 1000]
-                                           [--out reports/distill-vs-labels]      # writes .json and .md
+                                           [--work build/distill-vs-labels]  # WORK/reports/: .json and .md
+    python -m benchmarks.publish build/distill-vs-labels                   # copies them into reports/
 """
 
 from __future__ import annotations
@@ -191,19 +192,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--arms", nargs="+", choices=ARMS, default=["labels", "mpnet", "minilm"])
     p.add_argument("--steps", type=int, default=load_recipe(RECIPE).distill.steps)
-    p.add_argument("--out", type=Path, default=Path("reports/distill-vs-labels"))
     p.add_argument(
-        "--work", type=Path, default=None, help="where the student models go (default: a temporary directory)"
+        "--work",
+        type=Path,
+        default=Path("build/distill-vs-labels"),
+        help="work directory: reports/ (the JSON, resumed from, and the Markdown); student models in a temp dir in it",
     )
     args = p.parse_args(argv)
-    path = args.out.with_suffix(".json")
+    args.work.mkdir(parents=True, exist_ok=True)
+    out = args.work / "reports" / "distill-vs-labels"
+    path = out.with_suffix(".json")
     doc = json.loads(path.read_text()) if path.is_file() else {}
     if doc.get("steps") != args.steps:  # results for other steps are not comparable: start afresh
         doc = {"steps": args.steps, "started": bundle.now_iso(), "git": _git(), "runs": [], "teachers": {}}
     teachers = {arm: teacher_dir(arm) for arm in args.arms}  # resolved once: MPNet's is found by hashing 438 MB
-    with tempfile.TemporaryDirectory() as tmp:
-        work = args.work or Path(tmp)
-        work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="students-", dir=args.work) as tmp:
+        work = Path(tmp)
         for arm in args.arms:
             doc["teachers"][arm] = teacher_record(teachers[arm])
         for seed in args.seeds:
@@ -214,9 +218,10 @@ def main(argv: list[str] | None = None) -> int:
                 doc["runs"].append(run_one(arm, teachers[arm], seed, args.steps, work))
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps(doc, indent=1) + "\n")
-                args.out.with_suffix(".md").write_text(markdown(doc))
-    args.out.with_suffix(".md").write_text(markdown(doc))
+                out.with_suffix(".md").write_text(markdown(doc))
+    out.with_suffix(".md").write_text(markdown(doc))
     print(markdown(doc))
+    print(f"publish with: python -m benchmarks.publish {args.work}", file=sys.stderr)
     return 0
 
 

@@ -1,11 +1,12 @@
-"""Regenerate reports/example.md and reports/example.html, and the results JSON they are built from, by real runs.
+"""Regenerate example.md and example.html, and the results JSON they are built from, by real runs.
 
-    python benchmarks/make_example_reports.py                  # the default task model; about half an hour on 2 cores
+    python benchmarks/make_example_reports.py       # the default task model; about half an hour on 2 cores
+    python -m benchmarks.publish build/example-reports    # copies its reports/ into reports/
 
 Three bundles of one model for one target, exported and then benched one after the other on this machine:
 fp32, dynamic int8 (the target's quantization settings), and fp32 after structured pruning (half of the heads and
 FFN neurons, importance measured by gradients, then a short distillation from the unpruned model). Nothing in the
-reports is typed by hand: every figure is read from reports/example-results/*.json, written by this run, and each
+reports is typed by hand: every figure is read from example-results/*.json, written by this run, and each
 report names the command that regenerates it. `--quick` is a smoke run (few calls) written to a temp directory.
 """
 
@@ -98,22 +99,31 @@ def bench(name: str, bundle: Path, out_dir: Path, iterations: int, dataset: str 
 )
 @click.option("--max-length", default=128, show_default=True, type=int, help="Tokens per text the bundles keep.")
 @click.option("--iterations", default=100, show_default=True, type=int, help="Timed calls per workload.")
-@click.option("--out", default="reports", show_default=True, type=click.Path(), help="Directory of the reports.")
+@click.option(
+    "--work",
+    "work",
+    default="build/example-reports",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Work directory (emptied first): bundles, results, and reports/ for benchmarks.publish.",
+)
 @click.option("--quick", is_flag=True, help="Smoke run: 5 calls per workload, written to a temp directory.")
-def main(model, dataset, target, prune, distill_steps, max_length, iterations, out, quick) -> None:
+def main(model, dataset, target, prune, distill_steps, max_length, iterations, work, quick) -> None:
     from edgebert.report import render_report, write_text_atomic
 
     command = shlex.join(["python", "benchmarks/make_example_reports.py", *sys.argv[1:]])
     if quick:
-        iterations, distill_steps, out = 5, min(distill_steps, 5), tempfile.mkdtemp(prefix="edgebert-example-")
-    out = Path(out)
+        iterations, distill_steps = 5, min(distill_steps, 5)
+        work = tempfile.mkdtemp(prefix="edgebert-example-")
+    # Bundles stay in the work dir (build/, git-ignored) so every figure can be re-measured.
+    work = Path(work)
+    out = work / "reports"
     try:
-        if not out.is_dir():
-            raise EdgebertError(f"output directory {out} does not exist; create it first")
-        # Bundles stay in build/ (git-ignored) so every figure can be re-measured; a quick run leaves nothing.
-        work = Path(tempfile.mkdtemp(prefix="edgebert-example-work-")) if quick else Path("build/example-reports")
-        shutil.rmtree(work, ignore_errors=True)
+        if work.is_dir() and any(work.iterdir()) and not (work / "bundles").is_dir():
+            raise EdgebertError(f"--work {work} holds files this script did not write; choose another directory")
+        shutil.rmtree(work, ignore_errors=True)  # a previous run's work directory: its figures are replaced
         (work / "bundles").mkdir(parents=True)
+        out.mkdir()
         try:
             bundles = build_bundles(model, dataset, target, work, prune, distill_steps, max_length)
             results = [bench(name, path, work / "results", iterations, dataset) for name, path in bundles.items()]
@@ -125,9 +135,10 @@ def main(model, dataset, target, prune, distill_steps, max_length, iterations, o
             for fmt, name in (("md", "example.md"), ("html", "example.html")):
                 write_text_atomic(out / name, render_report(kept_paths, fmt, command=command))
                 _log(f"wrote {out / name}")
+            _log(f"publish with: python -m benchmarks.publish {work}")
         finally:
-            if quick:
-                shutil.rmtree(work, ignore_errors=True)
+            if quick:  # a smoke run keeps its reports (to look at), not its bundles
+                shutil.rmtree(work / "bundles", ignore_errors=True)
     except EdgebertError as exc:
         click.echo(f"error: {str(exc).splitlines()[0]}", err=True)
         sys.exit(exc.exit_code)

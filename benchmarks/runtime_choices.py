@@ -1,7 +1,8 @@
 """Cheap runtime choices for one bundle, measured interleaved: do intra-op threads, spinning or the graph
 optimisation level move it closer to the machine's peak at real lengths?
 
-    python benchmarks/runtime_choices.py BUNDLE [--rounds 300] [--out reports/runtime-choices.json]
+    python benchmarks/runtime_choices.py BUNDLE [--rounds 300] [--work build/runtime-choices]
+    python -m benchmarks.publish build/runtime-choices       # copies WORK/reports/runtime-choices.json into reports/
 
 Every variant is an onnxruntime session of the same model file with one setting changed from the bundle target's
 (the first row); all are timed round-robin on the same evaluation texts at batch 1 (edgebert.bench.roundrobin,
@@ -23,7 +24,7 @@ from edgebert.bench.latency import summarize
 from edgebert.bench.macs import count_macs
 from edgebert.bench.peak import machine_peak
 from edgebert.bench.roundrobin import QuietGate, round_robin
-from edgebert.bench.runner import check_bundle
+from edgebert.bench.plan import check_bundle
 from edgebert.runtime import GRAPH_LEVELS, Encoder
 
 
@@ -43,7 +44,7 @@ def main() -> None:
     ap.add_argument("bundle", type=Path)
     ap.add_argument("--rounds", type=int, default=300)
     ap.add_argument("--quiet-wait", type=float, default=60.0)
-    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--work", type=Path, default=Path("build/runtime-choices"), help="its reports/ gets the JSON")
     args = ap.parse_args()
     manifest = check_bundle(args.bundle)
     model = args.bundle / manifest["model_file"]
@@ -104,8 +105,10 @@ def main() -> None:
             f"{r['verdict_5pct']:<24} {r['achieved_gops']:.1f} GOP/s = {r['fraction_of_int8_peak']:.1%} of the int8 peak"
         )
     print(f"quiet gate: {gate.to_dict()}")
-    if args.out:
-        args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    out = args.work / "reports" / "runtime-choices.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {out}; publish with: python -m benchmarks.publish {args.work}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """`edgebert run --target x86` over several seeds, as a new user runs it, and what each run chose, measured.
 
-    python benchmarks/search_seeds.py --work /tmp/search-seeds [--seeds 0 1 2] [--out reports/search-seeds.md]
+    python benchmarks/search_seeds.py --work /tmp/search-seeds [--seeds 0 1 2]   # WORK/reports/search-seeds.md, .json
+    python -m benchmarks.publish /tmp/search-seeds                                # copies them into reports/
 
 For each seed: the README command with `--seed N` (every other option at its default) in its own run directory,
 timed wall-clock, its exit code kept (1 = no candidate met the budget, which the run says itself); then, when it
@@ -103,13 +104,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--out", type=Path, default=Path("reports/search-seeds.md"))
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     rows = [run_seed(args.work, s) for s in args.seeds]
-    args.out.write_text(markdown(rows, "python benchmarks/search_seeds.py " + " ".join(sys.argv[1:])))
-    (args.out.with_suffix(".json")).write_text(json.dumps(rows, indent=2) + "\n")
-    print(args.out.read_text())
+    out = args.work / "reports" / "search-seeds.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(markdown(rows, "python benchmarks/search_seeds.py " + " ".join(sys.argv[1:])))
+    (out.with_suffix(".json")).write_text(json.dumps(rows, indent=2) + "\n")
+    print(out.read_text())
+    print(f"publish with: python -m benchmarks.publish {args.work}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ def load(bundle: str | os.PathLike[str], *, threads: int | None = None) -> Predi
 
     `threads`: intra-op threads (default: the bundle target's setting; 0 = onnxruntime's default).
     """
-    from edgebert.bench.runner import check_bundle
+    from edgebert.bench.plan import check_bundle
     from edgebert.runtime import Encoder, make_runner
 
     bundle_dir = Path(bundle)

@@ -19,7 +19,6 @@ and records what it was made for, so a resumed run with another target, model, d
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,18 +28,18 @@ from typing import Any
 import numpy as np
 
 from edgebert import bundle, cpu, data
-from edgebert.errors import EdgebertError, UserError, require
+from edgebert.errors import EdgebertError, UserError
+from edgebert.search_baselines import Baselines, correct_on, real_p50, write_json_atomic
 from edgebert.search_choice import choose, trial_rows
-from edgebert.search_space import SearchSpace, recipe_for, shipped_seeds
-from edgebert.search_stats import CONFIDENCE, budget_pruner, cannot_reach, paired_drop
-from edgebert.search_storage import check_identity, mask_url, open_study, scrub
+from edgebert.search_space import SearchSpace, shipped_seeds
+from edgebert.search_stats import CONFIDENCE, paired_drop
+from edgebert.search_storage import check_identity, mask_url, scrub
+from edgebert.search_study import Study
+from edgebert.search_trial import Trials
 from edgebert.targets import Target, load_target
 
 Log = Callable[[str], None]
 FINAL_RESERVE_S = 90  # benching the chosen bundle and both baselines on the test split, and writing the report
-TRIAL_TAIL_S = 60  # a trial's export (with parity) and dev-split bench, after its distillation
-MIN_TRIAL_S = 90  # no trial starts with less time than this left: its shape alone (prune, export, bench) takes that
-CHECKPOINTS = 4  # accuracy checkpoints per distillation (the last one is the finished model)
 
 
 @dataclass(frozen=True)
@@ -72,35 +71,9 @@ class RunConfig:
             raise ValueError(f"--seed must be 0 or more, got {self.seed}")
 
 
-def real_p50(results: dict[str, Any]) -> float:
-    rows = [r for r in results["latency"] if r["mode"] == "real" and r["batch_size"] == 1]
-    return float(rows[0]["p50_ms"])
-
-
-def correct_on(bundle_dir: Path, texts: data.LabelledTexts, cache: Path) -> np.ndarray:
-    """Per-text correctness of a bundle (what the paired bootstrap resamples), cached beside its results."""
-    if cache.is_file():
-        return np.asarray(json.loads(cache.read_text()), dtype=bool)
-    from edgebert.bench.accuracy import label2id
-    from edgebert.runtime import Encoder, make_runner, predict_logits
-
-    manifest = bundle.read_manifest(bundle_dir)
-    preds = predict_logits(
-        make_runner(Path(bundle_dir), manifest), Encoder(Path(bundle_dir), manifest), texts.texts
-    ).argmax(1)
-    correct = preds == texts.label_ids(label2id(manifest))
-    write_json_atomic(cache, [int(c) for c in correct])
-    return correct
-
-
-def write_json_atomic(path: Path, value: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(value) + "\n")
-    tmp.replace(path)
-
-
-class Search:
-    """One run directory: baselines, the study, the trials; `run_search` chooses and reports."""
+class Search(Baselines, Study, Trials):
+    """One run directory: baselines (search_baselines.py), the study (search_study.py), the trials (search_trial.py);
+    `run_search` chooses and reports."""
 
     def __init__(self, config: RunConfig, log: Log | None = None, progress=None):
         self.config = config
@@ -119,13 +92,17 @@ class Search:
 
     # -- set-up ---------------------------------------------------------------------------------------------
     def prepare(self) -> None:
-        from edgebert.compress.recipe import resolve_data
+        from edgebert.compress.recipe import ResolvedData, resolve_data
         from edgebert.export.exporter import resolve_model_dir
         from edgebert.models import read_config, weights_file
 
         bundle.prepare_run_dir(self.out, [self.config.model, self.config.dataset])  # parents created; inputs protected
         self.model_dir = resolve_model_dir(self.config.model, self.log)
-        splits, _ = resolve_data(self.model_dir, self.config.dataset, self.config.text_column, self.config.label_column)
+        # Resolved once for the whole run: every trial's compress_model gets it (self.data) instead of re-reading it.
+        self.data = ResolvedData(
+            *resolve_data(self.model_dir, self.config.dataset, self.config.text_column, self.config.label_column)
+        )
+        splits = self.data.splits
         if splits is None:
             raise UserError(f"{self.model_dir} is not an edgebert task model; pass --dataset FILE with labelled texts")
         self.splits = splits
@@ -161,340 +138,11 @@ class Search:
         # One standard error of dev accuracy: how far one checkpoint's figure can move by chance.
         self.noise_points = 100 * float(np.sqrt(0.25 / max(len(splits["dev"]), 1)))
 
-    def _export(self, model_dir: Path, out: Path, quantization=None) -> Path:
-        from edgebert.export.exporter import export_bundle
-
-        if (out / bundle.MANIFEST).is_file():
-            return out  # resumed: already exported and validated
-        dataset = None
-        if self.config.dataset is not None:
-            dataset = self.out / "test.jsonl"
-            if not dataset.is_file():
-                self.splits["test"].to_jsonl(dataset)
-        return export_bundle(
-            self.target,
-            model_dir,
-            out,
-            dataset=dataset,
-            quantization=quantization,
-            max_length=self.config.max_length,
-            force=True,
-        )
-
-    def bench(self, bundle_dir: Path, out: Path, dataset: Path | None) -> dict[str, Any]:
-        from edgebert.bench.runner import bench_bundle
-
-        if out.is_file():
-            return json.loads(out.read_text())
-        seq = min(128, int(bundle.read_manifest(bundle_dir)["tokenizer"]["max_length"]))
-        return bench_bundle(
-            bundle_dir,
-            batch_sizes=(1,),
-            seq_lens=(seq,),
-            real=True,
-            warmup=5,
-            iterations=self.config.bench_iterations,
-            dataset=dataset,
-            out=out,
-            trust_torchscript=True,
-        )  # bundles this run exported itself
-
-    def bench_together(self, named: dict[str, str], paths: dict[str, Path], dataset: Path | None) -> None:
-        """Bench `named` bundles interleaved round by round (edgebert.bench.interleave), so their ratios are measured
-        side by side; skipped when every results file already holds its bundle (a resumed run)."""
-        from edgebert.bench.interleave import bench_interleaved
-
-        if all(
-            paths[n].is_file() and json.loads(paths[n].read_text())["bundle"]["path"] == str(Path(b).absolute())
-            for n, b in named.items()
-        ):
-            return
-        seq = min(128, int(bundle.read_manifest(Path(next(iter(named.values()))))["tokenizer"]["max_length"]))
-        bench_interleaved(
-            list(named.values()),
-            batch_sizes=(1,),
-            seq_lens=(seq,),
-            real=True,
-            warmup=5,
-            iterations=self.config.bench_iterations,
-            dataset=dataset,
-            out_files=[paths[n] for n in named],
-            log=self.log,
-            trust_torchscript=True,
-        )
-
-    def baselines(self) -> dict[str, dict[str, Any]]:
-        """The fp32 export and the plain int8 export of the unmodified model: what the search must beat."""
-        from edgebert.targets import QuantizationSettings
-
-        named, paths = {}, {}
-        for name, q in (("fp32", QuantizationSettings(mode="none")), ("int8", None)):
-            d = self.out / "baselines" / name
-            d.mkdir(parents=True, exist_ok=True)
-            self.log(f"baseline {name}: export")
-            named[name], paths[name] = str(self._export(self.model_dir, d / "bundle", q)), d / "dev-results.json"
-        self.log("baselines: bench on dev, interleaved")
-        self.bench_together(named, paths, self.dev_file)
-        out = {name: {"bundle": named[name], "dev": json.loads(paths[name].read_text())} for name in named}
-        self.base = out
-        self.fp32_dev_correct = correct_on(
-            Path(out["fp32"]["bundle"]), self.splits["dev"], self.out / "baselines" / "fp32" / "dev-correct.json"
-        )
-        return out
-
     def seconds_left(self) -> float | None:
         """Seconds of the run's budget left for trials (the final bench's reserve kept back); None: unbounded."""
         if self.unbounded:
             return None
         return self.config.budget_minutes * 60 - (time.time() - self.started) - FINAL_RESERVE_S
-
-    # -- the study ------------------------------------------------------------------------------------------
-    def study(self):
-        optuna = require("optuna")
-        budget = self.config.max_accuracy_drop
-
-        study = open_study(
-            self.storage_url,
-            self.study_name,
-            lambda: optuna.samplers.TPESampler(seed=self.config.seed, n_startup_trials=len(self.seeds) + 2),
-            lambda: budget_pruner(budget, self.noise_points),
-        )
-        check_identity(study, self.identity, f"study {self.study_name!r} in {self.storage_url}")
-        requeue_interrupted(study)
-        room = self.config.trials - sum(counts(t) for t in study.trials)  # a finished study gets no new work
-        for name, params in self.seeds[: max(room, 0)]:
-            study.enqueue_trial(params, user_attrs={"seed_recipe": name}, skip_if_exists=True)
-        return study
-
-    def _fastest_meeting(self, study, number: int) -> tuple[int, float] | None:
-        """(trial, latency) of the fastest finished trial whose bound meets the budget (another worker's too)."""
-        best = None
-        for t in study.get_trials(deepcopy=False):
-            upper = t.user_attrs.get("upper_points")
-            if (
-                t.number != number
-                and t.state.name == "COMPLETE"
-                and upper is not None
-                and upper <= self.config.max_accuracy_drop + 1e-9
-            ):
-                if best is None or t.values[0] < best[1]:
-                    best = (t.number, t.values[0])
-        return best
-
-    def objective(self, trial) -> float:
-        try:
-            return self._trial(trial)
-        except (EdgebertError, RuntimeError, ValueError) as exc:  # recorded in the study (Optuna 5 keeps no reason)
-            trial.set_user_attr("error", (str(exc).splitlines() or [type(exc).__name__])[0][:300])
-            raise
-        except KeyboardInterrupt:
-            # Optuna records the trial as failed; marked, it does not count toward --trials, and its parameters go
-            # back into the study, so another worker (or this one, resumed) runs it: an interrupted trial is not lost.
-            trial.set_user_attr("interrupted", True)
-            raise
-
-    def _trial(self, trial) -> float:
-        from edgebert.compress.recipe import compress_model
-
-        name = trial.user_attrs.get("seed_recipe")
-        twins = [
-            t.number
-            for t in trial.study.get_trials(deepcopy=False)
-            if t.number < trial.number
-            and name
-            and t.user_attrs.get("seed_recipe") == name
-            and counts(t)
-            and "duplicate_of" not in t.user_attrs
-        ]
-        if twins:  # two workers opening a new study both enqueued the seeds: the later copy stops at once
-            trial.set_user_attr("duplicate_of", twins[0])
-            self._stop(trial, 0, {}, f"a duplicate of trial {twins[0]} (the same seed, enqueued by another worker)")
-        params = self.space.suggest(trial)
-        recipe = recipe_for(params, self.num_layers, seed=self.config.seed)
-        d = self.out / "trials" / f"{trial.number:03d}"
-        d.mkdir(parents=True, exist_ok=True)
-        trial.set_user_attr("dir", str(d))
-        trial.set_user_attr("recipe", recipe)  # in the study itself: workers on other machines see it too
-        trial.set_user_attr("planned_steps", params["distill_steps"])
-        self.log(f"trial {trial.number}: {params}")
-        started = time.time()
-        kw = {
-            "dataset": self.config.dataset,
-            "text_column": self.config.text_column,
-            "label_column": self.config.label_column,
-            "force": True,
-        }
-        # 1. The shape, untrained: its latency is the candidate's, whatever distillation later does to its weights.
-        shape_recipe = {k: v for k, v in recipe.items() if k != "distill"}
-        if not (d / "shape-model" / bundle.MANIFEST).is_file():
-            compress_model(self.model_dir, shape_recipe, d / "shape-model", **kw)
-        shape_bundle = self._export(d / "shape-model", d / "shape-bundle")
-        shape_results = self.bench(shape_bundle, d / "shape-dev-results.json", self.dev_file)
-        latency = real_p50(shape_results)
-        accuracy = bundle.read_manifest(d / "shape-model")["accuracy"]
-        reference = accuracy["dev_source"]  # the unpruned model, same texts, same max_length: the checkpoints' zero
-        trial.set_user_attr("shape_latency_ms", latency)
-        seen = {
-            0: 100 * (reference - accuracy["dev"])
-        }  # {steps run: dev points below fp32}: this trial's learning curve
-        trial.report(seen[0], 0)
-        self.log(
-            f"trial {trial.number}: shape {latency:.2f} ms before training, dev accuracy {accuracy['dev']:.2%} untrained"
-        )
-        rival = self._fastest_meeting(trial.study, trial.number)
-        if rival is not None and latency >= rival[1]:
-            self._stop(
-                trial,
-                0,
-                seen,
-                f"stopped before training: its shape ({latency:.2f} ms) is no faster than trial {rival[0]} "
-                f"({rival[1]:.2f} ms), which already meets the budget",
-            )
-        final_model, final_bundle, results = d / "shape-model", shape_bundle, shape_results
-        steps_run = 0
-        if params["distill_steps"]:
-            # 2. Distillation from the unpruned model, checked at checkpoints against the budget.
-            left = self.seconds_left()
-            distil = dict(recipe["distill"], teacher=str(self.model_dir))
-            if left is not None:  # bounded so the trial ends inside the run's budget; the manifest says what stopped it
-                distil["minutes"] = round(max(left - TRIAL_TAIL_S, 30) / 60, 2)
-            trial.set_user_attr(
-                "recipe",
-                dict(recipe, distill=dict(recipe["distill"], **{k: distil[k] for k in ("minutes",) if k in distil})),
-            )
-
-            def checkpoint(step: int, acc: float | None) -> None:
-                if acc is None:
-                    return
-                seen[step] = 100 * (reference - acc)
-                trial.report(seen[step], step)
-                if trial.should_prune():
-                    why = cannot_reach(seen, params["distill_steps"], self.config.max_accuracy_drop, self.noise_points)
-                    self._stop(trial, step, seen, why or f"stopped at step {step} by the pruner")
-
-            final_model = d / "model"
-            if not (final_model / bundle.MANIFEST).is_file():
-                compress_model(
-                    d / "shape-model",
-                    {k: v for k, v in recipe.items() if k != "prune_structured"} | {"distill": distil},
-                    final_model,
-                    checkpoint=checkpoint,
-                    checkpoint_every=max(1, params["distill_steps"] // CHECKPOINTS),
-                    **kw,
-                )
-            final_bundle = self._export(final_model, d / "bundle")
-            results = self.bench(final_bundle, d / "dev-results.json", self.dev_file)
-            ran = [
-                st["result"]["steps_run"]
-                for st in bundle.read_manifest(final_model).get("stages", [])
-                if st.get("stage") == "distill"
-            ]
-            steps_run = ran[-1] if ran else 0
-        # 3. Full fidelity: the bundle's accuracy, paired against fp32 on the same dev texts.
-        correct = correct_on(final_bundle, self.splits["dev"], d / f"{final_bundle.name}-dev-correct.json")
-        drop = paired_drop(self.fp32_dev_correct, correct, seed=self.config.seed)
-        manifest = bundle.read_manifest(final_model)
-        # TPE keeps to the feasible side: a trial is feasible when its bound is inside the budget (constraint <= 0).
-        trial.set_constraint("accuracy_bound", drop.upper_points - self.config.max_accuracy_drop)
-        trial.set_user_attr("steps_run", steps_run)
-        trial.set_user_attr("accuracy", results["accuracy"]["accuracy"])
-        trial.set_user_attr("drop_points", drop.drop_points)
-        trial.set_user_attr("upper_points", drop.upper_points)
-        trial.set_user_attr("dev_size", drop.n)
-        trial.set_user_attr("size_bytes", results["size"]["model_bytes"])
-        trial.set_user_attr("macs_per_token", manifest.get("macs_per_token"))
-        trial.set_user_attr(
-            "results", str(d / ("dev-results.json" if params["distill_steps"] else "shape-dev-results.json"))
-        )
-        trial.set_user_attr("bundle", str(final_bundle))
-        trial.set_user_attr("seconds", round(time.time() - started, 1))
-        latency = real_p50(results)
-        self.log(
-            f"trial {trial.number}: {latency:.2f} ms (real lengths, batch 1), dev accuracy {results['accuracy']['accuracy']:.2%}, "
-            f"{drop.drop_points:+.2f} points vs fp32 (90 % bound {drop.upper_points:+.2f})"
-        )
-        return latency
-
-    def _stop(self, trial, step: int, curve: dict[int, float], why: str) -> None:
-        optuna = require("optuna")
-        if step:  # stopped while learning: its last checkpoint is what the sampler learns from (not a slower shape)
-            trial.set_constraint("accuracy_bound", curve[max(curve)] - self.config.max_accuracy_drop)
-        trial.set_user_attr("pruned_reason", why)
-        trial.set_user_attr("pruned_at_step", step)
-        self.log(f"trial {trial.number}: {why}")
-        raise optuna.TrialPruned(why)
-
-    def optimize(self, study) -> Any:
-        optuna = require("optuna")
-        done = [t for t in study.trials if counts(t)]
-        # Queued trials (seeds, an interrupted trial's re-run) are owed whatever the count: they were queued within it.
-        waiting = len(waiting_trials(study))
-        remaining = max(self.config.trials - len(done), waiting)
-        if remaining <= 0:
-            self.log(
-                f"the study already has {len(done)} finished trials; nothing left to run (raise --trials to run more)"
-            )
-            return study
-        # The budget covers the whole run: what the baselines used and the final bench's reserve come off it, but a
-        # study with no finished trial always runs one, or there would be nothing to choose.
-        left = self.seconds_left()
-        if left < MIN_TRIAL_S and not [t for t in done if t.state == optuna.trial.TrialState.COMPLETE]:
-            remaining, left = 1, None
-            self.unbounded = True
-        elif left < MIN_TRIAL_S:
-            self.log("the time budget is spent; reporting the trials the study has")
-            return study
-        self.log(f"running up to {remaining} trials" + (f" within {left / 60:.1f} minutes" if left else ""))
-
-        def enough(study, trial) -> None:  # every worker stops once the study as a whole has --trials finished
-            requeue_interrupted(study)  # another worker's Ctrl-C: its trial is picked up here
-            if sum(counts(t) for t in study.get_trials(deepcopy=False)) >= self.config.trials and not waiting_trials(
-                study
-            ):
-                study.stop()
-
-        callbacks = [enough]
-        if self.progress is not None:
-            callbacks.append(lambda study, trial: self.progress(trial))
-        # Failed trials are recorded with their error (Optuna's fail_reason) and the search goes on.
-        # No trial count per worker: `enough` stops every worker when the study is done (other workers' trials count).
-        study.optimize(
-            self.objective,
-            n_trials=1 if self.unbounded else None,
-            timeout=max(left - MIN_TRIAL_S, 1.0) if left else None,
-            catch=(EdgebertError, RuntimeError, ValueError),
-            callbacks=callbacks,
-        )
-        return study
-
-
-def waiting_trials(study) -> list:
-    """Queued trials (seeds, re-runs of interrupted trials) still waiting for a worker."""
-    return [t for t in study.get_trials(deepcopy=False) if t.state.name == "WAITING"]
-
-
-def interrupted(t) -> bool:
-    """Stopped by Ctrl-C inside its objective (marked there). A Ctrl-C between two trials can leave the trial Optuna
-    had just taken from the queue unmarked: it is not re-run (a known limit)."""
-    return t.state.name == "FAIL" and bool(t.user_attrs.get("interrupted"))
-
-
-def requeue_interrupted(study) -> None:
-    """Queue again every interrupted trial that has no re-run yet: an interrupted trial is never lost."""
-    trials = study.get_trials(deepcopy=False)
-    owed = {t.user_attrs.get("rerun_of") for t in trials}
-    for t in trials:
-        params = dict(t.params) or dict(t.system_attrs.get("fixed_params") or {})
-        if interrupted(t) and t.number not in owed and params:
-            attrs = {k: t.user_attrs[k] for k in ("seed_recipe",) if k in t.user_attrs}
-            study.enqueue_trial(params, user_attrs=attrs | {"rerun_of": t.number})
-
-
-def counts(t) -> bool:
-    """Whether a trial counts toward --trials: finished, stopped, or failed by itself (not interrupted, not a duplicate)."""
-    if "duplicate_of" in t.user_attrs:
-        return False
-    return t.state.name in ("COMPLETE", "PRUNED") or (t.state.name == "FAIL" and not interrupted(t))
 
 
 class _Stored:

@@ -23,7 +23,8 @@ if str(ROOT) not in sys.path:  # benchmarks/ is not an installed package: import
 from benchmarks.peers import timing  # noqa: E402
 from edgebert.bench import roundrobin  # noqa: E402
 from benchmarks.peers.__main__ import main  # noqa: E402
-from benchmarks.peers.workload import Workload, build_workloads  # noqa: E402
+from benchmarks.peers.workload import WorkloadCalls, build_workloads  # noqa: E402
+from edgebert.bench.inputs import Workload  # noqa: E402
 
 WORKLOADS = ("b1-s128", "b8-s128", "real-b1")
 
@@ -43,7 +44,7 @@ def test_round_robin_rotates_order_and_keeps_outputs_in_call_order():
         return run
 
     runners = {"a": runner("a", 0.0), "b": runner("b", 100.0), "c": runner("c", 200.0)}
-    wl = Workload("real-b1", 1, None, tuple(_call(n) for n in (3, 5, 9)))
+    wl = WorkloadCalls(Workload("real", 1, None), tuple(_call(n) for n in (3, 5, 9)))
     stats, outputs = timing.round_robin(runners, wl, iterations=3, warmup=1, gap_s=0, keep_outputs=True)
     assert order[:3] == ["a", "b", "c"]  # warm-up, then rounds A B C, B C A, C A B
     assert order[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
@@ -67,7 +68,7 @@ def test_blocks_timed_while_others_were_busy_are_redone(monkeypatch):
         calls.append(x["input_ids"].shape[1])
         return np.zeros((1, 2), dtype=np.float32) + x["input_ids"].shape[1]
 
-    wl = Workload("real-b1", 1, None, tuple(_call(n) for n in (3, 5, 9)))
+    wl = WorkloadCalls(Workload("real", 1, None), tuple(_call(n) for n in (3, 5, 9)))
     gate = timing.QuietGate(budget_s=10)
     stats, outputs = timing.round_robin({"a": run}, wl, iterations=3, warmup=0, gap_s=0, keep_outputs=True, gate=gate)
     assert gate.discarded_rounds >= 1 and gate.busy_rounds_kept == 0 and gate.rounds == 3
@@ -128,11 +129,11 @@ def test_mcnemar_exact_p(a_only, b_only, expected):
     ],
 )
 def test_bad_input_fails_with_one_line(args, message, tmp_path):
-    result = CliRunner().invoke(main, ["--quick", "--out", str(tmp_path), *args])
+    result = CliRunner().invoke(main, ["--quick", "--work", str(tmp_path), *args])
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
-    assert not (tmp_path / "peers.json").exists()
+    assert not (tmp_path / "reports" / "peers.json").exists()
 
 
 def test_compressed_bundles_are_named_after_their_recipe(tiny_trained_model, tiny_dataset, tmp_path):
@@ -149,10 +150,10 @@ def test_compressed_bundles_are_named_after_their_recipe(tiny_trained_model, tin
 
 
 def test_a_model_for_another_task_is_refused(tiny_model_factory, tmp_path):
-    result = CliRunner().invoke(main, ["--quick", "--model", str(tiny_model_factory("bert")), "--out", str(tmp_path)])
+    result = CliRunner().invoke(main, ["--quick", "--model", str(tiny_model_factory("bert")), "--work", str(tmp_path)])
     assert result.exit_code == 2
     assert result.output.startswith("error: ") and "Rotten Tomatoes labels" in result.output
-    assert not (tmp_path / "peers.md").exists()
+    assert not (tmp_path / "reports" / "peers.md").exists()
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +174,7 @@ def test_quick_run_writes_both_reports_with_every_variant(default_model, tmp_pat
     before = reports.stat().st_mtime_ns if reports.exists() else None
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.peers", "--quick", "--out", str(tmp_path)],
+        [sys.executable, "-m", "benchmarks.peers", "--quick", "--work", str(tmp_path)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -181,7 +182,8 @@ def test_quick_run_writes_both_reports_with_every_variant(default_model, tmp_pat
         timeout=1500,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    doc = json.loads((tmp_path / "peers.json").read_text())
+    doc = json.loads((tmp_path / "reports" / "peers.json").read_text())
+    samples = json.loads((tmp_path / "peers-samples.json").read_text())["samples_ms"]  # raw timings: work dir only
     names = {v["name"] for v in doc["variants"]}
     assert {
         "pytorch-eager-fp32",
@@ -198,6 +200,7 @@ def test_quick_run_writes_both_reports_with_every_variant(default_model, tmp_pat
         assert set(v["latency"]) == set(WORKLOADS)
         for w in WORKLOADS:
             assert 0 < v["latency"][w]["p50_ms"] <= v["latency"][w]["p90_ms"]
+            assert "samples_ms" not in v["latency"][w] and len(samples[v["name"]][w]) == v["latency"][w]["iterations"]
             assert 0 < v["fraction_of_peak"][w]
         assert v["size_bytes"] > 0 and v["memory"]["peak_rss_bytes"] > v["memory"]["load_bytes"] > 0
         assert v["accuracy"]["size"] == 32 and 0 <= v["accuracy"]["test"] <= 1
@@ -207,7 +210,7 @@ def test_quick_run_writes_both_reports_with_every_variant(default_model, tmp_pat
     sizes = {v["name"]: v["size_bytes"] for v in doc["variants"]}
     assert sizes["edgebert-x86-int8"] < 0.4 * sizes["optimum-o2-fp32"]
     assert set(doc["machine_limit"]["peak_gops"]) == {"fp32", "int8"}
-    md = (tmp_path / "peers.md").read_text()
+    md = (tmp_path / "reports" / "peers.md").read_text()
     assert "python -m benchmarks.peers --quick" in md.splitlines()[2]
     assert all(v["label"] in md for v in doc["variants"])
     assert (reports.stat().st_mtime_ns if reports.exists() else None) == before  # quick never writes over reports/

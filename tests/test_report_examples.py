@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # benchmarks/ is not an installed package: import it from the checkout
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import publish  # noqa: E402
 
 
 @pytest.mark.slow
@@ -33,11 +37,18 @@ def test_example_reports_quick_run(tiny_trained_model, tiny_dataset):
         timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = Path(proc.stderr.split("wrote ")[-1].strip()).parent  # a quick run writes to a temp directory
+    wrote = [line.split("wrote ", 1)[1].strip() for line in proc.stderr.splitlines() if "wrote " in line]
+    out = Path(wrote[-1]).parent  # a quick run's work directory is a temp directory; its reports/ is what publishes
     try:
         check_outputs(out)
+        assert out == out.parent / "reports" and not (out.parent / "bundles").exists()  # a smoke run keeps no bundles
+        assert set(publish.planned(out.parent).values()) == {
+            "example.md",
+            "example.html",
+            *(f"example-results/{n}.json" for n in ("fp32", "int8", "pruned")),
+        }
     finally:
-        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(out.parent, ignore_errors=True)
 
 
 def check_outputs(out: Path) -> None:

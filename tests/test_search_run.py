@@ -23,19 +23,40 @@ def seeds(tmp_path_factory):
     return d
 
 
+def count_dataset_loads(monkeypatch) -> dict[str, int]:
+    """Count data.load_dataset / load_default_dataset calls by the module that made them."""
+    import inspect
+
+    from edgebert import data
+
+    calls: dict[str, int] = {}
+    for name in ("load_dataset", "load_default_dataset"):
+        real = getattr(data, name)
+
+        def counted(*args, _real=real, **kwargs):
+            caller = inspect.stack()[1].frame.f_globals["__name__"]
+            calls[caller] = calls.get(caller, 0) + 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(data, name, counted)
+    return calls
+
+
 def test_pruned_candidate_exit_1_names_the_closest_then_a_resumed_run_chooses(
     tmp_path, tiny_trained_model, seeds, monkeypatch
 ):
     import edgebert.compress.distill as distill
     import edgebert.search as search
+    import edgebert.search_trial as search_trial
 
     dataset = write_csv(tmp_path / "data.csv", make_rows(800, seed=3))
     # Trial 0 (no training) measures 2 points below fp32, bound 3: outside a 1-point budget, so trial 1 is not
     # stopped for speed; trial 1's checkpoints say it learns nothing (0 % dev accuracy), so the pruner stops it.
-    monkeypatch.setattr(
-        search, "paired_drop", lambda ref, cand, seed=0: PairedDrop(len(ref), 2.0, 3.0, (1.0, 3.5), 0.9)
-    )
+    drop = lambda ref, cand, seed=0: PairedDrop(len(ref), 2.0, 3.0, (1.0, 3.5), 0.9)  # noqa: E731
+    monkeypatch.setattr(search_trial, "paired_drop", drop)  # the trials' drop on dev
+    monkeypatch.setattr(search, "paired_drop", drop)  # the chosen bundle's drop on test
     monkeypatch.setattr(distill, "dev_accuracy", lambda model, ctx: 0.0)
+    loads = count_dataset_loads(monkeypatch)
     out = tmp_path / "r"
     args = [
         "run",
@@ -56,6 +77,9 @@ def test_pruned_candidate_exit_1_names_the_closest_then_a_resumed_run_chooses(
     ]
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 1, first.output
+    # The run's data is read, hash-checked and split once, at its start, and handed to every compress stage (three
+    # compress_model calls here); export and bench read their own files (export/, bench/accuracy.py).
+    assert loads.get("edgebert.compress.recipe") == 1, loads
     error = [line for line in first.output.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and "the closest, trial 0" in error[0] and "+2.00 points on dev (bound +3.00)" in error[0]
 
@@ -75,8 +99,10 @@ def test_pruned_candidate_exit_1_names_the_closest_then_a_resumed_run_chooses(
     # Resumed with a budget trial 0 meets: nothing is re-run, trial 0 is chosen and shown on the test split.
     stamp = (out / "trials" / "000" / "shape-dev-results.json").stat().st_mtime_ns
     args[args.index("--trials") + 1 : args.index("--trials") + 1] = []
+    loads.clear()
     second = CliRunner().invoke(cli, args + ["--max-accuracy-drop", "5"])
     assert second.exit_code == 0, second.output
+    assert loads.get("edgebert.compress.recipe") == 1, loads  # resumed: read once, no trial re-run
     assert (out / "trials" / "000" / "shape-dev-results.json").stat().st_mtime_ns == stamp
     summary = json.loads((out / "summary.json").read_text())
     assert summary["chosen"]["trial"] == 0 and len(summary["trials"]) == 2

@@ -1,9 +1,10 @@
 """`python -m benchmarks.peers`: edgebert against Optimum and PyTorch on the same model, in the same run.
 
 Builds every variant from one local model directory, feeds all of them the same tokenized inputs, times them
-round-robin, measures each one's memory in its own process and the machine's GEMM limit, and writes
-reports/peers.md and reports/peers.json. `--quick` is the CI smoke run: few iterations, a small slice of the
-test split, output to a temp directory (never over reports/).
+round-robin, measures each one's memory in its own process and the machine's GEMM limit, and writes peers.md and
+peers.json to WORK_DIR/reports/ (every raw timing in WORK_DIR/peers-samples.json); `python -m benchmarks.publish
+WORK_DIR` copies them into reports/. `--quick` is the CI smoke run: few iterations, a small slice of the test split,
+a temp work directory.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import click
 import numpy as np
 
 from edgebert.errors import DatasetError, EdgebertError, UserError
+
+from benchmarks.publish import hint as publish_hint
 
 # Never the hub: every model here is a local directory.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -184,7 +187,7 @@ def run(
     wanted = {s.strip() for s in variants_csv.split(",") if s.strip()} if variants_csv else None
     if not compressed and not recipes and settings.get("compressed", True) and wanted is None:
         recipes = [DEFAULT_RECIPE]
-    from edgebert.bench.runner import check_bundle
+    from edgebert.bench.plan import check_bundle
     from edgebert.compress.recipe import load_recipe
 
     for bundle_dir in compressed:
@@ -288,13 +291,14 @@ def command_line() -> str:
     "--model", type=click.Path(), default=None, help="Local model directory (default: the default task model)."
 )
 @click.option(
-    "--out",
+    "--work",
+    "out",
     type=click.Path(file_okay=False),
     default=None,
-    help="Where peers.md/peers.json go (default: reports/; with --quick, a new temp directory).",
+    help="Work directory: reports/peers.md and .json, peers-samples.json (default: build/peers; --quick: a temp dir).",
 )
 @click.option(
-    "--quick", is_flag=True, help="Smoke run: few iterations, 32 test texts, 1 thread; never writes over reports/."
+    "--quick", is_flag=True, help="Smoke run: few iterations, 32 test texts, 1 thread, a temp work directory."
 )
 @click.option(
     "--threads",
@@ -372,7 +376,7 @@ def main(
         if value is not None:
             settings[key] = value
     if out is None:
-        out = tempfile.mkdtemp(prefix="peers-quick-") if quick else "reports"
+        out = tempfile.mkdtemp(prefix="peers-quick-") if quick else "build/peers"
     try:
         path = run(
             model,
@@ -393,7 +397,7 @@ def main(
     except KeyboardInterrupt:
         click.echo("error: interrupted; nothing was written", err=True)
         sys.exit(130)
-    click.echo(f"wrote {path / 'peers.md'} and {path / 'peers.json'}")
+    click.echo(f"wrote {path / 'peers.md'} and {path / 'peers.json'}; {publish_hint(Path(out))}")
 
 
 if __name__ == "__main__":

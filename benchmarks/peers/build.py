@@ -226,7 +226,7 @@ def edgebert_variant(
     bundle_dir: Path, name: str, label: str, build_s: float, notes: list[str] | None = None
 ) -> Variant:
     """A variant from an exported bundle; its shapes are read from the model directory it was exported from."""
-    from edgebert.bench.runner import check_bundle
+    from edgebert.bench.plan import check_bundle
 
     manifest = check_bundle(bundle_dir)  # kind, fields and every file's sha256
     source = Path(manifest["source"]["path"])

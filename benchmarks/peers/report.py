@@ -1,4 +1,5 @@
-"""Turn one run's measurements into reports/peers.json (everything, every timed call) and reports/peers.md.
+"""Turn one run's measurements into peers.json and peers.md (WORK_DIR/reports/, published by benchmarks.publish) and
+peers-samples.json (every timed call, kept in the work directory: committed reports hold no raw samples).
 
 Nothing here is measured or typed in: every figure is derived from what `__main__.run` passed in. Ratios use
 medians (p50) measured in the same round-robin run. "Optimum's best" is, per workload, the fastest of the
@@ -416,11 +417,30 @@ def _memory_section(rows: list[dict]) -> list[str]:
     return lines
 
 
-def write(doc: dict[str, Any], out: Path) -> Path:
-    """Both files written next to their final names, then renamed: no reader ever sees half a report."""
-    out.mkdir(parents=True, exist_ok=True)
-    for name, text in (("peers.json", json.dumps(doc, indent=1) + "\n"), ("peers.md", markdown(doc))):
-        tmp = out / f".{name}.partial-{os.getpid()}"
+def split_samples(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The document without its raw per-call timings, and those timings ({variant: {workload: [ms, ...]}})."""
+    public = {**doc, "variants": []}
+    samples: dict[str, Any] = {}
+    for v in doc["variants"]:
+        latency = {w: {k: x for k, x in stats.items() if k != "samples_ms"} for w, stats in v["latency"].items()}
+        samples[v["name"]] = {w: stats.get("samples_ms") for w, stats in v["latency"].items()}
+        public["variants"].append({**v, "latency": latency})
+    return public, samples
+
+
+def write(doc: dict[str, Any], work: Path) -> Path:
+    """peers.json and peers.md into WORK/reports/ (what benchmarks.publish copies), peers-samples.json into WORK; each
+    written next to its final name, then renamed: no reader ever sees half a report."""
+    public, samples = split_samples(doc)
+    reports = Path(work) / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    raw = {"command": doc["command"], "created_at": doc["created_at"], "samples_ms": samples}
+    for path, text in (
+        (reports / "peers.json", json.dumps(public, indent=1) + "\n"),
+        (reports / "peers.md", markdown(public)),
+        (Path(work) / "peers-samples.json", json.dumps(raw) + "\n"),
+    ):
+        tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
         tmp.write_text(text)
-        os.replace(tmp, out / name)
-    return out
+        os.replace(tmp, path)
+    return reports

@@ -1,6 +1,6 @@
 """Round-robin timing of the peers' variants: a thin layer over `edgebert.bench.roundrobin`, the product's one home
 for interleaved timing (the quiet gate, rotated order, blocks redone under foreign load). This module only feeds it
-a peers `Workload` and summarises each variant's samples with the bench's own `summarize`.
+a peers `WorkloadCalls` and summarises each variant's samples with the bench's own `summarize`.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from edgebert.bench.latency import summarize
 from edgebert.bench.roundrobin import BLOCK_S, Progress, QuietGate, Runner
 from edgebert.bench.roundrobin import round_robin as _round_robin
 
-from benchmarks.peers.workload import Workload
+from benchmarks.peers.workload import WorkloadCalls
 
 __all__ = ["BLOCK_S", "QuietGate", "Runner", "round_robin"]
 
 
 def round_robin(
     runners: dict[str, Runner],
-    workload: Workload,
+    workload: WorkloadCalls,
     iterations: int,
     warmup: int,
     gap_s: float,

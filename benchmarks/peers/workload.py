@@ -1,9 +1,9 @@
 """The inputs every variant gets: tokenized once, as numpy int64 arrays, identical for all.
 
-Three workloads: batch 1 and batch 8 at a full 128 tokens (real test texts packed end to end until they fill the
-window, so every position is a real token and attention is not masked), and the test split at its true lengths
-(batch 1, each text padded to nothing but itself). The real-length pass also yields every variant's logits on
-the test split, so accuracy comes from the very calls that were timed.
+Three workloads: batch 1 and batch 8 at a full 128 tokens (the product's synthetic rows, edgebert.bench.inputs: real
+test texts' token ids packed end to end to fill the window, so every position is a real token and attention is not
+masked), and the test split at its true lengths (batch 1, each text padded to nothing but itself). The real-length
+pass also yields every variant's logits on the test split, so accuracy comes from the very calls that were timed.
 """
 
 from __future__ import annotations
@@ -14,17 +14,28 @@ from typing import Sequence
 
 import numpy as np
 
+from edgebert.bench.inputs import Workload, synthetic_rows
 from edgebert.errors import UserError
-
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 
 @dataclass(frozen=True)
-class Workload:
-    name: str  # "b1-s128", "b8-s128", "real-b1"
-    batch_size: int
-    seq_len: int | None  # None: each call has its own (true) length
+class WorkloadCalls:
+    """A workload (the product's `Workload`) and the inputs of its timed calls, the same for every variant."""
+
+    workload: Workload
     calls: tuple[dict[str, np.ndarray], ...]  # timed call i uses calls[i % len(calls)]
+
+    @property
+    def name(self) -> str:  # "b1-s128", "b8-s128", "real-b1"
+        return self.workload.name
+
+    @property
+    def batch_size(self) -> int:
+        return self.workload.batch_size
+
+    @property
+    def seq_len(self) -> int | None:  # None: each call has its own (true) length
+        return self.workload.seq_len
 
     def tokens(self, i: int) -> int:
         return int(self.calls[i % len(self.calls)]["attention_mask"].sum())
@@ -57,29 +68,16 @@ def _arrays(encodings) -> dict[str, np.ndarray]:
     }
 
 
-def packed_rows(tokenizer, texts: Sequence[str], rows: int, seq_len: int) -> list:
-    """`rows` encodings of exactly `seq_len` tokens, each made of consecutive test texts joined by spaces."""
-    out, buf = [], []
-    for text in texts:
-        buf.append(text)
-        enc = tokenizer.encode(" ".join(buf))
-        if len(enc.ids) >= seq_len:
-            out.append(enc)
-            buf = []
-            if len(out) == rows:
-                return out
-    raise UserError(f"the evaluation texts are too few to fill {rows} rows of {seq_len} tokens")
-
-
 def build_workloads(
     model_dir: Path, texts: Sequence[str], pack_texts: Sequence[str], seq_len: int = 128
-) -> dict[str, Workload]:
+) -> dict[str, WorkloadCalls]:
     """`texts` at their true lengths; `pack_texts` (the whole split, even in a quick run) fill the fixed-length rows."""
     tok = load_tokenizer(model_dir, seq_len)
-    rows = packed_rows(tok, pack_texts, 8, seq_len)
+    rows = synthetic_rows(tok, pack_texts, 8, seq_len)
     real = tuple(_arrays([tok.encode(t)]) for t in texts)
+    b1, b8 = Workload("synthetic", 1, seq_len), Workload("synthetic", 8, seq_len)
     return {
-        f"b1-s{seq_len}": Workload(f"b1-s{seq_len}", 1, seq_len, (_arrays(rows[:1]),)),
-        f"b8-s{seq_len}": Workload(f"b8-s{seq_len}", 8, seq_len, (_arrays(rows),)),
-        "real-b1": Workload("real-b1", 1, None, real),
+        b1.name: WorkloadCalls(b1, ({k: v[:1] for k, v in rows.items()},)),
+        b8.name: WorkloadCalls(b8, (rows,)),
+        "real-b1": WorkloadCalls(Workload("real", 1, None), real),
     }

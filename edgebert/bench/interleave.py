@@ -19,22 +19,18 @@ import numpy as np
 
 from edgebert.bench import accuracy, bootstrap, environment, latency, memory
 from edgebert.bench.roundrobin import QuietGate, round_robin
+from edgebert.bench.inputs import real_batches, synthetic_inputs
+from edgebert.bench.plan import DEFAULT_BATCH_SIZES, Plan, plan
+from edgebert.bench.results_document import results_document, write_results
 from edgebert.bench.runner import (
-    DEFAULT_BATCH_SIZES,
     SHUFFLE_SEED,
     Log,
     Progress,
     Loaded,
-    Plan,
     load,
     machine_peak_for,
-    plan,
-    real_batches,
     real_row_stats,
-    results_document,
     synthetic_row_stats,
-    synthetic_inputs,
-    write_results,
 )
 from edgebert.bundle import check_output_file
 from edgebert.errors import UserError

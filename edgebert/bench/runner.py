@@ -3,13 +3,15 @@
 The order matters: sha256s are verified and every input (counts, sizes, dataset, output path) is checked
 before anything is timed, so a mistake fails in a second, not after minutes. The bundle runs through
 `edgebert.runtime` — the same tokenizer and session code that export's parity check validated.
+
+Checking lives in `bench.plan`, the timed inputs in `bench.inputs`, the document in `bench.results_document`; this
+module loads and measures. Their public names are re-exported here, where callers have always found them.
 """
 
 from __future__ import annotations
 
 import importlib
 import itertools
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,126 +19,42 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from edgebert import bundle as bundles
-from edgebert import cpu
-from edgebert._version import __version__
 from edgebert.bench import accuracy, environment, latency, macs, memory
 from edgebert.bench import peak as peak_probe
-from edgebert.bundle import bundle_digest, now_iso, read_manifest, verify_files
-from edgebert.errors import BundleError, UserError
-from edgebert.manifest import parse_bundle_manifest
-from edgebert.runtime import UNTRUSTED_TORCHSCRIPT, Encoder, check_threads, make_runner, predict_logits
+from edgebert.bench.inputs import real_batches, synthetic_inputs
+from edgebert.bench.plan import DEFAULT_BATCH_SIZES, DEFAULT_SEQ_LEN, Plan, check_bundle, plan
+from edgebert.bench.results_document import RESULTS_SCHEMA_VERSION, bundle_section, results_document, write_results
+from edgebert.runtime import Encoder, make_runner, predict_logits
 
-RESULTS_SCHEMA_VERSION = 1
-DEFAULT_BATCH_SIZES = (1, 8)
-DEFAULT_SEQ_LEN = 32  # with the bundle's max length: a short and a full-length figure
+__all__ = [
+    "DEFAULT_BATCH_SIZES",
+    "DEFAULT_SEQ_LEN",
+    "RESULTS_SCHEMA_VERSION",
+    "SHUFFLE_SEED",
+    "Loaded",
+    "Plan",
+    "bench_bundle",
+    "bundle_section",
+    "check_bundle",
+    "load",
+    "machine_peak_for",
+    "plan",
+    "real_batches",
+    "real_row_stats",
+    "results_document",
+    "synthetic_inputs",
+    "synthetic_row_stats",
+    "write_results",
+]
+
 SHUFFLE_SEED = 0
 MB = 1e6  # decimal megabytes, as every report prints them
 
 # progress(description, total calls or None) -> advance(n): how the CLI draws a bar; the library stays silent.
 Progress = Callable[[str, "int | None"], Callable[[int], None]]
+
+
 Log = Callable[[str], None]
-
-
-def _positive_ints(values: Sequence[int], what: str) -> tuple[int, ...]:
-    out: list[int] = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise UserError(f"{what} must be integers >= 1, got {v!r}")
-        if int(v) not in out:
-            out.append(int(v))
-    if not out:
-        raise UserError(f"give at least one {what.rstrip('s')}")
-    return tuple(out)
-
-
-def check_bundle(bundle_dir: Path, warnings: list[str] | None = None) -> dict[str, Any]:
-    """The bundle's manifest, after its kind, fields, paths and every file's sha256 were checked (bundle.py's closed
-    world); files nobody listed are added to `warnings`."""
-    manifest = read_manifest(bundle_dir)
-    if manifest.get("kind") != "bundle":
-        raise BundleError(
-            f"{bundle_dir} is a {manifest.get('kind', 'unknown')!r} directory, not a bundle; "
-            f"export it first: edgebert export --model {bundle_dir} --target TARGET"
-        )
-    parse_bundle_manifest(manifest, bundle_dir)  # every field bench and the runtime read, typed and in range
-    _check_shape(bundle_dir, manifest)
-    extra = verify_files(bundle_dir, manifest)
-    if warnings is not None:
-        warnings.extend(extra)
-    return manifest
-
-
-def _check_shape(bundle_dir: Path, manifest: dict[str, Any]) -> None:
-    """The manifest fields the runtime reads have the types it needs: a hand-edited manifest is one line, not a KeyError."""
-    from edgebert.architectures import ARCHITECTURES
-    from edgebert.runtime import GRAPH_LEVELS
-
-    def bad(field: str, want: str) -> BundleError:
-        return BundleError(f"{bundle_dir}/manifest.json: {field} must be {want}; re-export the bundle")
-
-    known = {name for arch in ARCHITECTURES.values() for name in arch.input_names}
-    if not isinstance(manifest["inputs"], list) or not manifest["inputs"] or not set(manifest["inputs"]) <= known:
-        raise bad("inputs", f"a list of input names from {', '.join(sorted(known))}")
-    if (
-        not isinstance(manifest["outputs"], list)
-        or not manifest["outputs"]
-        or not all(isinstance(o, str) for o in manifest["outputs"])
-    ):
-        raise bad("outputs", "a non-empty list of output names")
-    target = manifest["target"]
-    runtime = target.get("runtime") if isinstance(target, dict) else None
-    if not isinstance(runtime, dict):
-        raise bad("target.runtime", "a table of runtime settings")
-    if runtime.get("graph_optimization", "all") not in GRAPH_LEVELS:
-        raise bad("target.runtime.graph_optimization", f"one of {', '.join(GRAPH_LEVELS)}")
-    providers = runtime.get("execution_providers", ["CPUExecutionProvider"])
-    if not isinstance(providers, list) or not all(isinstance(x, str) for x in providers):
-        raise bad("target.runtime.execution_providers", "a list of provider names")
-    source = manifest["source"]
-    if not isinstance(source, dict) or not isinstance(source.get("id2label"), dict) or not source["id2label"]:
-        raise bad("source.id2label", "a table of label ids to names")
-
-
-def _special_tokens(encoder: Encoder, text: str) -> tuple[list[int], list[int]]:
-    """The ids a real encoding puts before and after the text ([CLS] … [SEP], <s> … </s>)."""
-    enc = encoder.tokenizer.encode(text)
-    real = [(i, s) for i, s, m in zip(enc.ids, enc.special_tokens_mask, enc.attention_mask) if m]
-    head = list(itertools.takewhile(lambda p: p[1], real))
-    tail = list(itertools.takewhile(lambda p: p[1], reversed(real[len(head) :])))
-    return [i for i, _ in head], [i for i, _ in reversed(tail)]
-
-
-def synthetic_inputs(encoder: Encoder, texts: Sequence[str], batch_size: int, seq_len: int) -> dict[str, np.ndarray]:
-    """`batch_size` rows of exactly `seq_len` real token ids: the evaluation texts' ids back to back, wrapped."""
-    head, tail = _special_tokens(encoder, texts[0])
-    body = seq_len - len(head) - len(tail)
-    if body < 1:
-        raise UserError(
-            f"sequence length {seq_len} leaves no room for text after the {len(head) + len(tail)} special tokens"
-        )
-    encs = encoder.tokenizer.encode_batch(list(texts[:512]), add_special_tokens=False)
-    stream = np.array([i for e in encs for i, m in zip(e.ids, e.attention_mask) if m], dtype=np.int64)
-    if stream.size == 0:
-        raise UserError("the evaluation texts tokenize to nothing; cannot build synthetic inputs")
-    rows = [
-        head + np.take(stream, np.arange(r * body, (r + 1) * body), mode="wrap").tolist() + tail
-        for r in range(batch_size)
-    ]
-    arrays = {
-        "input_ids": np.array(rows, dtype=np.int64),
-        "attention_mask": np.ones((batch_size, seq_len), dtype=np.int64),
-        "token_type_ids": np.zeros((batch_size, seq_len), dtype=np.int64),
-    }
-    return {k: arrays[k] for k in encoder.input_names}
-
-
-def real_batches(
-    encoder: Encoder, texts: Sequence[str], batch_size: int, sort_by_length: bool
-) -> list[dict[str, np.ndarray]]:
-    """The texts in batches padded to their own longest text; sorted by length first, so padding stays small."""
-    order = np.argsort(encoder.lengths(texts), kind="stable") if sort_by_length else np.arange(len(texts))
-    return [encoder([texts[j] for j in order[i : i + batch_size]]) for i in range(0, len(texts), batch_size)]
 
 
 def graph_macs(bundle_dir: Path, manifest: dict[str, Any]) -> macs.GraphMacs | None:
@@ -192,119 +110,6 @@ def _time_real(runner, batches, warmup, iterations, min_time_s, advance, graph) 
     samples = latency.time_calls(lambda: runner(next(feed)), warmup, iterations, min_time_s, advance)
     timed = visit[(warmup + np.arange(len(samples))) % len(batches)]
     return real_row_stats(batches, timed, samples, graph)
-
-
-def _check_out(out: Path | None, bundle_dir: Path, dataset: str | Path | None) -> None:
-    """--out is a file, not inside the bundle (a bundle holds only what export wrote), not the dataset."""
-    if out is None:
-        return
-    if out.is_dir():
-        raise UserError(f"--out {out} is a directory; give a file path such as {out / 'bench.json'}")
-    bundles.check_output_file(out, inputs=[dataset], inside=[bundle_dir])
-
-
-def write_results(doc: dict[str, Any], out: Path) -> Path:
-    """Write the results document atomically (temp file + rename, parents created, the user's umask)."""
-    return bundles.write_text_atomic(Path(out).absolute(), json.dumps(doc, indent=2) + "\n")
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A checked bench request: everything bench_bundle needs, validated before anything is loaded or timed."""
-
-    bundle_dir: Path
-    manifest: dict[str, Any]
-    evaluation: accuracy.Evaluation
-    batch_sizes: tuple[int, ...]
-    seq_lens: tuple[int, ...]
-    real: bool
-    warmup: int
-    iterations: int | None
-    min_time_s: float | None
-    threads: int | None
-    sort_by_length: bool
-    dataset: str | Path | None
-    out: Path | None
-    warnings: tuple[str, ...]
-    trust_torchscript: bool = False  # plan() refused an untrusted TorchScript bundle; load() passes the consent on
-
-    @property
-    def configs(self) -> list[tuple[str, int, int | None]]:
-        """(mode, batch size, sequence length — None for real) in the order they are timed."""
-        synthetic = [("synthetic", bs, n) for bs in self.batch_sizes for n in self.seq_lens]
-        return synthetic + [("real", bs, None) for bs in self.batch_sizes if self.real]
-
-
-def plan(
-    bundle: str | Path,
-    batch_sizes: Sequence[int],
-    seq_lens: Sequence[int] | None,
-    real: bool,
-    sort_by_length: bool,
-    warmup: int,
-    iterations: int | None,
-    min_time_s: float | None,
-    threads: int | None,
-    dataset: str | Path | None,
-    text_column: str,
-    label_column: str,
-    out: str | Path | None,
-    trust_torchscript: bool = False,
-) -> Plan:
-    """Check the bundle (sha256s included) and every argument; raise a one-line EdgebertError on the first problem."""
-    bundle_dir = Path(bundle)
-    warnings: list[str] = []
-    manifest = check_bundle(bundle_dir, warnings)
-    if manifest["format"] == "torchscript" and not trust_torchscript:
-        raise UserError(UNTRUSTED_TORCHSCRIPT.format(bundle=bundle_dir))
-    latency.check_counts(warmup, iterations, min_time_s)
-    if iterations is not None and min_time_s is not None:
-        raise UserError("pass either iterations or min_time, not both")
-    batch_sizes = _positive_ints(batch_sizes, "batch sizes")
-    max_len = int(manifest["tokenizer"]["max_length"])
-    seq_lens = _positive_ints(
-        sorted({min(DEFAULT_SEQ_LEN, max_len), max_len}) if seq_lens is None else seq_lens, "sequence lengths"
-    )
-    too_long = [n for n in seq_lens if n > max_len]
-    if too_long:
-        raise UserError(
-            f"sequence length {too_long[0]} exceeds the bundle's max length {max_len}; use --seq-lens up to {max_len}"
-        )
-    wanted = check_threads(
-        threads if threads is not None else (manifest["target"].get("runtime") or {}).get("intra_op_threads", 0)
-    )
-    if wanted > cpu.usable_cores():
-        source = (
-            ""
-            if threads is not None
-            else f" (the {manifest['target'].get('name')} target's setting; override with --threads)"
-        )
-        warnings.append(
-            f"{wanted} threads on {cpu.usable_cores()} usable cores{source}: threads compete for cores, latency suffers"
-        )
-    out_path = Path(out) if out is not None else None
-    _check_out(out_path, bundle_dir, dataset)
-    evaluation = accuracy.load_evaluation(bundle_dir, manifest, dataset, text_column, label_column)
-    warnings += environment.target_warnings(manifest)
-    if environment.looks_emulated():
-        warnings.append("running under emulation: latency figures are meaningless here; accuracy and memory are valid")
-    return Plan(
-        bundle_dir,
-        manifest,
-        evaluation,
-        batch_sizes,
-        seq_lens,
-        bool(real),
-        warmup,
-        iterations,
-        min_time_s,
-        threads,
-        sort_by_length,
-        dataset,
-        out_path,
-        tuple(warnings),
-        trust_torchscript,
-    )
 
 
 def _time_configs(p: Plan, runner, encoder: Encoder, progress: Progress | None, graph) -> list[dict[str, Any]]:
@@ -453,97 +258,3 @@ def machine_peak_for(runner, manifest: dict[str, Any], log: Log) -> dict[str, An
     if not found["cached"]:
         log(f"measured this machine's GEMM peak: int8 {found['int8_gops']:.0f}, fp32 {found['fp32_gops']:.0f} GOP/s")
     return found
-
-
-def results_document(
-    p: Plan,
-    loaded: Loaded,
-    rows: list[dict[str, Any]],
-    load_before: dict[str, float],
-    load_during: dict[str, float],
-    overhead_ns: float,
-    sampler: memory.RssSampler,
-    scores: dict[str, Any],
-    peak: dict[str, Any] | None,
-    extra_warnings: list[str],
-) -> dict[str, Any]:
-    """The bench results document (schema 1) of one bundle's measurements: shared by bench and bench --interleave."""
-    manifest, warnings, runner = p.manifest, list(p.warnings) + list(extra_warnings), loaded.runner
-    peak_probe.fraction_rows(rows, manifest.get("precision"), peak)
-    fastest_ms = min(r["min_ms"] for r in rows)
-    fraction = latency.overhead_fraction(overhead_ns, fastest_ms)
-    if fraction >= 0.01:
-        warnings.append(
-            f"the timing harness costs {fraction:.1%} of the fastest call; figures below ~{overhead_ns / 1e4:.2f} ms are inflated"
-        )
-    others = max(load_before["others"], load_during["others"])
-    if others > environment.BUSY_LOAD:
-        warnings.append(
-            f"other processes used {others:.0%} of the CPUs around this run: latency is inflated and noisy; rerun on a quiet machine"
-        )
-    providers = list(runner.session.get_providers()) if hasattr(runner, "session") else list(runner.providers)
-    threads_used = environment.effective_threads(runner)
-    iterations, min_time_s = p.iterations, p.min_time_s
-    return {
-        "schema_version": RESULTS_SCHEMA_VERSION,
-        "kind": "bench-results",
-        "edgebert_version": __version__,
-        "created_at": now_iso(),
-        "bundle": bundle_section(p.bundle_dir, manifest),
-        "environment": environment.describe(providers, manifest, threads_used, load_before, load_during, warnings),
-        "settings": {
-            "warmup": p.warmup,
-            "iterations": latency.DEFAULT_ITERATIONS if iterations is None and min_time_s is None else iterations,
-            "min_time_s": min_time_s,
-            "batch_sizes": list(p.batch_sizes),
-            "seq_lens": list(p.seq_lens),
-            "real": p.real,
-            "sort_by_length": bool(p.sort_by_length),
-            "threads": threads_used,
-            "threads_requested": p.threads,
-            "dataset": str(p.dataset) if p.dataset is not None else None,
-        },
-        "size": memory.sizes(p.bundle_dir, manifest),
-        "memory": {
-            "rss_before_load_bytes": loaded.rss_before,
-            "rss_after_load_bytes": loaded.rss_after,
-            "model_load_bytes": loaded.rss_after - loaded.rss_before,
-            "peak_rss_sampled_bytes": sampler.peak,
-            "max_rss_os_bytes": memory.max_rss_os_bytes(),
-            "rss_samples": sampler.samples,
-            "arena": memory.arena_settings(runner),
-            "device_bytes": memory.device_bytes(providers),
-        },
-        "latency": rows,
-        "cold_start": loaded.cold_start,
-        "harness": {
-            "overhead_ms_per_call": overhead_ns / 1e6,
-            "overhead_fraction_of_fastest": fraction,
-            "fastest_ms": fastest_ms,
-        },
-        "limits": {
-            "graph_macs": loaded.graph.to_dict() if loaded.graph else None,
-            "peak": peak,
-            "note": "achieved GOP/s = 2 x graph MACs per call (padded tokens) / call time, median over calls; peak: a "
-            "short MatMul probe on this machine, same threads (edgebert.bench.peak)",
-        },
-        "accuracy": scores,
-    }
-
-
-def bundle_section(bundle_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    target = manifest["target"].get("name")
-    source = manifest.get("source", {})
-    return {
-        "path": str(Path(bundle_dir).absolute()),
-        "sha256": bundle_digest(manifest),
-        "label": f"{target} {manifest['format']} {manifest.get('precision')}",
-        "target": target,
-        "format": manifest["format"],
-        "precision": manifest.get("precision"),
-        "model_type": source.get("model_type"),
-        "parameters": source.get("parameters"),
-        "num_layers": source.get("num_layers"),
-        "stages": [s.get("stage") for s in manifest.get("stages") or [] if isinstance(s, dict)],
-        "task": (manifest.get("task") or {}).get("name"),
-    }

@@ -124,6 +124,15 @@ def _as_recipe(recipe: Recipe | dict | str | Path) -> Recipe:
     return load_recipe(recipe)
 
 
+@dataclass(frozen=True)
+class ResolvedData:
+    """A command's data, resolved once (`resolve_data`) and passed down: `edgebert run` hands it to every trial's
+    compress_model, so the dataset is not re-read, re-hashed and re-split per stage."""
+
+    splits: dict[str, data.LabelledTexts] | None  # train/dev/test; None: no labelled data (no dev accuracy)
+    task: dict | None  # the task record the output keeps (None: the user's --dataset replaced the model's task)
+
+
 def resolve_data(
     model_dir: Path, dataset, text_column: str, label_column: str
 ) -> tuple[dict[str, data.LabelledTexts] | None, dict | None]:
@@ -149,11 +158,13 @@ def compress_model(
     progress: common.Progress | None = None,
     checkpoint: Callable[[int, float | None], None] | None = None,
     checkpoint_every: int = 0,
+    resolved: ResolvedData | None = None,
 ) -> Path:
     """Apply `recipe` to the model in `model_dir` (None: the default task model); write and return the output dir.
 
     `log` gets one line per stage; `progress(description, total) -> advance(n)` each training step (None: silent);
     `checkpoint(steps_run, dev_accuracy)` every `checkpoint_every` distillation steps (see CompressContext).
+    `resolved`: the data the caller already resolved for this model and `dataset` (None: resolved here).
     """
     started = time.time()
     log = log or (lambda msg: None)
@@ -165,7 +176,9 @@ def compress_model(
     inputs = [source_dir, dataset, recipe.distill.teacher if recipe.distill is not None else None]
     bundle.check_output_dir(out_path.absolute(), force, inputs)
     model, tokenizer = load_classifier(source_dir)
-    splits, task = resolve_data(source_dir, dataset, text_column, label_column)
+    if resolved is None:
+        resolved = ResolvedData(*resolve_data(source_dir, dataset, text_column, label_column))
+    splits, task = resolved.splits, resolved.task
     ctx = common.CompressContext(
         tokenizer=tokenizer,
         label2id=label2id(model),

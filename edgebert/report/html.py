@@ -10,9 +10,9 @@ from __future__ import annotations
 import html
 
 from edgebert.report.charts import Series, color, latency_chart, pareto_chart, size_chart
-from edgebert.report.summary import (
+from edgebert.report.summary import Summary
+from edgebert.report.tables import (
     EMULATED_FOOTNOTE,
-    Summary,
     bundle_rows,
     environment_rows,
     intro,

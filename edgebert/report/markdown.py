@@ -9,9 +9,9 @@ from __future__ import annotations
 import html
 import re
 
-from edgebert.report.summary import (
+from edgebert.report.summary import Summary
+from edgebert.report.tables import (
     EMULATED_FOOTNOTE,
-    Summary,
     bundle_rows,
     environment_rows,
     intro,

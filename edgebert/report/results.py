@@ -13,9 +13,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from edgebert._version import __version__
+from edgebert.bench.inputs import Workload  # noqa: F401 - re-exported: report code and users import it from here
 from edgebert.config import MAX_THREADS, bounded, extra_fields, from_dict, show
 from edgebert.errors import ConfigError
 
@@ -131,26 +132,6 @@ class BenchResults:
             if w in seen:
                 raise ValueError(f"latency holds two rows for {w.describe()}")
             seen.add(w)
-
-
-class Workload(NamedTuple):
-    """One timed configuration: what a latency row was measured on."""
-
-    mode: str  # "synthetic" (every sequence seq_len tokens) or "real" (the dataset's own texts)
-    batch_size: int
-    seq_len: int | None
-
-    def describe(self) -> str:
-        if self.mode == "real":
-            return f"real lengths, batch {self.batch_size}"
-        return f"{self.mode}, batch {self.batch_size}, seq {self.seq_len}"
-
-    def sort_key(self) -> tuple:
-        # Real lengths first (closest to use), then batch 1, then the longest synthetic sequence.
-        return (self.mode != "real", self.batch_size, -(self.seq_len or 0), self.mode)
-
-    def to_dict(self) -> dict[str, Any]:
-        return self._asdict()
 
 
 @dataclass(frozen=True)

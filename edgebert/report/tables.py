@@ -1,0 +1,236 @@
+"""The Summary as text rows every report format lays out: the intro line, the main and latency tables, the
+"how measured" lines and the folded bundle and environment fields. Markdown and HTML only escape and arrange them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgebert.report import units
+from edgebert.report.results import Run
+from edgebert.report.summary import Entry, Summary
+
+
+def intro(s: Summary) -> str:
+    """One sentence: how many bundles, which task and dataset, which workload the summary shows, the baseline."""
+    parts = [f"{len(s.entries)} bundle{'s' if len(s.entries) != 1 else ''}"]
+    task = next((e.run.task for e in s.entries if e.run.task), None)
+    acc = next((e.run.accuracy for e in s.entries if e.run.accuracy), None)
+    if task:
+        parts.append(f"task {task}")
+    if acc:
+        parts.append(f"evaluated on {acc['dataset']} ({acc['size']} texts)")
+    if s.headline:
+        parts.append(f"latency at {s.headline.describe()}")
+    if s.baseline is not None:
+        parts.append(f"baseline {s.baseline.name}")
+    return " · ".join(parts) + "."
+
+
+def _emulated(e: Entry, text: str) -> str:
+    """Mark a time measured under emulation, so no one quotes it."""
+    return f"{text} †" if e.run.emulated and text != units.DASH else text
+
+
+def summary_table(s: Summary) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the main table, as plain text; the first four columns are labels, the rest numbers."""
+    header = [
+        "Bundle",
+        "Target",
+        "Format",
+        "Precision",
+        "Size (gzip)",
+        "p50",
+        "p90",
+        "p99",
+        "Throughput",
+        "Peak RSS",
+        "Accuracy",
+        "Agreement",
+    ]
+    if s.baseline is not None:
+        header += ["× faster", "× smaller", "Δ accuracy"]
+    rows = []
+    for e in s.entries:
+        b, h, size = e.run.bundle, e.headline or {}, e.run.doc["size"]
+        gzip = f" ({units.size(size['model_gzip_bytes'])})" if size["model_gzip_bytes"] is not None else ""
+        row = [
+            e.name,
+            b["target"],
+            b["format"],
+            b["precision"],
+            units.size(size["model_bytes"]) + gzip,
+            *(_emulated(e, units.ms(h.get(k))) for k in ("p50_ms", "p90_ms", "p99_ms")),
+            _emulated(e, units.rate(h.get("throughput_seq_s"), "seq/s")),
+            units.size(e.run.peak_rss_bytes),
+            units.percent(e.accuracy),
+            units.percent(e.agreement),
+        ]
+        if s.baseline is not None:
+            if e.is_baseline:
+                row += ["baseline"] * 3
+            else:
+                faster = "emulated" if e.run.emulated or s.baseline.run.emulated else units.ratio(e.speedup)
+                row += [faster, units.ratio(e.size_ratio), units.points(e.accuracy_delta)]
+        rows.append(row)
+    return header, rows
+
+
+def latency_table(s: Summary) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): every workload of every run; the first two columns are labels."""
+    header = ["Workload", "Bundle", "Calls", "p50", "p90", "p99", "Mean tokens", "Throughput", "Tokens/s", "CV"]
+    if s.baseline is not None:
+        header.append("× faster")
+    rows = []
+    for w in s.workloads:
+        for e in s.entries:
+            r = e.run.row(w)
+            if r is None:
+                continue
+            tokens = (
+                units.DASH
+                if w.mode == "real" and r.get("mean_tokens") is None
+                else (f"{r['mean_tokens']:.1f}" if w.mode == "real" else str(w.seq_len))
+            )
+            row = [
+                w.describe(),
+                e.name,
+                f"{r['iterations']:,}",
+                *(_emulated(e, units.ms(r[k])) for k in ("p50_ms", "p90_ms", "p99_ms")),
+                tokens,
+                _emulated(e, units.rate(r["throughput_seq_s"], "seq/s")),
+                _emulated(e, units.rate(r.get("throughput_tok_s"), "tok/s")),
+                units.DASH if r.get("cv") is None else f"{r['cv']:.2f}",
+            ]
+            if s.baseline is not None:
+                row.append(
+                    "baseline" if e.is_baseline else "emulated" if e.run.emulated else units.ratio(s.speedup(e, w))
+                )
+            rows.append(row)
+    return header, rows
+
+
+EMULATED_FOOTNOTE = "† emulated run: this time says nothing about the real device."
+
+
+def _calls(run: Run) -> str:
+    """Timed calls per workload, read from the rows (a real-length run defaults to one pass over the texts)."""
+    parts = []
+    for mode in sorted({r["mode"] for r in run.doc["latency"]}, key=lambda m: m != "synthetic"):
+        counts = sorted({r["iterations"] for r in run.doc["latency"] if r["mode"] == mode})
+        what = "real-length" if mode == "real" else mode
+        parts.append(f"{' or '.join(f'{c:,}' for c in counts)} timed calls per {what} workload")
+    return ", ".join(parts)
+
+
+def measurement_lines(s: Summary) -> list[str]:
+    """The short "how measured" block: what was timed and how each derived figure is computed."""
+    lines = []
+    keys = ("warmup", "min_time_s", "threads", "real", "sort_by_length", "batch_sizes", "seq_lens")
+
+    def key(e: Entry) -> tuple:
+        return (*(repr(e.run.settings.get(k)) for k in keys), _calls(e.run))
+
+    groups: dict[tuple, list[str]] = {}
+    for e in s.entries:
+        groups.setdefault(key(e), []).append(e.name)
+    for e in s.entries:
+        names = groups.pop(key(e), None)
+        if names is None:
+            continue
+        st = e.run.settings
+        who = "All runs" if len(names) == len(s.entries) else ", ".join(names)
+        timed = _calls(e.run) + (f" (timed for at least {st['min_time_s']:g} s each)" if st.get("min_time_s") else "")
+        lengths = "real lengths from the evaluation texts" + (" (sorted by length)" if st.get("sort_by_length") else "")
+        sizes = f"batch sizes {_list(st.get('batch_sizes'))}, synthetic lengths {_list(st.get('seq_lens'))} tokens"
+        lines.append(
+            f"{who}: {st['warmup']} warm-up calls, then {timed}; {st['threads']} threads; "
+            f"{sizes}" + (f"; {lengths}" if st["real"] else "; no real-length run") + "."
+        )
+    lines.append(
+        "p50/p90/p99: percentiles of every timed call (linear interpolation); throughput: sequences per "
+        "second at the mean call time; peak RSS: the process's resident memory sampled during the run."
+    )
+    if s.headline:
+        lines.append(f"Summary latency is the {s.headline.describe()} workload, the first one timed in every run.")
+    if s.baseline is not None:
+        lines.append(
+            f"Deltas are against {s.baseline.name}: × faster = baseline p50 / run p50 (same workload), "
+            "× smaller = baseline model bytes / run model bytes, Δ accuracy in percentage points."
+        )
+    lines.append("Sizes in decimal units (1 MB = 10^6 bytes); gzip: the model file compressed by gzip.")
+    return lines
+
+
+def _list(values: Any) -> str:
+    return ", ".join(str(v) for v in values) if values else units.DASH
+
+
+def environment_rows(s: Summary) -> list[tuple[str, list[str]]]:
+    """(field, one value per run): the long environment detail, shown folded."""
+
+    def env(key: str, fmt=str):
+        return [units.DASH if e.run.env.get(key) is None else fmt(e.run.env[key]) for e in s.entries]
+
+    load = lambda v: f"{v:.0%}"  # noqa: E731 - the share of all CPUs busy over the interval
+    return [
+        ("results file", [e.run.path.name for e in s.entries]),
+        ("created at", [str(e.run.doc.get("created_at", units.DASH)) for e in s.entries]),
+        ("host", env("hostname")),
+        ("machine id", env("machine_id", lambda v: v[:12])),
+        ("CPU", env("cpu_model")),
+        ("arch", env("arch")),
+        ("CPU features", env("cpu_features", lambda v: " ".join(v) or units.DASH)),
+        ("cores / threads", [f"{e.run.env['cores']} / {e.run.env['threads']}" for e in s.entries]),
+        ("emulated", ["yes" if e.run.emulated else "no" for e in s.entries]),
+        ("OS", env("os")),
+        ("Python", env("python")),
+        ("onnxruntime", env("onnxruntime")),
+        ("execution provider", env("execution_provider")),
+        ("edgebert", env("edgebert_version")),
+        (
+            "CPU busy before / during",
+            [
+                f"{_get(e.run.env, 'cpu_load_before', load)} / {_get(e.run.env, 'cpu_load_during', load)}"
+                for e in s.entries
+            ],
+        ),
+        (
+            "other processes before / during",
+            [
+                f"{_get(e.run.env, 'cpu_load_others_before', load)} / {_get(e.run.env, 'cpu_load_others_during', load)}"
+                for e in s.entries
+            ],
+        ),
+        (
+            "harness overhead per call",
+            [
+                _get(e.run.doc.get("harness") or {}, "overhead_ms_per_call", lambda v: f"{v * 1000:.2f} µs")
+                for e in s.entries
+            ],
+        ),
+    ]
+
+
+def bundle_rows(s: Summary) -> list[tuple[str, list[str]]]:
+    """(field, one value per run): what each bundle is."""
+    return [
+        ("path", [str(e.run.bundle.get("path", units.DASH)) for e in s.entries]),
+        ("sha256", [e.run.bundle["sha256"][:12] for e in s.entries]),
+        ("model type", [str(e.run.bundle.get("model_type") or units.DASH) for e in s.entries]),
+        ("parameters", [units.count(e.run.bundle.get("parameters")) for e in s.entries]),
+        ("layers", [str(e.run.bundle.get("num_layers") or units.DASH) for e in s.entries]),
+        ("stages", [" + ".join(e.run.bundle.get("stages") or []) or "none" for e in s.entries]),
+        ("bundle size", [units.size(e.run.doc["size"].get("bundle_bytes")) for e in s.entries]),
+        (
+            "dataset",
+            [
+                f"{e.run.accuracy['dataset']} ({e.run.accuracy['size']} texts)" if e.run.accuracy else "not measured"
+                for e in s.entries
+            ],
+        ),
+    ]
+
+
+def _get(d: dict[str, Any], key: str, fmt) -> str:
+    return units.DASH if d.get(key) is None else fmt(d[key])

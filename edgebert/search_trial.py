@@ -1,0 +1,182 @@
+"""One trial: build its shape and bench it, distil it with checkpoints the budget pruner watches, then measure its
+accuracy drop against fp32 with a paired bootstrap on dev.
+
+`Trials` is a part of `search.Search`: `objective` is what the study optimizes.
+"""
+
+from __future__ import annotations
+
+import time
+
+from edgebert import bundle
+from edgebert.errors import EdgebertError, require
+from edgebert.search_baselines import correct_on, real_p50
+from edgebert.search_space import recipe_for
+from edgebert.search_stats import cannot_reach, paired_drop
+from edgebert.search_study import counts
+
+TRIAL_TAIL_S = 60  # a trial's export (with parity) and dev-split bench, after its distillation
+CHECKPOINTS = 4  # accuracy checkpoints per distillation (the last one is the finished model)
+
+
+class Trials:
+    """A trial of the run's study (a part of `Search`)."""
+
+    def _fastest_meeting(self, study, number: int) -> tuple[int, float] | None:
+        """(trial, latency) of the fastest finished trial whose bound meets the budget (another worker's too)."""
+        best = None
+        for t in study.get_trials(deepcopy=False):
+            upper = t.user_attrs.get("upper_points")
+            if (
+                t.number != number
+                and t.state.name == "COMPLETE"
+                and upper is not None
+                and upper <= self.config.max_accuracy_drop + 1e-9
+            ):
+                if best is None or t.values[0] < best[1]:
+                    best = (t.number, t.values[0])
+        return best
+
+    def objective(self, trial) -> float:
+        try:
+            return self._trial(trial)
+        except (EdgebertError, RuntimeError, ValueError) as exc:  # recorded in the study (Optuna 5 keeps no reason)
+            trial.set_user_attr("error", (str(exc).splitlines() or [type(exc).__name__])[0][:300])
+            raise
+        except KeyboardInterrupt:
+            # Optuna records the trial as failed; marked, it does not count toward --trials, and its parameters go
+            # back into the study, so another worker (or this one, resumed) runs it: an interrupted trial is not lost.
+            trial.set_user_attr("interrupted", True)
+            raise
+
+    def _trial(self, trial) -> float:
+        from edgebert.compress.recipe import compress_model
+
+        name = trial.user_attrs.get("seed_recipe")
+        twins = [
+            t.number
+            for t in trial.study.get_trials(deepcopy=False)
+            if t.number < trial.number
+            and name
+            and t.user_attrs.get("seed_recipe") == name
+            and counts(t)
+            and "duplicate_of" not in t.user_attrs
+        ]
+        if twins:  # two workers opening a new study both enqueued the seeds: the later copy stops at once
+            trial.set_user_attr("duplicate_of", twins[0])
+            self._stop(trial, 0, {}, f"a duplicate of trial {twins[0]} (the same seed, enqueued by another worker)")
+        params = self.space.suggest(trial)
+        recipe = recipe_for(params, self.num_layers, seed=self.config.seed)
+        d = self.out / "trials" / f"{trial.number:03d}"
+        d.mkdir(parents=True, exist_ok=True)
+        trial.set_user_attr("dir", str(d))
+        trial.set_user_attr("recipe", recipe)  # in the study itself: workers on other machines see it too
+        trial.set_user_attr("planned_steps", params["distill_steps"])
+        self.log(f"trial {trial.number}: {params}")
+        started = time.time()
+        kw = {
+            "dataset": self.config.dataset,
+            "text_column": self.config.text_column,
+            "label_column": self.config.label_column,
+            "force": True,
+            "resolved": self.data,  # the run's data, resolved once in prepare()
+        }
+        # 1. The shape, untrained: its latency is the candidate's, whatever distillation later does to its weights.
+        shape_recipe = {k: v for k, v in recipe.items() if k != "distill"}
+        if not (d / "shape-model" / bundle.MANIFEST).is_file():
+            compress_model(self.model_dir, shape_recipe, d / "shape-model", **kw)
+        shape_bundle = self._export(d / "shape-model", d / "shape-bundle")
+        shape_results = self.bench(shape_bundle, d / "shape-dev-results.json", self.dev_file)
+        latency = real_p50(shape_results)
+        accuracy = bundle.read_manifest(d / "shape-model")["accuracy"]
+        reference = accuracy["dev_source"]  # the unpruned model, same texts, same max_length: the checkpoints' zero
+        trial.set_user_attr("shape_latency_ms", latency)
+        seen = {
+            0: 100 * (reference - accuracy["dev"])
+        }  # {steps run: dev points below fp32}: this trial's learning curve
+        trial.report(seen[0], 0)
+        self.log(
+            f"trial {trial.number}: shape {latency:.2f} ms before training, dev accuracy {accuracy['dev']:.2%} untrained"
+        )
+        rival = self._fastest_meeting(trial.study, trial.number)
+        if rival is not None and latency >= rival[1]:
+            self._stop(
+                trial,
+                0,
+                seen,
+                f"stopped before training: its shape ({latency:.2f} ms) is no faster than trial {rival[0]} "
+                f"({rival[1]:.2f} ms), which already meets the budget",
+            )
+        final_model, final_bundle, results = d / "shape-model", shape_bundle, shape_results
+        steps_run = 0
+        if params["distill_steps"]:
+            # 2. Distillation from the unpruned model, checked at checkpoints against the budget.
+            left = self.seconds_left()
+            distil = dict(recipe["distill"], teacher=str(self.model_dir))
+            if left is not None:  # bounded so the trial ends inside the run's budget; the manifest says what stopped it
+                distil["minutes"] = round(max(left - TRIAL_TAIL_S, 30) / 60, 2)
+            trial.set_user_attr(
+                "recipe",
+                dict(recipe, distill=dict(recipe["distill"], **{k: distil[k] for k in ("minutes",) if k in distil})),
+            )
+
+            def checkpoint(step: int, acc: float | None) -> None:
+                if acc is None:
+                    return
+                seen[step] = 100 * (reference - acc)
+                trial.report(seen[step], step)
+                if trial.should_prune():
+                    why = cannot_reach(seen, params["distill_steps"], self.config.max_accuracy_drop, self.noise_points)
+                    self._stop(trial, step, seen, why or f"stopped at step {step} by the pruner")
+
+            final_model = d / "model"
+            if not (final_model / bundle.MANIFEST).is_file():
+                compress_model(
+                    d / "shape-model",
+                    {k: v for k, v in recipe.items() if k != "prune_structured"} | {"distill": distil},
+                    final_model,
+                    checkpoint=checkpoint,
+                    checkpoint_every=max(1, params["distill_steps"] // CHECKPOINTS),
+                    **kw,
+                )
+            final_bundle = self._export(final_model, d / "bundle")
+            results = self.bench(final_bundle, d / "dev-results.json", self.dev_file)
+            ran = [
+                st["result"]["steps_run"]
+                for st in bundle.read_manifest(final_model).get("stages", [])
+                if st.get("stage") == "distill"
+            ]
+            steps_run = ran[-1] if ran else 0
+        # 3. Full fidelity: the bundle's accuracy, paired against fp32 on the same dev texts.
+        correct = correct_on(final_bundle, self.splits["dev"], d / f"{final_bundle.name}-dev-correct.json")
+        drop = paired_drop(self.fp32_dev_correct, correct, seed=self.config.seed)
+        manifest = bundle.read_manifest(final_model)
+        # TPE keeps to the feasible side: a trial is feasible when its bound is inside the budget (constraint <= 0).
+        trial.set_constraint("accuracy_bound", drop.upper_points - self.config.max_accuracy_drop)
+        trial.set_user_attr("steps_run", steps_run)
+        trial.set_user_attr("accuracy", results["accuracy"]["accuracy"])
+        trial.set_user_attr("drop_points", drop.drop_points)
+        trial.set_user_attr("upper_points", drop.upper_points)
+        trial.set_user_attr("dev_size", drop.n)
+        trial.set_user_attr("size_bytes", results["size"]["model_bytes"])
+        trial.set_user_attr("macs_per_token", manifest.get("macs_per_token"))
+        trial.set_user_attr(
+            "results", str(d / ("dev-results.json" if params["distill_steps"] else "shape-dev-results.json"))
+        )
+        trial.set_user_attr("bundle", str(final_bundle))
+        trial.set_user_attr("seconds", round(time.time() - started, 1))
+        latency = real_p50(results)
+        self.log(
+            f"trial {trial.number}: {latency:.2f} ms (real lengths, batch 1), dev accuracy {results['accuracy']['accuracy']:.2%}, "
+            f"{drop.drop_points:+.2f} points vs fp32 (90 % bound {drop.upper_points:+.2f})"
+        )
+        return latency
+
+    def _stop(self, trial, step: int, curve: dict[int, float], why: str) -> None:
+        optuna = require("optuna")
+        if step:  # stopped while learning: its last checkpoint is what the sampler learns from (not a slower shape)
+            trial.set_constraint("accuracy_bound", curve[max(curve)] - self.config.max_accuracy_drop)
+        trial.set_user_attr("pruned_reason", why)
+        trial.set_user_attr("pruned_at_step", step)
+        self.log(f"trial {trial.number}: {why}")
+        raise optuna.TrialPruned(why)
