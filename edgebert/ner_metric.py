@@ -77,4 +77,4 @@ def tag_agreement(a: Sequence[Sequence[object]], b: Sequence[Sequence[object]]) 
     words = sum(len(x) for x in a)
     if sum(len(x) for x in b) != words:
         raise ValueError("the two taggings cover different numbers of words")
-    return sum(x == y for s, t in zip(a, b) for x, y in zip(s, t)) / words if words else 0.0
+    return float(sum(bool(x == y) for s, t in zip(a, b) for x, y in zip(s, t)) / words) if words else 0.0

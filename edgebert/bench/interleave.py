@@ -38,7 +38,6 @@ from edgebert.bench.runner import (
 )
 from edgebert.bundle import check_output_file
 from edgebert.errors import UserError
-from edgebert.runtime import predict_logits
 
 DEFAULT_QUIET_WAIT_S = 60.0  # how long, in all, the gate may wait for other processes to quieten
 
@@ -160,7 +159,7 @@ def bench_interleaved(
         scores = []
         for p, ld in zip(plans, loaded):
             log(f"scoring {len(p.evaluation.texts)} texts of {p.evaluation.name} with {p.bundle_dir}")
-            scores.append(accuracy.score(p.evaluation, predict_logits(ld.runner, ld.encoder, p.evaluation.texts.texts)))
+            scores.append(accuracy.score_bundle(p.evaluation, ld.runner, ld.encoder))
     group = uuid.uuid4().hex
     warning = gate.message()
     members = [{"position": i, "path": str(p.bundle_dir.absolute())} for i, p in enumerate(plans)]

@@ -25,7 +25,7 @@ from edgebert.bench import peak as peak_probe
 from edgebert.bundle import bundle_digest, now_iso, read_manifest, verify_files
 from edgebert.errors import BundleError, UserError
 from edgebert.manifest import parse_bundle_manifest
-from edgebert.runtime import UNTRUSTED_TORCHSCRIPT, Encoder, check_threads, make_runner, predict_logits
+from edgebert.runtime import UNTRUSTED_TORCHSCRIPT, Encoder, check_threads, make_runner
 
 RESULTS_SCHEMA_VERSION = 1
 DEFAULT_BATCH_SIZES = (1, 8)
@@ -405,7 +405,7 @@ def bench_bundle(
         load_during = during.stop()
         # 3. Accuracy, through the same runner.
         log(f"scoring {len(p.evaluation.texts)} texts of {p.evaluation.name}")
-        scores = accuracy.score(p.evaluation, predict_logits(loaded.runner, loaded.encoder, p.evaluation.texts.texts))
+        scores = accuracy.score_bundle(p.evaluation, loaded.runner, loaded.encoder)
     doc = results_document(p, loaded, rows, load_before, load_during, overhead_ns, sampler, scores, peak, [])
     if p.out is not None:
         write_results(doc, p.out)

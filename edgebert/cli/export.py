@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import click
 
-from edgebert.cli.common import console, echo_json, examples, json_option, log, verbosity_options
+from edgebert.cli.common import (
+    QUIET,
+    console,
+    echo_json,
+    err_console,
+    examples,
+    json_option,
+    log,
+    verbosity,
+    verbosity_options,
+)
+from edgebert.errors import UserError
 from edgebert.export.exporter import PRECISION_CHOICES
 
 
@@ -26,6 +37,13 @@ from edgebert.export.exporter import PRECISION_CHOICES
     type=click.Path(),
     default=None,
     help="Local Hugging Face model directory (default: the default task model).",
+)
+@click.option(
+    "--task",
+    type=click.Choice(["sequence-classification", "token-classification"]),
+    default=None,
+    help="What the model computes (default: read from the model; without --model, the sentiment classifier). "
+    "token-classification without --model: the default NER model (MiniLM fine-tuned on CoNLL-2003).",
 )
 @click.option(
     "--format",
@@ -69,7 +87,9 @@ from edgebert.export.exporter import PRECISION_CHOICES
 )
 @json_option
 @verbosity_options
-def command(target, model, fmt, precision, out, dataset, text_column, label_column, max_length, force, as_json) -> None:
+def command(
+    target, model, task, fmt, precision, out, dataset, text_column, label_column, max_length, force, as_json
+) -> None:
     """Export a model to a validated bundle for one hardware target.
 
     The bundle is also a Hugging Face model directory (config.json, tokenizer files, model.onnx): Optimum's
@@ -77,7 +97,35 @@ def command(target, model, fmt, precision, out, dataset, text_column, label_colu
     """
     from edgebert.bundle import read_manifest
     from edgebert.export.exporter import export_bundle
+    from edgebert.export.ner import check_head, export_token_bundle, is_token_model
 
+    if task == "sequence-classification" and model is not None and is_token_model(model):
+        raise UserError(
+            f"{model} is a token classifier (its config.json says so); --task sequence-classification contradicts "
+            "its head: use --task token-classification (or drop --task)"
+        )
+    if task == "token-classification" and model is not None:
+        check_head(model)
+    if task == "token-classification" or (task is None and model is not None and is_token_model(model)):
+        from rich.console import Console
+
+        from edgebert.bench.table import progress_bars
+
+        with progress_bars(err_console if verbosity() > QUIET else Console(quiet=True)) as progress:
+            path = export_token_bundle(
+                target,
+                model,
+                out,
+                format=fmt,
+                precision=precision,
+                dataset=dataset,
+                max_length=max_length,
+                force=force,
+                log=log,
+                progress=progress,  # the default NER model's training, on first use
+            )
+        _print(path, read_manifest(path), as_json)
+        return
     path = export_bundle(
         target,
         model,
@@ -91,7 +139,10 @@ def command(target, model, fmt, precision, out, dataset, text_column, label_colu
         force=force,
         log=log,
     )
-    m = read_manifest(path)
+    _print(path, read_manifest(path), as_json)
+
+
+def _print(path, m: dict, as_json: bool) -> None:
     p = m["parity"]
     if as_json:
         echo_json(

@@ -96,21 +96,9 @@ def export_bundle(
 
     log = log or (lambda msg: None)
     started = time.time()
-    tgt = target if isinstance(target, Target) else load_target(target)
     source_dir = resolve_model_dir(model_dir, log)
     source_manifest = model_manifest(source_dir) if (Path(source_dir) / bundle.MANIFEST).is_file() else {}
-    if quantization is None and "quantization" in source_manifest:
-        quantization = QuantizationSettings(
-            **{k: tuple(v) if isinstance(v, list) else v for k, v in source_manifest["quantization"].items()}
-        )
-    if quantization is not None:
-        tgt = tgt.with_quantization(quantization)
-    fmt = format or tgt.export.format
-    tgt = _with_source_precision(tgt, source_manifest, source_dir, fmt)
-    if precision is not None:
-        tgt = with_precision(tgt, precision)
-    if fmt not in ("onnx", "torchscript"):
-        raise UserError(f"unknown format {fmt!r}; use onnx or torchscript")
+    tgt, fmt = resolve_target(target, source_dir, source_manifest, quantization, format, precision)
     out_path = (
         Path(out) if out else Path("bundles") / f"{tgt.name}-{fmt}-{tgt.precision}"
     )  # target names are [A-Za-z0-9._-]
@@ -195,6 +183,32 @@ def export_bundle(
     return out_path
 
 
+def resolve_target(
+    target: str | Target,
+    source_dir: Path,
+    source_manifest: dict,
+    quantization: QuantizationSettings | None,
+    format: str | None,
+    precision: str | None,
+) -> tuple[Target, str]:
+    """The target as this export runs it, and the format: a compress recipe's quantization and precision (in the
+    source's manifest) apply unless `quantization`/`precision` override them."""
+    tgt = target if isinstance(target, Target) else load_target(target)
+    if quantization is None and "quantization" in source_manifest:
+        quantization = QuantizationSettings(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in source_manifest["quantization"].items()}
+        )
+    if quantization is not None:
+        tgt = tgt.with_quantization(quantization)
+    fmt = format or tgt.export.format
+    tgt = _with_source_precision(tgt, source_manifest, source_dir, fmt)
+    if precision is not None:
+        tgt = with_precision(tgt, precision)
+    if fmt not in ("onnx", "torchscript"):
+        raise UserError(f"unknown format {fmt!r}; use onnx or torchscript")
+    return tgt, fmt
+
+
 def _with_source_precision(tgt: Target, source_manifest: dict, source_dir, fmt: str) -> Target:
     """fp16/bf16 chosen by `compress` (manifest "precision", compress/quantize.py) replaces the target's float precision."""
     import dataclasses
@@ -251,6 +265,7 @@ def _build_onnx(
     evals: EvalData,
     max_length: int,
     log: Log,
+    logits_axes: dict[int, str] | None = None,
 ) -> dict[str, Any]:
     from edgebert.export import onnx as ox
 
@@ -259,7 +274,7 @@ def _build_onnx(
         work = Path(work_dir)
         current = work / "fp32.onnx"
         log(f"exporting ONNX (opset {tgt.export.opset})")
-        ox.torch_to_onnx(model, input_names, current, tgt.export.opset)
+        ox.torch_to_onnx(model, input_names, current, tgt.export.opset, logits_axes)
         details["fp32_bytes"] = current.stat().st_size
         # Fusion concatenates Q/K/V per layer, which would copy weights that layers share: skip it for shared models.
         shared = bool(source_manifest.get("shared_weights"))

@@ -25,11 +25,15 @@ _QTYPES = {"int8": "QInt8", "uint8": "QUInt8"}
 FP32_OPS = ("LayerNormalization", "SkipLayerNormalization", "EmbedLayerNormalization", "Pow", "ReduceMean")
 
 
-def torch_to_onnx(model, input_names: Sequence[str], path: Path, opset: int) -> None:
+def torch_to_onnx(
+    model, input_names: Sequence[str], path: Path, opset: int, logits_axes: dict[int, str] | None = None
+) -> None:
+    """`logits_axes`: the output's dynamic axes ({0: "batch"}, the default, for [batch, labels] logits;
+    {0: "batch", 1: "sequence"} for a token classifier's [batch, seq, labels])."""
     torch = require("torch")
     dummy = tuple(torch.ones((2, 16), dtype=torch.long) for _ in input_names)
     axes = {name: {0: "batch", 1: "sequence"} for name in input_names}
-    axes["logits"] = {0: "batch"}
+    axes["logits"] = dict(logits_axes or {0: "batch"})
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about python control flow on shapes are expected here
