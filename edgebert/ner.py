@@ -21,7 +21,7 @@ import numpy as np
 from edgebert import bundle, models, ner_data, ner_metric, tasks
 from edgebert.config import cache_dir
 from edgebert.errors import require
-from edgebert.ner_runtime import WordEncoder, WordPredictions, predict_words
+from edgebert.ner_runtime import WordEncoder, WordPredictions, configure, predict_words
 
 TASK_NAME = "conll2003"
 TASK_TYPE = "token-classification"
@@ -43,8 +43,8 @@ def word_encoder(model, tokenizer, max_length: int) -> WordEncoder:
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
-    names = [n for n in models.MODEL_INPUTS[model.config.model_type]]
-    return WordEncoder(tok, names, max_length, tokenizer.pad_token_id, tokenizer.pad_token)
+    configure(tok, max_length, tokenizer.pad_token_id, tokenizer.pad_token)
+    return WordEncoder(tok, models.MODEL_INPUTS[model.config.model_type])
 
 
 def torch_run(model):

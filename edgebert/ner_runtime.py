@@ -21,12 +21,13 @@ TRUNCATION_POLICY = "words cut by the max length are left out of scoring (gold a
 
 
 class WordEncoder:
-    """Pre-tokenized sentences → the model's int64 inputs plus, per row, each sub-token's word index (-1: none)."""
+    """Pre-tokenized sentences → the model's int64 inputs plus, per row, each sub-token's word index (-1: none).
 
-    def __init__(self, tokenizer, input_names: Sequence[str], max_length: int, pad_id: int, pad_token: str):
-        self.tokenizer = tokenizer  # a tokenizers.Tokenizer; configured here, so pass a private copy
-        self.tokenizer.enable_truncation(max_length=int(max_length))
-        self.tokenizer.enable_padding(pad_id=int(pad_id), pad_token=str(pad_token))
+    `tokenizer`: a tokenizers.Tokenizer with truncation and padding already set (runtime.load_tokenizer sets them
+    from the bundle's manifest; `configure` does it for a source model's tokenizer)."""
+
+    def __init__(self, tokenizer, input_names: Sequence[str]):
+        self.tokenizer = tokenizer
         self.input_names = list(input_names)
 
     def __call__(self, sentences: Sequence[Sequence[str]]) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -38,6 +39,13 @@ class WordEncoder:
         }
         word_ids = np.array([[-1 if w is None else w for w in e.word_ids] for e in encs], dtype=np.int64)
         return {k: arrays[k] for k in self.input_names}, word_ids
+
+
+def configure(tokenizer, max_length: int, pad_id: int, pad_token: str):
+    """`tokenizer` set to cut at `max_length` and pad each batch to its longest row, as the runtime sets a bundle's."""
+    tokenizer.enable_truncation(max_length=int(max_length))
+    tokenizer.enable_padding(pad_id=int(pad_id), pad_token=str(pad_token))
+    return tokenizer
 
 
 def first_subtokens(word_ids: np.ndarray, n_words: int) -> np.ndarray:

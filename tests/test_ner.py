@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from conftest import NEGATIVE, NEUTRAL, POSITIVE, build_tokenizer
 from edgebert import ner_data
 from edgebert.cli import cli
-from edgebert.ner_runtime import TRUNCATION_POLICY, WordEncoder, predict_words
+from edgebert.ner_runtime import TRUNCATION_POLICY, WordEncoder, configure, predict_words
 
 LABELS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
 
@@ -110,7 +110,7 @@ def _word_tokenizer():
     ],
 )
 def test_word_predictions_come_from_first_subtokens_and_cut_words_are_counted(sentence, max_length, visible, cut):
-    enc = WordEncoder(_word_tokenizer(), ["input_ids", "attention_mask"], max_length, 0, "[PAD]")
+    enc = WordEncoder(configure(_word_tokenizer(), max_length, 0, "[PAD]"), ["input_ids", "attention_mask"])
 
     def run(inputs):  # label = the token id mod 3: a word's label shows which sub-token it came from
         ids = inputs["input_ids"]
@@ -129,7 +129,7 @@ def test_truncated_words_are_not_scored_as_misses():
     from edgebert import ner
 
     sentences = ner_data.TaggedSentences((("x", "y", "x", "y"),), (("B-PER", "O", "B-LOC", "I-LOC"),))
-    enc = WordEncoder(_word_tokenizer(), ["input_ids"], 4, 0, "[PAD]")  # [CLS] x y [SEP]
+    enc = WordEncoder(configure(_word_tokenizer(), 4, 0, "[PAD]"), ["input_ids"])  # [CLS] x y [SEP]
     gold = {6: 1, 7: 0}  # x → B-PER, y → O, for the visible words
 
     def run(inputs):
@@ -145,9 +145,9 @@ def test_truncated_words_are_not_scored_as_misses():
 def test_export_validates_word_by_word_and_bench_reports_entity_f1(tmp_path, tagger, tagged, precision, agreement):
     from edgebert.bench.runner import bench_bundle
     from edgebert.bundle import read_manifest
-    from edgebert.export.ner import export_token_bundle
+    from edgebert.export.exporter import export_bundle
 
-    out = export_token_bundle("x86", tagger, tmp_path / "b", precision=precision, dataset=tagged, max_length=32)
+    out = export_bundle("x86", tagger, tmp_path / "b", precision=precision, dataset=tagged, max_length=32)
     m = read_manifest(out)
     assert m["task_type"] == "token-classification" and m["outputs"] == ["logits"]
     assert m["parity"]["passed"] and m["parity"]["token_agreement"] >= agreement
@@ -158,7 +158,7 @@ def test_export_validates_word_by_word_and_bench_reports_entity_f1(tmp_path, tag
         assert ref["bundle_entity_f1"] == ref["entity_f1"]
     doc = bench_bundle(out, batch_sizes=[2], seq_lens=[8], iterations=2, warmup=1)
     acc = doc["accuracy"]
-    assert acc["primary_metric"] == "entity_f1"
+    assert acc["task_type"] == "token-classification" and acc["metric"] == "entity_f1"
     assert acc["entity_f1"] == pytest.approx(ref["bundle_entity_f1"])
     assert acc["agreement_with_reference"] == pytest.approx(m["parity"]["token_agreement"])
     assert acc["truncation"]["words_cut"] == 0 and acc["size"] == 80
@@ -197,15 +197,11 @@ def _seq_classifier(tmp_path: Path) -> Path:
         ),
         (
             lambda tmp, tagger, data: ["--model", str(_seq_classifier(tmp)), "--task", "token-classification"],
-            "holds a BertForSequenceClassification",
+            "--task token-classification contradicts",
         ),
         (
             lambda tmp, tagger, data: ["--model", str(tagger), "--task", "sequence-classification"],
-            "is a token classifier",
-        ),
-        (
-            lambda tmp, tagger, data: ["--model", str(tagger), "--dataset", str(data), "--format", "torchscript"],
-            "token-classification bundles are ONNX only",
+            "architecture is BertForTokenClassification",
         ),
         (lambda tmp, tagger, data: ["--model", str(tagger)], "pass --dataset FILE with tagged evaluation sentences"),
     ],
@@ -220,9 +216,9 @@ def test_bad_input_is_one_line(tmp_path, tagger, tagged, args, message):
 
 
 def test_bench_with_a_dataset_whose_tags_the_model_lacks(tmp_path, tagger, tagged):
-    from edgebert.export.ner import export_token_bundle
+    from edgebert.export.exporter import export_bundle
 
-    out = export_token_bundle("x86", tagger, tmp_path / "b", precision="fp32", dataset=tagged, max_length=32)
+    out = export_bundle("x86", tagger, tmp_path / "b", precision="fp32", dataset=tagged, max_length=32)
     bad = tmp_path / "bad.txt"
     bad.write_text("great NN B-PER\nfilm NN O\nParis NN B-GPE\n")
     r = CliRunner().invoke(cli, ["bench", str(out), "--dataset", str(bad), "--iterations", "1"])

@@ -39,12 +39,7 @@ def load_evaluation(
     text_column: str = "text",
     label_column: str = "label",
 ) -> Evaluation:
-    """The texts to score; raises DatasetError for missing columns or labels the model does not know.
-    A token-classification bundle gets its tagged sentences instead (bench/tokens.py)."""
-    from edgebert.bench import tokens
-
-    if tokens.is_token_bundle(manifest):
-        return tokens.load_token_evaluation(bundle_dir, manifest, dataset)  # type: ignore[return-value]
+    """The texts to score; raises DatasetError for missing columns or labels the model does not know."""
     l2i = label2id(manifest)
     if dataset is not None:
         texts = data.load_dataset(dataset, text_column, label_column)
@@ -98,13 +93,3 @@ def score(evaluation: Evaluation, logits: np.ndarray) -> dict[str, Any]:
         "agreement_with_reference": None if ref is None else float(np.mean(y_pred == ref)),
         "reference_accuracy": evaluation.reference_accuracy,
     }
-
-
-def score_bundle(evaluation, runner, encoder) -> dict[str, Any]:
-    """Score a loaded bundle on its evaluation: logits per text, or tags per word for a token classifier."""
-    from edgebert.bench import tokens
-    from edgebert.runtime import predict_logits
-
-    if isinstance(evaluation, tokens.TokenEvaluation):
-        return tokens.score(evaluation, runner, encoder)
-    return score(evaluation, predict_logits(runner, encoder, evaluation.texts.texts))

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgebert.bench import accuracy, bootstrap, environment, latency, memory
+from edgebert.bench import bootstrap, environment, latency, memory
 from edgebert.bench.roundrobin import QuietGate, round_robin
 from edgebert.bench.runner import (
     DEFAULT_BATCH_SIZES,
@@ -32,6 +32,7 @@ from edgebert.bench.runner import (
     real_batches,
     real_row_stats,
     results_document,
+    score_bundle,
     synthetic_row_stats,
     synthetic_inputs,
     write_results,
@@ -159,7 +160,7 @@ def bench_interleaved(
         scores = []
         for p, ld in zip(plans, loaded):
             log(f"scoring {len(p.evaluation.texts)} texts of {p.evaluation.name} with {p.bundle_dir}")
-            scores.append(accuracy.score_bundle(p.evaluation, ld.runner, ld.encoder))
+            scores.append(score_bundle(p, ld.runner, ld.encoder))
     group = uuid.uuid4().hex
     warning = gate.message()
     members = [{"position": i, "path": str(p.bundle_dir.absolute())} for i, p in enumerate(plans)]

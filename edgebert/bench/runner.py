@@ -20,7 +20,7 @@ import numpy as np
 from edgebert import bundle as bundles
 from edgebert import cpu
 from edgebert._version import __version__
-from edgebert.bench import accuracy, environment, latency, macs, memory
+from edgebert.bench import environment, latency, macs, memory, scoring
 from edgebert.bench import peak as peak_probe
 from edgebert.bundle import bundle_digest, now_iso, read_manifest, verify_files
 from edgebert.errors import BundleError, UserError
@@ -214,7 +214,7 @@ class Plan:
 
     bundle_dir: Path
     manifest: dict[str, Any]
-    evaluation: accuracy.Evaluation
+    evaluation: Any  # accuracy.Evaluation, or the task's own (bench/scoring.py)
     batch_sizes: tuple[int, ...]
     seq_lens: tuple[int, ...]
     real: bool
@@ -284,7 +284,7 @@ def plan(
         )
     out_path = Path(out) if out is not None else None
     _check_out(out_path, bundle_dir, dataset)
-    evaluation = accuracy.load_evaluation(bundle_dir, manifest, dataset, text_column, label_column)
+    evaluation = scoring.scorer_for(manifest, bundle_dir).load(bundle_dir, manifest, dataset, text_column, label_column)
     warnings += environment.target_warnings(manifest)
     if environment.looks_emulated():
         warnings.append("running under emulation: latency figures are meaningless here; accuracy and memory are valid")
@@ -405,11 +405,16 @@ def bench_bundle(
         load_during = during.stop()
         # 3. Accuracy, through the same runner.
         log(f"scoring {len(p.evaluation.texts)} texts of {p.evaluation.name}")
-        scores = accuracy.score_bundle(p.evaluation, loaded.runner, loaded.encoder)
+        scores = score_bundle(p, loaded.runner, loaded.encoder)
     doc = results_document(p, loaded, rows, load_before, load_during, overhead_ns, sampler, scores, peak, [])
     if p.out is not None:
         write_results(doc, p.out)
     return doc
+
+
+def score_bundle(p: Plan, runner, encoder: Encoder) -> dict[str, Any]:
+    """The results document's quality section, from the bundle's outputs through the runner that was timed."""
+    return scoring.scorer_for(p.manifest, p.bundle_dir).score_bundle(p.evaluation, runner, encoder)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from edgebert import task_types
+from edgebert.bench import scoring
+
 MB = 1e6  # decimal megabytes (10^6 bytes), as in every report
 
 
@@ -137,7 +140,9 @@ def render_interleaved(docs: list[dict[str, Any]], console: Console) -> None:
     )
     for d in docs:
         acc = d["accuracy"]
-        console.print(f"accuracy    {d['bundle']['label']}: {quality_text(acc)} on {acc['size']} texts")
+        tt = task_types.of_quality(acc)
+        value = f"{acc[tt.metric]:.2%}" if tt.percent else tt.show(acc[tt.metric])
+        console.print(f"{tt.metric:<11} {d['bundle']['label']}: {value} on {acc['size']} texts")
     for w in dict.fromkeys(w for d in docs for w in d["environment"]["warnings"]):
         console.print(f"[yellow]warning: {w}[/]")
 
@@ -155,15 +160,7 @@ def render(doc: dict[str, Any], console: Console) -> None:
         f"model load +{_mb(mem['model_load_bytes'])}; onnxruntime arena {arena_text}"
         + (f"; device {_mb(mem['device_bytes'])}" if mem.get("device_bytes") is not None else "")
     )
-    agreement = acc["agreement_with_reference"]
-    if acc.get("primary_metric") == "entity_f1":
-        console.print(token_quality_line(acc))
-    else:
-        console.print(
-            f"accuracy  {acc['accuracy']:.2%} (macro-F1 {acc['macro_f1']:.4f}) on {acc['size']} texts of {acc['dataset']}"
-            + (f"; agreement with the source model {agreement:.2%}" if agreement is not None else "")
-            + (f"; source model {acc['reference_accuracy']:.2%}" if acc.get("reference_accuracy") is not None else "")
-        )
+    console.print(scoring.describe(acc))
     cold = doc.get("cold_start")
     if cold:
         w = cold["first_call_workload"]
@@ -186,23 +183,3 @@ def render(doc: dict[str, Any], console: Console) -> None:
     )
     for w in env["warnings"]:
         console.print(f"[yellow]warning: {w}[/]")
-
-
-def quality_text(acc: dict[str, Any]) -> str:
-    """The task's primary figure: entity F1 for a token classifier, accuracy otherwise."""
-    if acc.get("primary_metric") == "entity_f1":
-        return f"entity F1 {acc['entity_f1']:.2%}"
-    return f"{acc['accuracy']:.2%}"
-
-
-def token_quality_line(acc: dict[str, Any]) -> str:
-    """Entity F1 with what qualifies it: per-type F1, word-tag agreement with the source, truncated words."""
-    agreement, cut = acc.get("agreement_with_reference"), acc.get("truncation") or {}
-    types = ", ".join(f"{k} {v['f1']:.1%}" for k, v in acc.get("per_type", {}).items())
-    return (
-        f"entity F1 {acc['entity_f1']:.2%} (P {acc['entity_precision']:.2%}, R {acc['entity_recall']:.2%}; {types}) "
-        f"on {acc['size']} sentences, {acc['words']} words of {acc['dataset']}"
-        + (f"; token agreement with the source {agreement:.2%}" if agreement is not None else "")
-        + (f"; source model {acc['reference_entity_f1']:.2%}" if acc.get("reference_entity_f1") is not None else "")
-        + f"; truncation cut {cut.get('words_cut', 0)} words in {cut.get('sentences', 0)} sentences (not scored)"
-    )

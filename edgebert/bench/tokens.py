@@ -13,16 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from edgebert import ner_data, ner_metric
+from edgebert import ner_data, ner_metric, task_types
+from edgebert.bench.scoring import SCORERS, Scorer
 from edgebert.bundle import listed
 from edgebert.errors import BundleError
 from edgebert.ner_runtime import WordEncoder, predict_words
-
-TASK_TYPE = "token-classification"
-
-
-def is_token_bundle(manifest: dict[str, Any]) -> bool:
-    return manifest.get("task_type") == TASK_TYPE
 
 
 @dataclass(frozen=True)
@@ -32,7 +27,6 @@ class TokenEvaluation:
     texts: ner_data.TaggedSentences
     name: str
     id2label: dict[int, str]
-    tokenizer: dict[str, Any]
     reference_predictions: list[np.ndarray] | None
     reference_entity_f1: float | None = None
 
@@ -45,7 +39,7 @@ def load_token_evaluation(
     if dataset is not None:
         sentences = ner_data.load_token_dataset(dataset)
         sentences.tag_ids(label2id)  # a tag the model does not know: one line naming it and its line
-        return TokenEvaluation(sentences, sentences.name, id2label, manifest["tokenizer"], None)
+        return TokenEvaluation(sentences, sentences.name, id2label, None)
     ref = manifest.get("reference") or {}
     if not ref.get("file"):
         raise BundleError(f"bundle {bundle_dir} carries no evaluation sentences; pass --dataset FILE")
@@ -65,7 +59,6 @@ def load_token_evaluation(
         sentences,
         name,
         id2label,
-        manifest["tokenizer"],
         None if preds is None else [np.asarray(p, dtype=np.int64) for p in preds],
         ref.get("entity_f1"),
     )
@@ -74,8 +67,7 @@ def load_token_evaluation(
 def score(evaluation: TokenEvaluation, runner, encoder) -> dict[str, Any]:
     """The results document's accuracy section: entity F1 (primary), per type, token accuracy, agreement with the
     source's tags, and what truncation cut. `encoder`: the bundle's runtime.Encoder (its tokenizer, input names)."""
-    info = evaluation.tokenizer
-    words = WordEncoder(encoder.tokenizer, encoder.input_names, info["max_length"], info["pad_id"], info["pad_token"])
+    words = WordEncoder(encoder.tokenizer, encoder.input_names)  # truncation and padding as the manifest says
     o_id = {v: k for k, v in evaluation.id2label.items()}.get("O", 0)
     got = predict_words(runner, words, evaluation.texts.tokens, o_id)
     true = [tags[:k] for tags, k in zip(evaluation.texts.tags, got.visible)]
@@ -88,11 +80,41 @@ def score(evaluation: TokenEvaluation, runner, encoder) -> dict[str, Any]:
     return {
         "dataset": evaluation.name,
         "dataset_sha256": ner_data.digest(evaluation.texts),
-        "task_type": TASK_TYPE,
-        "primary_metric": "entity_f1",
         "size": len(evaluation.texts),
         **scores,
         "agreement_with_reference": agreement,
         "reference_entity_f1": evaluation.reference_entity_f1,
         "truncation": got.truncation(),
     }
+
+
+def quality_line(acc: dict[str, Any]) -> str:
+    """Entity F1 with what qualifies it: per-type F1, word-tag agreement with the source, truncated words."""
+    agreement, cut = acc.get("agreement_with_reference"), acc.get("truncation") or {}
+    types = ", ".join(f"{k} {v['f1']:.1%}" for k, v in acc.get("per_type", {}).items())
+    return (
+        f"entity F1 {acc['entity_f1']:.2%} (P {acc['entity_precision']:.2%}, R {acc['entity_recall']:.2%}; {types}) "
+        f"on {acc['size']} sentences, {acc['words']} words of {acc['dataset']}"
+        + (f"; token agreement with the source {agreement:.2%}" if agreement is not None else "")
+        + (f"; source model {acc['reference_entity_f1']:.2%}" if acc.get("reference_entity_f1") is not None else "")
+        + f"; truncation cut {cut.get('words_cut', 0)} words in {cut.get('sentences', 0)} sentences (not scored)"
+    )
+
+
+class TokenClassificationScorer(Scorer):
+    name = task_types.TOKEN_CLASSIFICATION
+
+    def load(self, bundle_dir: Path, manifest: dict[str, Any], dataset, text_column: str, label_column: str):
+        return load_token_evaluation(bundle_dir, manifest, dataset)
+
+    def score_bundle(self, evaluation, runner, encoder) -> dict[str, Any]:
+        return self.stamp(score(evaluation, runner, encoder))
+
+    def score(self, evaluation, outputs) -> dict[str, Any]:
+        raise NotImplementedError("token classification is scored word by word: score_bundle")
+
+    def describe(self, section: dict[str, Any]) -> str:
+        return quality_line(section)
+
+
+SCORERS[TokenClassificationScorer.name] = TokenClassificationScorer

@@ -4,18 +4,7 @@ from __future__ import annotations
 
 import click
 
-from edgebert.cli.common import (
-    QUIET,
-    console,
-    echo_json,
-    err_console,
-    examples,
-    json_option,
-    log,
-    verbosity,
-    verbosity_options,
-)
-from edgebert.errors import UserError
+from edgebert.cli.common import console, echo_json, examples, json_option, log, task_option, verbosity_options
 from edgebert.export.exporter import PRECISION_CHOICES
 
 
@@ -23,6 +12,7 @@ from edgebert.export.exporter import PRECISION_CHOICES
     "export",
     epilog=examples(
         "edgebert export --target arm64                      # the default model → bundles/arm64-pi4-onnx-int8",
+        "edgebert export --target arm64 --task sentence-embedding --out bundles/minilm-embed   # all-MiniLM-L6-v2",
         "edgebert export --target x86 --precision fp32 --out bundles/x86-fp32",
         "edgebert export --target x86 --model ./my-bert --dataset reviews.csv --text-column review --label-column stars",
         "edgebert export --target x86 --model compressed/fast --out bundles/fast --json",
@@ -37,13 +27,6 @@ from edgebert.export.exporter import PRECISION_CHOICES
     type=click.Path(),
     default=None,
     help="Local Hugging Face model directory (default: the default task model).",
-)
-@click.option(
-    "--task",
-    type=click.Choice(["sequence-classification", "token-classification"]),
-    default=None,
-    help="What the model computes (default: read from the model; without --model, the sentiment classifier). "
-    "token-classification without --model: the default NER model (MiniLM fine-tuned on CoNLL-2003).",
 )
 @click.option(
     "--format",
@@ -75,11 +58,11 @@ from edgebert.export.exporter import PRECISION_CHOICES
 @click.option("--label-column", default="label", show_default=True)
 @click.option(
     "--max-length",
-    default=128,
-    show_default=True,
+    default=None,
     type=click.IntRange(8, 512),
-    help="Tokens per text the bundle keeps.",
+    help="Tokens per text the bundle keeps [default: 128; a sentence-transformers model's max_seq_length].",
 )
+@task_option
 @click.option(
     "--force",
     is_flag=True,
@@ -88,7 +71,7 @@ from edgebert.export.exporter import PRECISION_CHOICES
 @json_option
 @verbosity_options
 def command(
-    target, model, task, fmt, precision, out, dataset, text_column, label_column, max_length, force, as_json
+    target, model, fmt, precision, out, dataset, text_column, label_column, max_length, task, force, as_json
 ) -> None:
     """Export a model to a validated bundle for one hardware target.
 
@@ -97,35 +80,7 @@ def command(
     """
     from edgebert.bundle import read_manifest
     from edgebert.export.exporter import export_bundle
-    from edgebert.export.ner import check_head, export_token_bundle, is_token_model
 
-    if task == "sequence-classification" and model is not None and is_token_model(model):
-        raise UserError(
-            f"{model} is a token classifier (its config.json says so); --task sequence-classification contradicts "
-            "its head: use --task token-classification (or drop --task)"
-        )
-    if task == "token-classification" and model is not None:
-        check_head(model)
-    if task == "token-classification" or (task is None and model is not None and is_token_model(model)):
-        from rich.console import Console
-
-        from edgebert.bench.table import progress_bars
-
-        with progress_bars(err_console if verbosity() > QUIET else Console(quiet=True)) as progress:
-            path = export_token_bundle(
-                target,
-                model,
-                out,
-                format=fmt,
-                precision=precision,
-                dataset=dataset,
-                max_length=max_length,
-                force=force,
-                log=log,
-                progress=progress,  # the default NER model's training, on first use
-            )
-        _print(path, read_manifest(path), as_json)
-        return
     path = export_bundle(
         target,
         model,
@@ -138,11 +93,9 @@ def command(
         max_length=max_length,
         force=force,
         log=log,
+        task=task,
     )
-    _print(path, read_manifest(path), as_json)
-
-
-def _print(path, m: dict, as_json: bool) -> None:
+    m = read_manifest(path)
     p = m["parity"]
     if as_json:
         echo_json(
@@ -157,7 +110,11 @@ def _print(path, m: dict, as_json: bool) -> None:
             }
         )
         return
+    if "mean_cosine" in p:
+        check = f"cosine to the source mean {p['mean_cosine']:.5f}, min {p['min_cosine']:.5f}"
+    else:
+        check = f"agreement {p['label_agreement']:.2%}, max |Δlogit| {p['max_abs_logit_diff']:.3g}"
     console.print(
         f"[green]wrote[/] {path}  ({m['target']['name']}, {m['format']}, {m['precision']}; "
-        f"parity on {p['sentences']} sentences: agreement {p['label_agreement']:.2%}, max |Δlogit| {p['max_abs_logit_diff']:.3g})"
+        f"parity on {p['sentences']} sentences: {check})"
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from edgebert import task_types
 from edgebert.report import units
 from edgebert.report.results import Run, Workload, same_task_and_dataset
 
@@ -28,7 +29,8 @@ class Entry:
 
     @property
     def accuracy(self) -> float | None:
-        return self.run.accuracy["accuracy"] if self.run.accuracy else None
+        """The task's primary metric (accuracy for a classifier, Spearman on Lee for an embedding model, ...)."""
+        return task_types.primary_value(self.run.accuracy)
 
     @property
     def agreement(self) -> float | None:
@@ -84,7 +86,7 @@ def build_summary(runs: list[Run], baseline: int | None = 0) -> Summary:
             if run.doc["size"]["model_bytes"] > 0:
                 size_ratio = base.doc["size"]["model_bytes"] / run.doc["size"]["model_bytes"]
             if run.accuracy and base.accuracy:
-                acc_delta = (run.accuracy["accuracy"] - base.accuracy["accuracy"]) * 100
+                acc_delta = (task_types.primary_value(run.accuracy) - task_types.primary_value(base.accuracy)) * 100
         entries.append(Entry(name, run, row, i == baseline, speedup(base, run, headline), size_ratio, acc_delta))
     summary = Summary(entries, entries[baseline] if baseline is not None else None, headline, workloads, [])
     summary.notes.extend(_notes(summary))
@@ -139,6 +141,15 @@ def intro(s: Summary) -> str:
     return " · ".join(parts) + "."
 
 
+def task_of(s: Summary) -> task_types.TaskType:
+    """The task of the runs set side by side (same_task_and_dataset refused a mixture)."""
+    return task_types.of_quality(next((e.run.accuracy for e in s.entries if e.run.accuracy), None))
+
+
+def delta_label(tt: task_types.TaskType) -> str:
+    return "Δ accuracy" if tt.metric == "accuracy" else f"Δ {tt.metric_label}"
+
+
 def _emulated(e: Entry, text: str) -> str:
     """Mark a time measured under emulation, so no one quotes it."""
     return f"{text} †" if e.run.emulated and text != units.DASH else text
@@ -157,11 +168,11 @@ def summary_table(s: Summary) -> tuple[list[str], list[list[str]]]:
         "p99",
         "Throughput",
         "Peak RSS",
-        "Accuracy",
+        task_of(s).metric_label,
         "Agreement",
     ]
     if s.baseline is not None:
-        header += ["× faster", "× smaller", "Δ accuracy"]
+        header += ["× faster", "× smaller", delta_label(task_of(s))]
     rows = []
     for e in s.entries:
         b, h, size = e.run.bundle, e.headline or {}, e.run.doc["size"]
@@ -175,7 +186,7 @@ def summary_table(s: Summary) -> tuple[list[str], list[list[str]]]:
             *(_emulated(e, units.ms(h.get(k))) for k in ("p50_ms", "p90_ms", "p99_ms")),
             _emulated(e, units.rate(h.get("throughput_seq_s"), "seq/s")),
             units.size(e.run.peak_rss_bytes),
-            units.percent(e.accuracy),
+            task_of(s).show(e.accuracy) if e.accuracy is not None else units.DASH,
             units.percent(e.agreement),
         ]
         if s.baseline is not None:
@@ -268,7 +279,12 @@ def measurement_lines(s: Summary) -> list[str]:
     if s.baseline is not None:
         lines.append(
             f"Deltas are against {s.baseline.name}: × faster = baseline p50 / run p50 (same workload), "
-            "× smaller = baseline model bytes / run model bytes, Δ accuracy in percentage points."
+            "× smaller = baseline model bytes / run model bytes, "
+            + (
+                "Δ accuracy in percentage points."
+                if task_of(s).metric == "accuracy"
+                else f"{delta_label(task_of(s))} in points (x100)."
+            )
         )
     lines.append("Sizes in decimal units (1 MB = 10^6 bytes); gzip: the model file compressed by gzip.")
     return lines
