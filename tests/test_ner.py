@@ -141,13 +141,23 @@ def test_truncated_words_are_not_scored_as_misses():
     assert s["truncation"] == {"sentences": 1, "words_cut": 2, "empty_words": 0, "policy": TRUNCATION_POLICY}
 
 
-@pytest.mark.parametrize("precision, agreement", [("fp32", 1.0), ("int8", 0.98)])
-def test_export_validates_word_by_word_and_bench_reports_entity_f1(tmp_path, tagger, tagged, precision, agreement):
-    from edgebert.bench.runner import bench_bundle
-    from edgebert.bundle import read_manifest
+@pytest.fixture(scope="module")
+def ner_bundles(tmp_path_factory, tagger, tagged) -> dict[str, Path]:
+    """An fp32 and an int8 bundle of the tiny tagger (the task is read from its config.json)."""
     from edgebert.export.exporter import export_bundle
 
-    out = export_bundle("x86", tagger, tmp_path / "b", precision=precision, dataset=tagged, max_length=32)
+    out = tmp_path_factory.mktemp("ner-bundles")
+    return {
+        p: export_bundle("x86", tagger, out / p, precision=p, dataset=tagged, max_length=32) for p in ("fp32", "int8")
+    }
+
+
+@pytest.mark.parametrize("precision, agreement", [("fp32", 1.0), ("int8", 0.98)])
+def test_export_validates_word_by_word_and_bench_reports_entity_f1(tmp_path, ner_bundles, tagged, precision, agreement):
+    from edgebert.bench.runner import bench_bundle
+    from edgebert.bundle import read_manifest
+
+    out = ner_bundles[precision]
     m = read_manifest(out)
     assert m["task_type"] == "token-classification" and m["outputs"] == ["logits"]
     assert m["parity"]["passed"] and m["parity"]["token_agreement"] >= agreement
@@ -156,12 +166,30 @@ def test_export_validates_word_by_word_and_bench_reports_entity_f1(tmp_path, tag
     assert ref["entity_f1"] > 0.9, ref["entity_f1"]  # the tiny tagger learned the spans
     if precision == "fp32":
         assert ref["bundle_entity_f1"] == ref["entity_f1"]
-    doc = bench_bundle(out, batch_sizes=[2], seq_lens=[8], iterations=2, warmup=1)
+    doc = bench_bundle(out, batch_sizes=[2], seq_lens=[8], iterations=2, warmup=1, out=tmp_path / "r.json")
     acc = doc["accuracy"]
     assert acc["task_type"] == "token-classification" and acc["metric"] == "entity_f1"
-    assert acc["entity_f1"] == pytest.approx(ref["bundle_entity_f1"])
+    assert acc["metric_value"] == acc["entity_f1"] == pytest.approx(ref["bundle_entity_f1"])
     assert acc["agreement_with_reference"] == pytest.approx(m["parity"]["token_agreement"])
     assert acc["truncation"]["words_cut"] == 0 and acc["size"] == 80
+
+
+def test_report_and_compare_show_entity_f1(tmp_path, ner_bundles):
+    paths = []
+    for p, bundle in ner_bundles.items():
+        r = CliRunner().invoke(
+            cli, ["bench", str(bundle), "--batch-sizes", "1", "--iterations", "2", "--out", str(tmp_path / f"{p}.json")]
+        )
+        assert r.exit_code == 0, r.output
+        paths.append(str(tmp_path / f"{p}.json"))
+    r = CliRunner().invoke(cli, ["report", *paths])
+    assert r.exit_code == 0, r.output
+    assert "Entity F1" in r.output and "| Accuracy |" not in r.output
+    r = CliRunner().invoke(
+        cli, ["compare", *paths, "--max-accuracy-drop", "100", "--max-latency-regression", "1000%", "--allow-busy"]
+    )
+    assert "Entity F1 (x100)" in r.output, r.output
+    assert r.exit_code in (0, 1) and "Traceback" not in r.output
 
 
 def test_cli_export_and_bench_on_a_token_dataset(tmp_path, tagger, tagged):
@@ -224,3 +252,22 @@ def test_bench_with_a_dataset_whose_tags_the_model_lacks(tmp_path, tagger, tagge
     r = CliRunner().invoke(cli, ["bench", str(out), "--dataset", str(bad), "--iterations", "1"])
     assert r.exit_code == 2, r.output
     assert "bad.txt line 3: tag 'B-GPE' is not in the model's label set" in r.output
+
+
+@pytest.mark.slow
+def test_default_ner_model_exports_to_arm64_int8_with_no_other_argument(tmp_path, monkeypatch):
+    """The README's command on the real default NER model (trained on first use, then cached): int8 entity F1 within
+    1 point of the PyTorch source on CoNLL-2003 test, measured in the same export."""
+    from edgebert import ner
+    from edgebert.bundle import read_manifest
+
+    model = read_manifest(ner.default_model_dir())
+    assert model["task_type"] == "token-classification" and set(model["entity_f1"]) == {"dev", "test"}
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli, ["export", "--target", "arm64", "--task", "token-classification"])
+    assert r.exit_code == 0, r.output
+    m = read_manifest(tmp_path / "bundles" / "arm64-pi4-ner-onnx-int8")
+    ref = m["reference"]
+    assert ref["size"] == 3453 and m["parity"]["passed"] and m["precision"] == "int8"
+    assert ref["entity_f1"] == pytest.approx(model["entity_f1"]["test"])  # the source, re-measured
+    assert abs(ref["bundle_entity_f1"] - ref["entity_f1"]) <= 0.01
