@@ -271,3 +271,18 @@ def test_default_ner_model_exports_to_arm64_int8_with_no_other_argument(tmp_path
     assert ref["size"] == 3453 and m["parity"]["passed"] and m["precision"] == "int8"
     assert ref["entity_f1"] == pytest.approx(model["entity_f1"]["test"])  # the source, re-measured
     assert abs(ref["bundle_entity_f1"] - ref["entity_f1"]) <= 0.01
+
+
+def test_parity_failure_names_words_and_leaves_no_bundle(tmp_path, tagger, tagged):
+    from edgebert.config import dumps_toml
+    from edgebert.targets import load_target
+
+    d = load_target("x86-avx512-vnni").to_dict()
+    d["name"] = "strict"
+    d["parity"]["int8"] = {"max_abs_logit_diff": 0.0, "min_label_agreement": 1.0, "min_token_agreement": 1.0}
+    (tmp_path / "strict.toml").write_text(dumps_toml(d))
+    args = ["export", "--target", str(tmp_path / "strict.toml"), "--model", str(tagger), "--dataset", str(tagged)]
+    r = CliRunner().invoke(cli, [*args, "--precision", "int8", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 4, r.output
+    assert "failed parity on" in r.output and "words of 80 sentences" in r.output and "token agreement" in r.output
+    assert not (tmp_path / "o").exists()
