@@ -114,9 +114,10 @@ def export(
     dataset: PathLike | None = None,
     text_column: str = "text",
     label_column: str = "label",
-    max_length: int = 128,
+    max_length: int | None = None,
     force: bool = False,
     log: Log | None = None,
+    task: str | None = None,
 ) -> "Path":
     """Export a model directory to a validated bundle for one hardware target; return the bundle's path.
 
@@ -124,7 +125,9 @@ def export(
     local Hugging Face model directory (None: the default task model). `out`: the bundle directory (None:
     bundles/<target>-<format>-<precision>). `precision` overrides the target's (fp32, fp16 or int8). `dataset`: a
     CSV or JSONL file of labelled texts the export is validated on (needed unless the model is an edgebert task
-    model). Nothing is written unless the export passes parity with the PyTorch source.
+    model). `task` (sequence-classification, sentence-embedding, ...; None: detected from the model directory) must
+    agree with the model; `max_length` None: 128, or a sentence-transformers model's max_seq_length. Nothing is
+    written unless the export passes parity with the PyTorch source.
     """
     from edgebert.export.exporter import export_bundle
 
@@ -140,6 +143,7 @@ def export(
         max_length=max_length,
         force=force,
         log=log,
+        task=task,
     )
 
 
@@ -198,6 +202,7 @@ def compress(
     label_column: str = "label",
     force: bool = False,
     log: Log | None = None,
+    task: str | None = None,
 ) -> "Path":
     """Compress a model directory with a recipe; return the compressed model directory.
 
@@ -209,7 +214,15 @@ def compress(
     from edgebert.compress.recipe import compress_model
 
     return compress_model(
-        model, recipe, out, dataset=dataset, text_column=text_column, label_column=label_column, force=force, log=log
+        model,
+        recipe,
+        out,
+        dataset=dataset,
+        text_column=text_column,
+        label_column=label_column,
+        force=force,
+        log=log,
+        task=task,
     )
 
 

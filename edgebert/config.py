@@ -199,7 +199,7 @@ def dumps_toml(data: dict[str, Any]) -> str:
     lines: list[str] = []
 
     def table(d: dict[str, Any], path: str) -> None:
-        plain = {k: v for k, v in d.items() if not isinstance(v, dict)}
+        plain = {k: v for k, v in d.items() if not isinstance(v, dict) and v is not None}  # TOML has no null
         nested = {k: v for k, v in d.items() if isinstance(v, dict)}
         if path and (plain or not nested):
             lines.append(f"[{path}]")

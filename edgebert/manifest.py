@@ -14,6 +14,7 @@ from typing import Any
 
 from edgebert.config import MAX_THREADS, bounded, choices, extra_fields, from_dict
 from edgebert.errors import BundleError, ConfigError
+from edgebert.task_types import DEFAULT as DEFAULT_TASK, TASK_TYPES
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,12 @@ class TokenizerInfo:
 @dataclass(frozen=True)
 class SourceInfo:
     model_type: str
-    id2label: dict[str, str]
+    id2label: dict[str, str] | None = None  # the labels of a classifier (a sentence-embedding model has none)
     num_labels: int | None = bounded(None, ge=1)
     extra: dict[str, Any] = extra_fields()
 
     def __post_init__(self) -> None:
-        if not self.id2label:
+        if self.id2label is not None and not self.id2label:
             raise ValueError("id2label is empty")
 
 
@@ -67,11 +68,14 @@ class BundleManifest:
     target: TargetInfo
     files: dict[str, str]
     precision: str | None = None
+    task_type: str = choices(*TASK_TYPES, default=DEFAULT_TASK)  # manifests older than task types: classifiers
     extra: dict[str, Any] = extra_fields()
 
     def __post_init__(self) -> None:
         if not self.inputs or not self.outputs:
             raise ValueError("inputs and outputs must each name at least one tensor")
+        if self.task_type == DEFAULT_TASK and not self.source.id2label:
+            raise ValueError("source.id2label is missing; a sequence classifier's bundle names its labels")
 
 
 def parse_bundle_manifest(manifest: Any, bundle_dir: Path | str) -> BundleManifest:

@@ -74,12 +74,15 @@ def check_weights(model_dir: Path) -> None:
             ) from None
 
 
-def load_classifier(model_dir: Path | str, num_labels: int | None = None):
+def load_classifier(
+    model_dir: Path | str, num_labels: int | None = None, auto_class: str = "AutoModelForSequenceClassification"
+):
     """(model, tokenizer) from a local directory, model in eval mode. Safetensors only, never a hub download.
 
     Every weight the classifier needs must be in the checkpoint: a missing one (the classifier head of an encoder-only
     checkpoint) would be silently random-initialised, so it is an error that names it, as is an unexpected one. Only
-    `num_labels` (a new head on an encoder, as the default task's training does) allows a missing head."""
+    `num_labels` (a new head on an encoder, as the default task's training does) allows a missing head.
+    `auto_class`: the transformers Auto class of the head (AutoModelForTokenClassification for NER, ner.py)."""
     model_dir = Path(model_dir)
     config = read_config(model_dir)
     weights_file(model_dir)
@@ -90,7 +93,7 @@ def load_classifier(model_dir: Path | str, num_labels: int | None = None):
         kwargs["num_labels"] = num_labels
     try:
         with _quiet_loading(config):
-            model, info = transformers.AutoModelForSequenceClassification.from_pretrained(
+            model, info = getattr(transformers, auto_class).from_pretrained(
                 str(model_dir), output_loading_info=True, **kwargs
             )
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)

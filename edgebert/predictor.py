@@ -14,9 +14,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgebert import task_types
 from edgebert.errors import BundleError, UserError
 
-TASKS = ("text-classification",)
+TASKS = (task_types.SEQUENCE_CLASSIFICATION,)  # an embedding bundle is run with runtime.make_runner
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Predictor:
         id2label = manifest["source"].get("id2label") or {}
         n = int(manifest["source"].get("num_labels") or len(id2label))
         self.labels: tuple[str, ...] = tuple(str(id2label.get(str(i), i)) for i in range(n))
-        self.task: str = manifest.get("task_type", "text-classification")
+        self.task: str = task_types.of_manifest(manifest).name
         self.max_length: int = int(manifest["tokenizer"]["max_length"])
 
     def __repr__(self) -> str:
@@ -93,7 +94,7 @@ def load(bundle: str | os.PathLike[str], *, threads: int | None = None) -> Predi
 
     bundle_dir = Path(bundle)
     manifest = check_bundle(bundle_dir)
-    task = manifest.get("task_type", "text-classification")
+    task = task_types.of_manifest(manifest).name
     if task not in TASKS:
         raise BundleError(f"{bundle_dir} is a {task!r} bundle; this edgebert predicts {', '.join(TASKS)} only")
     return Predictor(bundle_dir, manifest, make_runner(bundle_dir, manifest, threads), Encoder(bundle_dir, manifest))

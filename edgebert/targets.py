@@ -87,6 +87,12 @@ class QuantizationSettings:
 class ParityTolerance:
     max_abs_logit_diff: float = bounded(ge=0)  # finite: from_dict refuses NaN and infinity
     min_label_agreement: float = bounded(ge=0, le=1)
+    # token classification: the share of words whose tag matches the source's (unset: min_label_agreement)
+    min_token_agreement: float | None = bounded(None, ge=0, le=1)
+
+    @property
+    def token_agreement(self) -> float:
+        return self.min_label_agreement if self.min_token_agreement is None else self.min_token_agreement
 
 
 @dataclass(frozen=True)

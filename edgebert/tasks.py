@@ -7,6 +7,7 @@ sha256 of the encoder weights, the data file and the training config: the second
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -76,14 +77,22 @@ def train_classifier(
     Deterministic: seeded batches and dropout, `cfg.threads` threads (a different count splits reductions
     differently) and torch's deterministic algorithms, so one machine type always trains the same model; the cache
     key holds the torch release and CPU kernel family, the part seeds cannot fix (kernel_family)."""
+    with deterministic_training(cfg.threads):
+        return _train(model, tokenizer, train, cfg, label2id, progress)
+
+
+@contextlib.contextmanager
+def deterministic_training(threads: int):
+    """`threads` threads and torch's deterministic algorithms for the block, restored after (shared by every
+    default-model fine-tune: the classifier here, the NER tagger in ner.py)."""
     torch = require("torch")
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(cfg.threads)
+    before, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     try:
-        return _train(model, tokenizer, train, cfg, label2id, progress)
+        yield
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
         torch.use_deterministic_algorithms(deterministic)
 
 

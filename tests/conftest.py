@@ -159,8 +159,13 @@ def link_finished_models(user_cache: Path, private_cache: Path) -> list[Path]:
     `private_cache` as a symlink; returns the links. default_model_dir() writes only when an entry lacks its manifest,
     so it reads through these links and never writes there: a missing model trains into the private cache instead."""
     links = []
-    for manifest in sorted(Path(user_cache, "default-task").glob("*/manifest.json")):
-        link = private_cache / "default-task" / manifest.parent.name
+    for manifest in sorted(
+        [
+            *Path(user_cache, "default-task").glob("*/manifest.json"),
+            *Path(user_cache, "default-ner").glob("*/manifest.json"),
+        ]
+    ):
+        link = private_cache / manifest.parent.parent.name / manifest.parent.name
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(manifest.parent.resolve(), target_is_directory=True)
         links.append(link)

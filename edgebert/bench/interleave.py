@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgebert.bench import accuracy, bootstrap, environment, latency, memory
+from edgebert.bench import bootstrap, environment, latency, memory
 from edgebert.bench.roundrobin import QuietGate, round_robin
 from edgebert.bench.inputs import real_batches, synthetic_inputs
 from edgebert.bench.plan import DEFAULT_BATCH_SIZES, Plan, plan
@@ -30,11 +30,11 @@ from edgebert.bench.runner import (
     load,
     machine_peak_for,
     real_row_stats,
+    score_bundle,
     synthetic_row_stats,
 )
 from edgebert.bundle import check_output_file
 from edgebert.errors import UserError
-from edgebert.runtime import predict_logits
 
 DEFAULT_QUIET_WAIT_S = 60.0  # how long, in all, the gate may wait for other processes to quieten
 
@@ -156,7 +156,7 @@ def bench_interleaved(
         scores = []
         for p, ld in zip(plans, loaded):
             log(f"scoring {len(p.evaluation.texts)} texts of {p.evaluation.name} with {p.bundle_dir}")
-            scores.append(accuracy.score(p.evaluation, predict_logits(ld.runner, ld.encoder, p.evaluation.texts.texts)))
+            scores.append(score_bundle(p, ld.runner, ld.encoder))
     group = uuid.uuid4().hex
     warning = gate.message()
     members = [{"position": i, "path": str(p.bundle_dir.absolute())} for i, p in enumerate(plans)]

@@ -13,7 +13,7 @@ import numpy as np
 
 from edgebert import bundle as bundles
 from edgebert import cpu
-from edgebert.bench import accuracy, environment, latency
+from edgebert.bench import environment, latency, scoring
 from edgebert.bundle import read_manifest, verify_files
 from edgebert.errors import BundleError, UserError
 from edgebert.manifest import parse_bundle_manifest
@@ -100,7 +100,7 @@ class Plan:
 
     bundle_dir: Path
     manifest: dict[str, Any]
-    evaluation: accuracy.Evaluation
+    evaluation: Any  # accuracy.Evaluation, or the task's own (bench/scoring.py)
     batch_sizes: tuple[int, ...]
     seq_lens: tuple[int, ...]
     real: bool
@@ -170,7 +170,7 @@ def plan(
         )
     out_path = Path(out) if out is not None else None
     _check_out(out_path, bundle_dir, dataset)
-    evaluation = accuracy.load_evaluation(bundle_dir, manifest, dataset, text_column, label_column)
+    evaluation = scoring.scorer_for(manifest, bundle_dir).load(bundle_dir, manifest, dataset, text_column, label_column)
     warnings += environment.target_warnings(manifest)
     if environment.looks_emulated():
         warnings.append("running under emulation: latency figures are meaningless here; accuracy and memory are valid")

@@ -19,12 +19,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from edgebert.bench import accuracy, environment, latency, macs, memory
+from edgebert.bench import environment, latency, macs, memory, scoring
 from edgebert.bench import peak as peak_probe
 from edgebert.bench.inputs import real_batches, synthetic_inputs
 from edgebert.bench.plan import DEFAULT_BATCH_SIZES, DEFAULT_SEQ_LEN, Plan, check_bundle, plan
 from edgebert.bench.results_document import RESULTS_SCHEMA_VERSION, bundle_section, results_document, write_results
-from edgebert.runtime import Encoder, make_runner, predict_logits
+from edgebert.runtime import Encoder, make_runner
 
 __all__ = [
     "DEFAULT_BATCH_SIZES",
@@ -210,11 +210,16 @@ def bench_bundle(
         load_during = during.stop()
         # 3. Accuracy, through the same runner.
         log(f"scoring {len(p.evaluation.texts)} texts of {p.evaluation.name}")
-        scores = accuracy.score(p.evaluation, predict_logits(loaded.runner, loaded.encoder, p.evaluation.texts.texts))
+        scores = score_bundle(p, loaded.runner, loaded.encoder)
     doc = results_document(p, loaded, rows, load_before, load_during, overhead_ns, sampler, scores, peak, [])
     if p.out is not None:
         write_results(doc, p.out)
     return doc
+
+
+def score_bundle(p: Plan, runner, encoder: Encoder) -> dict[str, Any]:
+    """The results document's quality section, from the bundle's outputs through the runner that was timed."""
+    return scoring.scorer_for(p.manifest, p.bundle_dir).score_bundle(p.evaluation, runner, encoder)
 
 
 @dataclass(frozen=True)

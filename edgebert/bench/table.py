@@ -12,6 +12,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from edgebert import task_types
+from edgebert.bench import scoring
+
 MB = 1e6  # decimal megabytes (10^6 bytes), as in every report
 
 
@@ -137,7 +140,9 @@ def render_interleaved(docs: list[dict[str, Any]], console: Console) -> None:
     )
     for d in docs:
         acc = d["accuracy"]
-        console.print(f"accuracy    {d['bundle']['label']}: {acc['accuracy']:.2%} on {acc['size']} texts")
+        tt = task_types.of_quality(acc)
+        value = f"{acc[tt.metric]:.2%}" if tt.percent else tt.show(acc[tt.metric])
+        console.print(f"{tt.metric:<11} {d['bundle']['label']}: {value} on {acc['size']} texts")
     for w in dict.fromkeys(w for d in docs for w in d["environment"]["warnings"]):
         console.print(f"[yellow]warning: {w}[/]")
 
@@ -155,12 +160,7 @@ def render(doc: dict[str, Any], console: Console) -> None:
         f"model load +{_mb(mem['model_load_bytes'])}; onnxruntime arena {arena_text}"
         + (f"; device {_mb(mem['device_bytes'])}" if mem.get("device_bytes") is not None else "")
     )
-    agreement = acc["agreement_with_reference"]
-    console.print(
-        f"accuracy  {acc['accuracy']:.2%} (macro-F1 {acc['macro_f1']:.4f}) on {acc['size']} texts of {acc['dataset']}"
-        + (f"; agreement with the source model {agreement:.2%}" if agreement is not None else "")
-        + (f"; source model {acc['reference_accuracy']:.2%}" if acc.get("reference_accuracy") is not None else "")
-    )
+    console.print(scoring.describe(acc))
     cold = doc.get("cold_start")
     if cold:
         w = cold["first_call_workload"]

@@ -12,6 +12,7 @@ from edgebert.cli.common import (
     examples,
     json_option,
     log,
+    task_option,
     verbosity,
     verbosity_options,
 )
@@ -106,6 +107,7 @@ def parse_ints(text: str, option: str) -> list[int]:
     is_flag=True,
     help="Load a TorchScript bundle: TorchScript is code, so only from a source you trust.",
 )
+@task_option
 @json_option
 @verbosity_options
 def command(
@@ -126,6 +128,7 @@ def command(
     out_dir,
     quiet_wait,
     trust_torchscript,
+    task,
     as_json,
 ) -> None:
     """Benchmark a bundle on this machine: cold start, latency, memory, size, accuracy, and the fraction of the
@@ -140,6 +143,11 @@ def command(
 
     if iterations is not None and min_time is not None:
         raise UserError("pass either --iterations or --min-time, not both")
+    if task is not None:
+        from edgebert.task_types import resolve
+
+        for b in bundles:  # a bundle of another task: one line before anything is loaded
+            resolve(b, task)
     common = dict(
         batch_sizes=parse_ints(batch_sizes, "--batch-sizes"),
         seq_lens=parse_ints(seq_lens, "--seq-lens") if seq_lens is not None else None,

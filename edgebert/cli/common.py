@@ -86,6 +86,17 @@ def json_option(func: Callable) -> Callable:
     )
 
 
+def task_option(func: Callable) -> Callable:
+    from edgebert.task_types import TASK_TYPES
+
+    return click.option(
+        "--task",
+        type=click.Choice(list(TASK_TYPES)),
+        default=None,
+        help="What the model computes [default: detected from the model directory; must agree with it].",
+    )(func)
+
+
 def examples(*lines: str) -> str:
     """An --help epilog listing example command lines, kept as written (click's \\b stops re-wrapping)."""
     return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)

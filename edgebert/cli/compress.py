@@ -12,7 +12,7 @@ import typing
 
 import click
 
-from edgebert.cli.common import QUIET, console, err_console, examples, log, verbosity, verbosity_options
+from edgebert.cli.common import QUIET, console, err_console, examples, log, task_option, verbosity, verbosity_options
 from edgebert.compress.recipe import Recipe, load_recipe_dict, recipe_from_dict
 
 # Flag prefix of each recipe section (the section names are the module names; the prefixes keep flags short).
@@ -121,9 +121,10 @@ def merge_flags(base: dict, flags: dict) -> dict:
     is_flag=True,
     help="Replace an earlier edgebert output at --out (never other files, the working directory or an input).",
 )
+@task_option
 @recipe_options
 @verbosity_options
-def command(model, recipe_path, out, dataset, text_column, label_column, force, **flags) -> None:
+def command(model, recipe_path, out, dataset, text_column, label_column, force, task, **flags) -> None:
     """Compress a model with a recipe: prune, share, distil, and choose quantization for export.
 
     Stages are off unless the recipe has their table or one of their flags is given.
@@ -146,6 +147,7 @@ def command(model, recipe_path, out, dataset, text_column, label_column, force, 
             force=force,
             log=log,
             progress=progress,
+            task=task,
         )
     render(read_manifest(path))
     console.print(f"[green]wrote[/] {path}")

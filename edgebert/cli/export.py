@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from edgebert.cli.common import console, echo_json, examples, json_option, log, verbosity_options
+from edgebert.cli.common import console, echo_json, examples, json_option, log, task_option, verbosity_options
 from edgebert.export.exporter import PRECISION_CHOICES
 
 
@@ -12,6 +12,7 @@ from edgebert.export.exporter import PRECISION_CHOICES
     "export",
     epilog=examples(
         "edgebert export --target arm64                      # the default model → bundles/arm64-pi4-onnx-int8",
+        "edgebert export --target arm64 --task sentence-embedding --out bundles/minilm-embed   # all-MiniLM-L6-v2",
         "edgebert export --target x86 --precision fp32 --out bundles/x86-fp32",
         "edgebert export --target x86 --model ./my-bert --dataset reviews.csv --text-column review --label-column stars",
         "edgebert export --target x86 --model compressed/fast --out bundles/fast --json",
@@ -57,11 +58,11 @@ from edgebert.export.exporter import PRECISION_CHOICES
 @click.option("--label-column", default="label", show_default=True)
 @click.option(
     "--max-length",
-    default=128,
-    show_default=True,
+    default=None,
     type=click.IntRange(8, 512),
-    help="Tokens per text the bundle keeps.",
+    help="Tokens per text the bundle keeps [default: 128; a sentence-transformers model's max_seq_length].",
 )
+@task_option
 @click.option(
     "--force",
     is_flag=True,
@@ -69,7 +70,9 @@ from edgebert.export.exporter import PRECISION_CHOICES
 )
 @json_option
 @verbosity_options
-def command(target, model, fmt, precision, out, dataset, text_column, label_column, max_length, force, as_json) -> None:
+def command(
+    target, model, fmt, precision, out, dataset, text_column, label_column, max_length, task, force, as_json
+) -> None:
     """Export a model to a validated bundle for one hardware target.
 
     The bundle is also a Hugging Face model directory (config.json, tokenizer files, model.onnx): Optimum's
@@ -90,6 +93,7 @@ def command(target, model, fmt, precision, out, dataset, text_column, label_colu
         max_length=max_length,
         force=force,
         log=log,
+        task=task,
     )
     m = read_manifest(path)
     p = m["parity"]
@@ -106,7 +110,11 @@ def command(target, model, fmt, precision, out, dataset, text_column, label_colu
             }
         )
         return
+    if "mean_cosine" in p:
+        check = f"cosine to the source mean {p['mean_cosine']:.5f}, min {p['min_cosine']:.5f}"
+    else:
+        check = f"agreement {p['label_agreement']:.2%}, max |Δlogit| {p['max_abs_logit_diff']:.3g}"
     console.print(
         f"[green]wrote[/] {path}  ({m['target']['name']}, {m['format']}, {m['precision']}; "
-        f"parity on {p['sentences']} sentences: agreement {p['label_agreement']:.2%}, max |Δlogit| {p['max_abs_logit_diff']:.3g})"
+        f"parity on {p['sentences']} sentences: {check})"
     )

@@ -99,7 +99,11 @@ def parse_threshold(text: str, option: str, unit: str) -> float:
     help="Slow-down band, with %: a workload regressed only when the 95% interval of its p50 ratio lies wholly above it.",
 )
 @click.option(
-    "--max-accuracy-drop", default="0.5", show_default=True, help="Largest accuracy drop allowed, in percentage points."
+    "--max-accuracy-drop",
+    default="0.5",
+    show_default=True,
+    help="Largest drop of the task's primary metric allowed, in points (accuracy or entity F1 in percentage points; "
+    "Spearman x100, so 1 = 0.01).",
 )
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
 @click.option(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from edgebert import bundle, data
+from edgebert import bundle, data, task_types
 from edgebert.compress import common, prune_structured, prune_unstructured, share
 from edgebert.compress.distill import DistillConfig
 from edgebert.compress.prune_structured import PruneStructuredConfig
@@ -25,7 +25,11 @@ from edgebert.compress.stages import STAGES as STAGE_REGISTRY
 from edgebert.config import bounded, from_dict, to_dict
 from edgebert.errors import ConfigError, UserError
 from edgebert.export.exporter import model_manifest, resolve_model_dir
-from edgebert.models import label2id, load_classifier, save_model, weights_file
+from edgebert.export.task_exports import export_task
+from edgebert.models import label2id, save_model, weights_file
+
+# The tasks whose models the stages know how to compress (importance, distillation and dev accuracy use labels).
+COMPRESSIBLE_TASKS = (task_types.SEQUENCE_CLASSIFICATION,)
 
 STAGES = tuple(STAGE_REGISTRY)
 
@@ -159,8 +163,12 @@ def compress_model(
     checkpoint: Callable[[int, float | None], None] | None = None,
     checkpoint_every: int = 0,
     resolved: ResolvedData | None = None,
+    task: str | None = None,
 ) -> Path:
     """Apply `recipe` to the model in `model_dir` (None: the default task model); write and return the output dir.
+
+    `task` (default: what the model directory says) must agree with the model; the stages work on sequence
+    classifiers (a sentence-embedding model is quantized by `export --precision int8`).
 
     `log` gets one line per stage; `progress(description, total) -> advance(n)` each training step (None: silent);
     `checkpoint(steps_run, dev_accuracy)` every `checkpoint_every` distillation steps (see CompressContext).
@@ -171,14 +179,20 @@ def compress_model(
     recipe = _as_recipe(recipe)
     if not recipe.stages():
         raise ConfigError("the recipe has no compression stage; add one of " + ", ".join(f"[{s}]" for s in STAGES))
-    source_dir = resolve_model_dir(model_dir, log, progress)
+    kind = task_types.resolve(model_dir, task)
+    if kind.name not in COMPRESSIBLE_TASKS:
+        raise UserError(
+            f"compress works on {', '.join(COMPRESSIBLE_TASKS)} models, not {kind.name} yet; "
+            "quantize it with `edgebert export --precision int8` instead"
+        )
+    source_dir = resolve_model_dir(model_dir, log, progress, task=kind.name)
     out_path = Path(out) if out is not None else Path("compressed") / recipe.name
     inputs = [source_dir, dataset, recipe.distill.teacher if recipe.distill is not None else None]
     bundle.check_output_dir(out_path.absolute(), force, inputs)
-    model, tokenizer = load_classifier(source_dir)
+    model, tokenizer = export_task(kind).load(source_dir)
     if resolved is None:
         resolved = ResolvedData(*resolve_data(source_dir, dataset, text_column, label_column))
-    splits, task = resolved.splits, resolved.task
+    splits, task_record = resolved.splits, resolved.task
     ctx = common.CompressContext(
         tokenizer=tokenizer,
         label2id=label2id(model),
@@ -219,7 +233,8 @@ def compress_model(
         save_model(model, tokenizer, tmp)
         manifest: dict[str, Any] = {
             "kind": "model",
-            "task": task,
+            "task": task_record,
+            "task_type": kind.name,
             "source": source,
             "recipe": to_dict(recipe),
             "stages": model_manifest(source_dir).get("stages", []) + records,

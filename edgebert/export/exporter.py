@@ -10,46 +10,26 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from edgebert import bundle, data
+from edgebert import bundle, task_types
 from edgebert.architectures import architecture
 from edgebert.errors import UserError
-from edgebert.export import parity
+from edgebert.export.task_exports import EvalData, export_task, model_manifest
 from edgebert.targets import QuantizationSettings, Target, load_target
 
 Log = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class EvalData:
-    """What a bundle is validated and later benched on, plus calibration texts for static quantization."""
-
-    evaluation: data.LabelledTexts
-    calibration: data.LabelledTexts
-    split: str
-    task: dict[str, Any] | None = None
-
-
-def resolve_model_dir(model: str | Path | None, log: Log | None = None, progress=None) -> Path:
-    """`model`, or the default task model (trained on first use; `progress(description, total) -> advance(n)`)."""
+def resolve_model_dir(model: str | Path | None, log: Log | None = None, progress=None, task: str | None = None) -> Path:
+    """`model`, or the task's default model (for classification trained on first use; `progress(description, total)
+    -> advance(n)`)."""
     if model is not None:
         return Path(model)
-    from edgebert.tasks import default_model_dir
-
-    if log:
-        log("using the default task model (all-MiniLM-L6-v2 fine-tuned on Rotten Tomatoes)")
-    return default_model_dir(progress=progress)
-
-
-def model_manifest(model_dir: Path) -> dict[str, Any]:
-    """The manifest a model dir written by edgebert carries (empty for a plain Hugging Face directory)."""
-    path = Path(model_dir) / bundle.MANIFEST
-    return bundle.read_manifest(model_dir) if path.is_file() else {}
+    return export_task(task).default_model_dir(log, progress)
 
 
 def resolve_eval_data(
@@ -58,18 +38,12 @@ def resolve_eval_data(
     text_column: str = "text",
     label_column: str = "label",
     eval_split: str = "test",
+    task: str | None = None,
 ) -> EvalData:
-    """A user's dataset is evaluated whole; a task model on its test split (the search validates on dev instead,
-    so that choosing a recipe never looks at the test split)."""
-    if dataset is not None:
-        ds = data.load_dataset(dataset, text_column, label_column)
-        return EvalData(ds, ds, split="all")
-    task = model_manifest(model_dir).get("task")
-    if task and task.get("name") == "rotten-tomatoes":
-        splits = data.split(data.load_default_dataset(), seed=task.get("split_seed", data.SPLIT_SEED))
-        calibration = "dev" if eval_split == "test" else "train"
-        return EvalData(splits[eval_split], splits[calibration], split=eval_split, task=task)
-    raise UserError(f"{model_dir} is not an edgebert task model; pass --dataset FILE with labelled evaluation texts")
+    """The texts a bundle of `model_dir` is validated and benched on (the task decides which; see task_exports)."""
+    return export_task(task_types.resolve(model_dir, task)).eval_data(
+        Path(model_dir), dataset, text_column, label_column, eval_split
+    )
 
 
 def export_bundle(
@@ -83,21 +57,26 @@ def export_bundle(
     text_column: str = "text",
     label_column: str = "label",
     quantization: QuantizationSettings | None = None,
-    max_length: int = 128,
+    max_length: int | None = 128,
     eval_split: str = "test",
     force: bool = False,
     log: Log | None = None,
+    task: str | None = None,
 ) -> Path:
     """Export, validate and write a bundle; returns its path.
 
-    `precision` (fp32, fp16 or int8) overrides both the target's default and a compress recipe's choice.
+    `precision` (fp32, fp16 or int8) overrides both the target's default and a compress recipe's choice. `task`
+    (default: what the model directory says, see task_types.detect) must agree with the model's head;
+    `max_length` None: the task's default for the model (128; a sentence-transformers model's max_seq_length).
     """
-    from edgebert.models import count_parameters, label2id, load_classifier, predict_logits
+    from edgebert.models import count_parameters
 
     log = log or (lambda msg: None)
     started = time.time()
     tgt = target if isinstance(target, Target) else load_target(target)
-    source_dir = resolve_model_dir(model_dir, log)
+    kind = task_types.resolve(model_dir, task)
+    handler = export_task(kind)
+    source_dir = resolve_model_dir(model_dir, log, task=kind.name)
     source_manifest = model_manifest(source_dir) if (Path(source_dir) / bundle.MANIFEST).is_file() else {}
     if quantization is None and "quantization" in source_manifest:
         quantization = QuantizationSettings(
@@ -111,28 +90,34 @@ def export_bundle(
         tgt = with_precision(tgt, precision)
     if fmt not in ("onnx", "torchscript"):
         raise UserError(f"unknown format {fmt!r}; use onnx or torchscript")
-    out_path = (
-        Path(out) if out else Path("bundles") / f"{tgt.name}-{fmt}-{tgt.precision}"
-    )  # target names are [A-Za-z0-9._-]
+    out_path = Path(out) if out else Path("bundles") / handler.bundle_name(tgt, fmt)  # target names are [A-Za-z0-9._-]
     inputs = [source_dir, dataset]
     bundle.check_output_dir(out_path.absolute(), force, inputs)
 
-    model, tokenizer = load_classifier(source_dir)
+    model, tokenizer = handler.load(source_dir)
     cfg = model.config
-    max_length = min(max_length, position_limit(cfg))
-    evals = resolve_eval_data(source_dir, dataset, text_column, label_column, eval_split)
-    l2i = label2id(model)
-    y_eval = evals.evaluation.label_ids(l2i)
+    max_length = min(max_length or handler.default_max_length(source_dir), position_limit(cfg))
+    evals = handler.eval_data(source_dir, dataset, text_column, label_column, eval_split)
+    handler.check(model, evals)
     input_names = architecture(cfg.model_type).input_names
     log(f"source: {cfg.model_type}, {count_parameters(model):,} parameters, {len(evals.evaluation)} evaluation texts")
-    ref_logits = predict_logits(model, tokenizer, evals.evaluation.texts, max_length=max_length)
+    reference = handler.reference(model, tokenizer, evals, max_length)
 
     with bundle.staging_dir(out_path, force=force, inputs=inputs) as tmp:
         details: dict[str, Any] = {}
         if fmt == "onnx":
             model_file = "model.onnx"
             details = _build_onnx(
-                model, tokenizer, input_names, tmp / model_file, tgt, source_manifest, evals, max_length, log
+                model,
+                tokenizer,
+                input_names,
+                tmp / model_file,
+                tgt,
+                source_manifest,
+                evals,
+                max_length,
+                log,
+                kind.output,
             )
         else:
             from edgebert.export.torchscript import to_torchscript
@@ -142,56 +127,50 @@ def export_bundle(
             details = to_torchscript(model, input_names, tmp / model_file, tgt)
         tok_info = _save_tokenizer(tokenizer, tmp, max_length)
         _save_config(cfg, tmp)
-        evals.evaluation.to_jsonl(tmp / "eval.jsonl")
+        handler.write_eval_files(evals, tmp)
         manifest: dict[str, Any] = {
             "kind": "bundle",
             "source": {
                 "path": str(Path(source_dir).absolute()),
                 "model_type": cfg.model_type,
                 "sha256": bundle.sha256_file(next(Path(source_dir).glob("*.safetensors"))),
-                "num_labels": cfg.num_labels,
-                "id2label": {str(k): v for k, v in cfg.id2label.items()},
+                **handler.source_info(model),
                 "parameters": count_parameters(model),
                 "num_layers": getattr(cfg, "num_hidden_layers", None),
             },
             "task": evals.task,
+            "task_type": kind.name,
             "target": {"name": tgt.name, "description": tgt.description, "precision": tgt.precision, **tgt.to_dict()},
             "format": fmt,
             "opset": tgt.export.opset if fmt == "onnx" else None,
             "precision": tgt.precision,
             "model_file": model_file,
             "inputs": list(input_names),
-            "outputs": ["logits"],
+            "outputs": [kind.output],
             "tokenizer": tok_info,
             "export": details,
             "stages": source_manifest.get("stages", []),
         }
         # Parity runs the staged bundle exactly as bench will (tokenizers + onnxruntime/TorchScript).
-        from edgebert.runtime import Encoder, make_runner, predict_logits as run_logits
+        from edgebert.runtime import Encoder, make_runner
 
         log(f"parity: {len(evals.evaluation)} sentences against the PyTorch source")
         manifest["files"] = bundle.file_hashes(tmp)  # the runtime opens only listed files (write_manifest refreshes it)
         runner = make_runner(tmp, manifest, trust_torchscript=True)  # the TorchScript this export just traced
-        got = run_logits(runner, Encoder(tmp, manifest), evals.evaluation.texts)
-        result = parity.compare_logits(ref_logits, got, tgt.tolerance(tgt.precision), tgt.precision)
-        parity.check(result, f"{tgt.name} {fmt} {tgt.precision} export")
-        ref_pred = ref_logits.argmax(1)
+        got = handler.bundle_outputs(runner, Encoder(tmp, manifest), evals)
+        result = handler.parity(reference, got, tgt, f"{tgt.name} {fmt} {tgt.precision} export")
         manifest["parity"] = result.to_dict()
         manifest["reference"] = {
             "dataset": evals.evaluation.name,
             "file": "eval.jsonl",
             "split": evals.split,
-            "sha256": data.dataset_digest(evals.evaluation),
+            "sha256": handler.digest(evals.evaluation),
             "size": len(evals.evaluation),
-            "predictions": ref_pred.tolist(),
-            "accuracy": float((ref_pred == y_eval).mean()),
-            "bundle_accuracy": float((got.argmax(1) == y_eval).mean()),
+            **handler.reference_section(model, evals, reference, got),
         }
         manifest["export_seconds"] = round(time.time() - started, 1)
         bundle.write_manifest(tmp, manifest)
-        log(
-            f"parity passed: max |Δlogit| {result.max_abs_logit_diff:.3g}, label agreement {result.label_agreement:.2%}"
-        )
+        log(f"parity passed: {handler.passed_line(result)}")
     return out_path
 
 
@@ -251,6 +230,7 @@ def _build_onnx(
     evals: EvalData,
     max_length: int,
     log: Log,
+    output: str = "logits",
 ) -> dict[str, Any]:
     from edgebert.export import onnx as ox
 
@@ -259,7 +239,7 @@ def _build_onnx(
         work = Path(work_dir)
         current = work / "fp32.onnx"
         log(f"exporting ONNX (opset {tgt.export.opset})")
-        ox.torch_to_onnx(model, input_names, current, tgt.export.opset)
+        ox.torch_to_onnx(model, input_names, current, tgt.export.opset, output)
         details["fp32_bytes"] = current.stat().st_size
         # Fusion concatenates Q/K/V per layer, which would copy weights that layers share: skip it for shared models.
         shared = bool(source_manifest.get("shared_weights"))

@@ -25,11 +25,15 @@ _QTYPES = {"int8": "QInt8", "uint8": "QUInt8"}
 FP32_OPS = ("LayerNormalization", "SkipLayerNormalization", "EmbedLayerNormalization", "Pow", "ReduceMean")
 
 
-def torch_to_onnx(model, input_names: Sequence[str], path: Path, opset: int) -> None:
+def torch_to_onnx(model, input_names: Sequence[str], path: Path, opset: int, output: str = "logits") -> None:
+    """`model` (its forward's first output, named `output`: the task type's tensor) to an ONNX file, batch and
+    sequence dynamic (a per-token output keeps its sequence axis)."""
     torch = require("torch")
     dummy = tuple(torch.ones((2, 16), dtype=torch.long) for _ in input_names)
     axes = {name: {0: "batch", 1: "sequence"} for name in input_names}
-    axes["logits"] = {0: "batch"}
+    with torch.inference_mode():
+        rank = logits_module(model, input_names)(*dummy).dim()
+    axes[output] = {0: "batch", 1: "sequence"} if rank == 3 else {0: "batch"}
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about python control flow on shapes are expected here
@@ -39,7 +43,7 @@ def torch_to_onnx(model, input_names: Sequence[str], path: Path, opset: int) -> 
             str(path),
             dynamo=False,
             input_names=list(input_names),
-            output_names=["logits"],
+            output_names=[output],
             dynamic_axes=axes,
             opset_version=opset,
             do_constant_folding=True,

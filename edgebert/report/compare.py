@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgebert import task_types
 from edgebert.bench import bootstrap
 from edgebert.bench.environment import BUSY_LOAD
 from edgebert.errors import UserError
@@ -42,6 +43,7 @@ class Check:
     kind: str  # "latency" | "accuracy"
     ci: bootstrap.RatioCI | None = None  # latency: the ratio's bootstrap interval
     verdict: str | None = None  # latency: one of bootstrap.VERDICTS
+    percent: bool = True  # accuracy kind: a percentage (accuracy, F1), or a score x100 (a correlation)
 
     @property
     def passed(self) -> bool:
@@ -68,9 +70,10 @@ class Check:
                 units.signed_percent(self.change),
                 f"≤ {units.signed_percent(self.limit)}",
             )
+        unit = "%" if self.percent else ""
         return (
-            f"{self.baseline:.2f}%",
-            f"{self.candidate:.2f}%",
+            f"{self.baseline:.2f}{unit}",
+            f"{self.candidate:.2f}{unit}",
             units.points(self.change, 2),
             f"≥ {units.points(-self.limit, 2)}",
         )
@@ -239,8 +242,14 @@ def _accuracy_check(cmp: Comparison) -> None:
     if base is None or cand is None:
         missing = "baseline" if base is None else "candidate"
         raise UserError(f"accuracy was measured in only one run (not the {missing}); bench both with the same dataset")
-    b, c = base["accuracy"] * 100, cand["accuracy"] * 100
-    cmp.checks.append(Check("accuracy", b, c, c - b, cmp.max_accuracy_drop, "accuracy"))
+    tt = task_types.of_quality(base)
+    if task_types.of_quality(cand).name != tt.name:
+        raise UserError(
+            f"the runs are of different tasks ({tt.name}, {task_types.of_quality(cand).name}); compare runs of one task"
+        )
+    b, c = task_types.primary_value(base) * 100, task_types.primary_value(cand) * 100
+    figure = "accuracy" if tt.metric == "accuracy" else f"{tt.metric_label} (x100)"
+    cmp.checks.append(Check(figure, b, c, c - b, cmp.max_accuracy_drop, "accuracy", percent=tt.percent))
 
 
 def render_markdown(cmp: Comparison) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgebert import task_types
 from edgebert._version import __version__
 from edgebert.bench.inputs import Workload  # noqa: F401 - re-exported: report code and users import it from here
 from edgebert.config import MAX_THREADS, bounded, extra_fields, from_dict, show
@@ -101,11 +102,29 @@ class AccuracyInfo:
     dataset: str
     dataset_sha256: str
     size: int = bounded(ge=1)
-    accuracy: float = bounded(ge=0, le=1)
+    accuracy: float | None = bounded(None, ge=0, le=1)  # required for sequence classification (see __post_init__)
+    task_type: str | None = None  # absent in documents older than task types: sequence classification
+    metric: str | None = None  # the task's primary metric; its value is also under its own name
+    metric_value: float | None = bounded(None, ge=-1, le=1)
     agreement_with_reference: float | None = bounded(None, ge=0, le=1)
     macro_f1: float | None = bounded(None, ge=0, le=1)
     reference_accuracy: float | None = bounded(None, ge=0, le=1)
     extra: dict[str, Any] = extra_fields()
+
+    def __post_init__(self) -> None:
+        name = self.task_type or task_types.DEFAULT
+        if name not in task_types.TASK_TYPES:
+            raise ValueError(f"task_type {name[:40]!r} is unknown; use one of {', '.join(task_types.TASK_TYPES)}")
+        tt = task_types.TASK_TYPES[name]
+        if self.metric is not None and self.metric != tt.metric:
+            raise ValueError(f"metric {self.metric[:40]!r} is not the primary metric of {name} ({tt.metric})")
+        value = self.accuracy if tt.metric == "accuracy" else self.extra.get(tt.metric, self.metric_value)
+        if value is None:
+            raise ValueError(f"field {tt.metric} is missing; a {name} result needs its primary metric")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1 <= value <= 1:
+            raise ValueError(f"field {tt.metric} must be a number from -1 to 1, got {str(value)[:40]}")
+        if self.metric_value is not None and abs(self.metric_value - value) > 1e-12:
+            raise ValueError(f"metric_value {self.metric_value} differs from {tt.metric} {value}")
 
 
 @dataclass(frozen=True)
@@ -247,6 +266,9 @@ def load_results(path: str | os.PathLike) -> Run:
 
 def same_task_and_dataset(runs: list[Run], how: str) -> None:
     """Refuse to set side by side runs of different tasks or evaluation datasets: their accuracies do not compare."""
+    kinds = {task_types.of_quality(r.accuracy).name for r in runs if r.accuracy is not None}
+    if len(kinds) > 1:
+        raise ResultsError(f"the results are of different task types ({', '.join(sorted(kinds))}); {how} runs of one")
     tasks = {r.task for r in runs if r.task is not None}
     if len(tasks) > 1:
         raise ResultsError(f"the results are of different tasks ({', '.join(sorted(tasks))}); {how} runs of one task")

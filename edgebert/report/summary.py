@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from edgebert import task_types
 from edgebert.report.results import Run, Workload, same_task_and_dataset
 
 
@@ -27,7 +28,8 @@ class Entry:
 
     @property
     def accuracy(self) -> float | None:
-        return self.run.accuracy["accuracy"] if self.run.accuracy else None
+        """The task's primary metric (accuracy for a classifier, Spearman on Lee for an embedding model, ...)."""
+        return task_types.primary_value(self.run.accuracy)
 
     @property
     def agreement(self) -> float | None:
@@ -83,7 +85,7 @@ def build_summary(runs: list[Run], baseline: int | None = 0) -> Summary:
             if run.doc["size"]["model_bytes"] > 0:
                 size_ratio = base.doc["size"]["model_bytes"] / run.doc["size"]["model_bytes"]
             if run.accuracy and base.accuracy:
-                acc_delta = (run.accuracy["accuracy"] - base.accuracy["accuracy"]) * 100
+                acc_delta = (task_types.primary_value(run.accuracy) - task_types.primary_value(base.accuracy)) * 100
         entries.append(Entry(name, run, row, i == baseline, speedup(base, run, headline), size_ratio, acc_delta))
     summary = Summary(entries, entries[baseline] if baseline is not None else None, headline, workloads, [])
     summary.notes.extend(_notes(summary))

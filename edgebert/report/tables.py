@@ -6,9 +6,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgebert import task_types
 from edgebert.report import units
 from edgebert.report.results import Run
 from edgebert.report.summary import Entry, Summary
+
+
+def task_of(s: Summary) -> task_types.TaskType:
+    """The task of the runs set side by side (same_task_and_dataset refused a mixture)."""
+    return task_types.of_quality(next((e.run.accuracy for e in s.entries if e.run.accuracy), None))
+
+
+def delta_label(tt: task_types.TaskType) -> str:
+    return "Δ accuracy" if tt.metric == "accuracy" else f"Δ {tt.metric_label}"
 
 
 def intro(s: Summary) -> str:
@@ -45,11 +55,11 @@ def summary_table(s: Summary) -> tuple[list[str], list[list[str]]]:
         "p99",
         "Throughput",
         "Peak RSS",
-        "Accuracy",
+        task_of(s).metric_label,
         "Agreement",
     ]
     if s.baseline is not None:
-        header += ["× faster", "× smaller", "Δ accuracy"]
+        header += ["× faster", "× smaller", delta_label(task_of(s))]
     rows = []
     for e in s.entries:
         b, h, size = e.run.bundle, e.headline or {}, e.run.doc["size"]
@@ -63,7 +73,7 @@ def summary_table(s: Summary) -> tuple[list[str], list[list[str]]]:
             *(_emulated(e, units.ms(h.get(k))) for k in ("p50_ms", "p90_ms", "p99_ms")),
             _emulated(e, units.rate(h.get("throughput_seq_s"), "seq/s")),
             units.size(e.run.peak_rss_bytes),
-            units.percent(e.accuracy),
+            task_of(s).show(e.accuracy) if e.accuracy is not None else units.DASH,
             units.percent(e.agreement),
         ]
         if s.baseline is not None:
@@ -156,7 +166,12 @@ def measurement_lines(s: Summary) -> list[str]:
     if s.baseline is not None:
         lines.append(
             f"Deltas are against {s.baseline.name}: × faster = baseline p50 / run p50 (same workload), "
-            "× smaller = baseline model bytes / run model bytes, Δ accuracy in percentage points."
+            "× smaller = baseline model bytes / run model bytes, "
+            + (
+                "Δ accuracy in percentage points."
+                if task_of(s).metric == "accuracy"
+                else f"{delta_label(task_of(s))} in points (x100)."
+            )
         )
     lines.append("Sizes in decimal units (1 MB = 10^6 bytes); gzip: the model file compressed by gzip.")
     return lines
