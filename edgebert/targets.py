@@ -87,6 +87,9 @@ class QuantizationSettings:
 class ParityTolerance:
     max_abs_logit_diff: float = bounded(ge=0)  # finite: from_dict refuses NaN and infinity
     min_label_agreement: float = bounded(ge=0, le=1)
+    # sentence embeddings: cosine similarity of each text's embedding to the source's (worst text, and the mean)
+    min_cosine: float | None = bounded(None, ge=-1, le=1)
+    min_mean_cosine: float | None = bounded(None, ge=-1, le=1)
 
 
 @dataclass(frozen=True)
