@@ -142,6 +142,16 @@ def test_report_shows_the_tasks_metric(tmp_path):
     assert "| Accuracy |" not in result.output
 
 
+def test_html_report_labels_the_chart_with_the_tasks_metric(tmp_path):
+    paths = [
+        write_results(tmp_path, "fp32.json", embedding_results("fp32", 0.8123)),
+        write_results(tmp_path, "int8.json", embedding_results("int8", 0.8071)),
+    ]
+    result = CliRunner().invoke(cli, ["report", *map(str, paths), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert "Spearman (Lee) (x100)" in result.output and "accuracy (%)" not in result.output
+
+
 @pytest.mark.parametrize("drop, code", [("0.6", 0), ("0.4", 1)])
 def test_compare_gates_on_the_primary_metric(tmp_path, drop, code):
     base = write_results(tmp_path, "a.json", embedding_results("fp32", 0.8123))

@@ -19,6 +19,7 @@ from edgebert.report.summary import (
     latency_table,
     measurement_lines,
     summary_table,
+    task_of,
 )
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -109,7 +110,9 @@ def figures(s: Summary) -> list[str]:
             "accurate" + (f"; not shown (no accuracy or emulated): {', '.join(left_out)}" if left_out else "")
         )
         if usable:
-            out.append(_figure("Accuracy against latency", caption, pareto_chart(usable, where)))
+            tt = task_of(s)
+            metric = "accuracy" if tt.metric == "accuracy" else tt.metric_label
+            out.append(_figure("Accuracy against latency", caption, pareto_chart(usable, where, metric, tt.percent)))
         else:
             out.append(
                 _figure(
