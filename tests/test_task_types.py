@@ -140,6 +140,7 @@ def test_report_shows_the_tasks_metric(tmp_path):
     assert "Spearman (Lee)" in result.output and "Δ Spearman (Lee)" in result.output
     assert "0.812" in result.output and "0.807" in result.output and "-0.5 pts" in result.output
     assert "| Accuracy |" not in result.output
+    assert "### Quality" in result.output and "78.0%" in result.output  # the probe, beside the primary metric
 
 
 def test_html_report_labels_the_chart_with_the_tasks_metric(tmp_path):
