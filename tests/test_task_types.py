@@ -151,6 +151,7 @@ def test_html_report_labels_the_chart_with_the_tasks_metric(tmp_path):
     result = CliRunner().invoke(cli, ["report", *map(str, paths), "--format", "html"])
     assert result.exit_code == 0, result.output
     assert "Spearman (Lee) (x100)" in result.output and "accuracy (%)" not in result.output
+    assert "<h2>Quality</h2>" in result.output and "78.0%" in result.output
 
 
 @pytest.mark.parametrize("drop, code", [("0.6", 0), ("0.4", 1)])
