@@ -355,3 +355,14 @@ def test_default_embedding_export_and_bench_int8_keeps_quality(tmp_path, monkeyp
     assert abs(acc["spearman"] - acc["source_spearman"]) <= 0.01
     assert abs(acc["probe_accuracy"] - acc["source_probe_accuracy"]) <= 0.01
     assert acc["nn_top1_agreement"] > 0.5
+
+
+def test_export_without_gensims_data_says_how_to_install_it(tmp_path, monkeypatch, sentence_model, sentence_data):
+    from edgebert import data
+
+    monkeypatch.setattr(data, "lee_paths", lambda: None)
+    out = tmp_path / "o"
+    result = run_cli("export", "--target", "x86", "--model", sentence_model, "--dataset", sentence_data, "--out", out)
+    assert result.exit_code == 2, result.output
+    assert "pip install --no-deps gensim==4.4.0" in result.output and result.output.strip().count("\n") == 0
+    assert not out.exists()
