@@ -94,6 +94,10 @@ class ParityTolerance:
     def token_agreement(self) -> float:
         return self.min_label_agreement if self.min_token_agreement is None else self.min_token_agreement
 
+    # sentence embeddings: cosine similarity of each text's embedding to the source's (worst text, and the mean)
+    min_cosine: float | None = bounded(None, ge=-1, le=1)
+    min_mean_cosine: float | None = bounded(None, ge=-1, le=1)
+
 
 @dataclass(frozen=True)
 class Target:

@@ -57,7 +57,7 @@ def export_bundle(
     text_column: str = "text",
     label_column: str = "label",
     quantization: QuantizationSettings | None = None,
-    max_length: int | None = 128,
+    max_length: int | None = None,
     eval_split: str = "test",
     force: bool = False,
     log: Log | None = None,
