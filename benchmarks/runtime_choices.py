@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +50,7 @@ def main() -> None:
     ap.add_argument("--quiet-wait", type=float, default=60.0)
     ap.add_argument("--work", type=Path, default=Path("build/runtime-choices"), help="its reports/ gets the JSON")
     args = ap.parse_args()
+    started = time.time()
     manifest = check_bundle(args.bundle)
     model = args.bundle / manifest["model_file"]
     runtime = manifest["target"]["runtime"]
@@ -93,7 +98,13 @@ def main() -> None:
             }
         )
     doc = {
+        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+        "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
         "bundle": str(args.bundle),
+        "bundle_target": manifest["target"]["name"],
+        "bundle_precision": manifest.get("precision"),
+        "bundle_source": manifest["source"].get("path"),
         "rounds": args.rounds,
         "mean_tokens": float(lens.mean()),
         "gate": gate.to_dict(),
