@@ -201,3 +201,51 @@ def dataset_digest(data: LabelledTexts) -> str:
         h.update(y.encode())
         h.update(b"\n")
     return h.hexdigest()
+
+
+# The Lee et al. (2005) document-similarity benchmark, shipped in the `gensim` wheel's test data (installed
+# --no-deps and never imported: only these two files are read). lee.cor is Latin-1 (it holds '£').
+LEE_FILES = {
+    "test/test_data/lee.cor": "a878f9a58f6743c32985c56c2f2f75988386216b38a4023a01fd3bcf7884d93e",
+    "test/test_data/similarities0-1.txt": "23762bc6b728897144dda3d324a2c032dc1e059e1009806226d64b6dd123ed79",
+}
+LEE_INSTALL = "pip install --no-deps gensim==4.4.0"
+
+
+@dataclass(frozen=True)
+class LeeBenchmark:
+    documents: tuple[str, ...]  # 50 news documents
+    ratings: np.ndarray  # 50 x 50 mean human similarity in [0, 1], symmetric (the file holds the upper triangle)
+    name: str = "lee-2005"
+
+
+def lee_paths() -> list[Path] | None:
+    """The two Lee files inside the installed gensim package, or None when gensim is not installed."""
+    spec = importlib.util.find_spec("gensim")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = Path(list(spec.submodule_search_locations)[0])
+    return [root / rel for rel in LEE_FILES]
+
+
+def lee_ratings_matrix(upper: np.ndarray) -> np.ndarray:
+    """The symmetric rating matrix from the file's upper triangle (its lower triangle holds zeros)."""
+    return np.triu(upper, 1) + np.triu(upper, 1).T + np.eye(len(upper))
+
+
+def load_lee() -> LeeBenchmark:
+    """The Lee benchmark from gensim's test data, sha256 verified; a one-line UserError says how to install it."""
+    from edgebert.bundle import sha256_file
+
+    paths = lee_paths()
+    if paths is None:
+        raise UserError(f"the sentence-embedding benchmark (Lee et al. 2005) ships in gensim's wheel: {LEE_INSTALL}")
+    for path, expected in zip(paths, LEE_FILES.values()):
+        if not path.is_file():
+            raise UserError(f"{path} is missing; reinstall it: {LEE_INSTALL} --force-reinstall")
+        digest = sha256_file(path)
+        if digest != expected:
+            raise DatasetError(f"{path} has sha256 {digest[:12]}…, expected {expected[:12]}…; {LEE_INSTALL}")
+    documents = tuple(line.strip() for line in paths[0].read_text(encoding="latin-1").splitlines() if line.strip())
+    ratings = lee_ratings_matrix(np.loadtxt(paths[1]))
+    return LeeBenchmark(documents, ratings)

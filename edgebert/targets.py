@@ -101,6 +101,10 @@ class ParityTolerance:
     def token_logit_diff(self) -> float:
         return self.max_abs_logit_diff if self.max_abs_token_logit_diff is None else self.max_abs_token_logit_diff
 
+    # sentence embeddings: cosine similarity of each text's embedding to the source's (worst text, and the mean)
+    min_cosine: float | None = bounded(None, ge=-1, le=1)
+    min_mean_cosine: float | None = bounded(None, ge=-1, le=1)
+
 
 @dataclass(frozen=True)
 class Target:

@@ -13,6 +13,7 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -382,3 +383,136 @@ def test_the_fuzzed_documents_start_valid(tmp_path):
     for name, raw in DATASETS.items():
         (tmp_path / name).write_bytes(raw)
         assert len(load_dataset(tmp_path / name)) == 3
+
+
+# --- task types: detection, results quality sections, sentence-transformers layouts, embedding bundles ----------------
+
+EMBEDDING_RESULTS = copy.deepcopy(RESULTS)
+EMBEDDING_RESULTS["accuracy"] = {
+    "task_type": "sentence-embedding",
+    "metric": "spearman",
+    "metric_value": 0.5,
+    "dataset": "rotten-tomatoes:test",
+    "dataset_sha256": "0" * 64,
+    "size": 100,
+    "accuracy": None,
+    "spearman": 0.5,
+    "spearman_ci95": [0.4, 0.6],
+    "probe_accuracy": 0.75,
+    "agreement_with_reference": 0.8,
+}
+
+
+@FUZZ
+@given(st.data())
+def test_embedding_results_documents(work, data):
+    from edgebert import task_types
+
+    doc = mutate(data, EMBEDDING_RESULTS)
+    path = work / "results.json"
+    path.write_text(json.dumps(doc))
+    run = outcome(load_results, path)
+    if run is not None and run.accuracy is not None:  # what passes names a known task and a primary metric in range
+        value = task_types.primary_value(run.accuracy)
+        assert isinstance(value, (int, float)) and -1 <= value <= 1
+
+
+TASK_FILES = {
+    "manifest.json": {"kind": "bundle", "task_type": "sentence-embedding"},
+    "config.json": {"architectures": ["BertForTokenClassification"]},
+    "modules.json": [],
+}
+
+
+@FUZZ
+@given(
+    st.sampled_from(sorted(TASK_FILES)),
+    st.sampled_from([None, "sentence-embedding", "token-classification"]),
+    st.data(),
+)
+def test_task_detection(work, name, requested, data):
+    from edgebert import task_types
+
+    root = work / "task"
+    root.mkdir(exist_ok=True)
+    for f in root.iterdir():
+        f.unlink()
+    valid = json.dumps(TASK_FILES[name]).encode()
+    (root / name).write_bytes(any_bytes_or_mutated(data, valid))
+    tt = outcome(task_types.resolve, root, requested)
+    if tt is not None:
+        assert tt.name in task_types.TASK_TYPES and (requested is None or tt.name == requested)
+
+
+MODULES = [
+    {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+    {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+]
+POOLING = {"word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True}
+
+
+@FUZZ
+@given(st.booleans(), st.data())
+def test_sentence_transformers_layouts(work, edit_modules, data):
+    from edgebert.sentence_models import POOLING_KEYS, read_layout
+
+    root = work / "st"
+    (root / "1_Pooling").mkdir(parents=True, exist_ok=True)
+    modules, pooling = json.dumps(MODULES).encode(), json.dumps(POOLING).encode()
+    if edit_modules:
+        modules = (
+            any_bytes_or_mutated(data, modules)
+            if data.draw(st.booleans())
+            else json.dumps(mutate(data, {"m": MODULES}).get("m")).encode()
+        )
+    else:
+        pooling = (
+            any_bytes_or_mutated(data, pooling)
+            if data.draw(st.booleans())
+            else json.dumps(mutate(data, POOLING)).encode()
+        )
+    (root / "modules.json").write_bytes(modules)
+    (root / "1_Pooling" / "config.json").write_bytes(pooling)
+    layout = outcome(read_layout, root)
+    if layout is not None:
+        assert layout.pooling in POOLING_KEYS.values() and isinstance(layout.normalize, bool)
+        assert root.resolve() in (layout.transformer_dir, *layout.transformer_dir.parents)
+
+
+@FUZZ
+@given(st.sampled_from(["lee.json", "lee.jsonl", "neighbours"]), st.data())
+def test_embedding_bundle_evaluation(work, what, data):
+    from edgebert.bench.scoring import SentenceEmbeddingScorer
+
+    root = work / "ebundle"
+    root.mkdir(exist_ok=True)
+    texts = [{"text": f"text {i}", "label": "a" if i % 2 else "b"} for i in range(4)]
+    (root / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in texts))
+    (root / "probe.jsonl").write_text("".join(json.dumps(r) + "\n" for r in texts))
+    lee_docs = b'{"text": "one"}\n{"text": "two"}\n'
+    lee = json.dumps({"ratings": [[1, 0.5], [0.5, 1]]}).encode()
+    neighbours = [[1], [0], [3], [2]]
+    if what == "lee.json":
+        lee = any_bytes_or_mutated(data, lee)
+    elif what == "lee.jsonl":
+        lee_docs = any_bytes_or_mutated(data, lee_docs)
+    else:
+        neighbours = mutate(data, {"n": neighbours}).get("n")
+    (root / "lee.jsonl").write_bytes(lee_docs)
+    (root / "lee.json").write_bytes(lee)
+    files = {name: "0" * 64 for name in ("eval.jsonl", "probe.jsonl", "lee.jsonl", "lee.json")}
+    manifest = {
+        "files": files,
+        "reference": {
+            "file": "eval.jsonl",
+            "probe_train_file": "probe.jsonl",
+            "lee_file": "lee.jsonl",
+            "lee_ratings_file": "lee.json",
+            "neighbours": neighbours,
+        },
+    }
+    ev = outcome(SentenceEmbeddingScorer().load, root, manifest, None, "text", "label")
+    if ev is not None:
+        assert ev.lee_ratings.shape == (len(ev.lee_documents),) * 2 and np.isfinite(ev.lee_ratings).all()
+        assert ev.reference_neighbours is None or len(ev.reference_neighbours) == len(ev.texts)

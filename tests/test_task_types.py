@@ -140,6 +140,18 @@ def test_report_shows_the_tasks_metric(tmp_path):
     assert "Spearman (Lee)" in result.output and "Δ Spearman (Lee)" in result.output
     assert "0.812" in result.output and "0.807" in result.output and "-0.5 pts" in result.output
     assert "| Accuracy |" not in result.output
+    assert "### Quality" in result.output and "78.0%" in result.output  # the probe, beside the primary metric
+
+
+def test_html_report_labels_the_chart_with_the_tasks_metric(tmp_path):
+    paths = [
+        write_results(tmp_path, "fp32.json", embedding_results("fp32", 0.8123)),
+        write_results(tmp_path, "int8.json", embedding_results("int8", 0.8071)),
+    ]
+    result = CliRunner().invoke(cli, ["report", *map(str, paths), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert "Spearman (Lee) (x100)" in result.output and "accuracy (%)" not in result.output
+    assert "<h2>Quality</h2>" in result.output and "78.0%" in result.output
 
 
 @pytest.mark.parametrize("drop, code", [("0.6", 0), ("0.4", 1)])

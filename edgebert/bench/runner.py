@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from edgebert import bundle as bundles
-from edgebert import cpu
+from edgebert import cpu, task_types
 from edgebert._version import __version__
 from edgebert.bench import environment, latency, macs, memory, scoring
 from edgebert.bench import peak as peak_probe
@@ -94,7 +94,10 @@ def _check_shape(bundle_dir: Path, manifest: dict[str, Any]) -> None:
     if not isinstance(providers, list) or not all(isinstance(x, str) for x in providers):
         raise bad("target.runtime.execution_providers", "a list of provider names")
     source = manifest["source"]
-    if not isinstance(source, dict) or not isinstance(source.get("id2label"), dict) or not source["id2label"]:
+    labelled = manifest.get("task_type", task_types.DEFAULT) != task_types.SENTENCE_EMBEDDING
+    if not isinstance(source, dict) or (
+        labelled and (not isinstance(source.get("id2label"), dict) or not source["id2label"])
+    ):
         raise bad("source.id2label", "a table of label ids to names")
 
 

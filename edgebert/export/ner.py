@@ -85,9 +85,6 @@ class TokenClassificationExport(ExportTask):
             log("using the default NER model (all-MiniLM-L6-v2 fine-tuned on CoNLL-2003)")
         return ner.default_model_dir(progress=progress)
 
-    def bundle_name(self, tgt: Target, fmt: str) -> str:
-        return f"{tgt.name}-ner-{fmt}-{tgt.precision}"  # apart from the sentiment classifier's default bundle
-
     def load(self, source_dir: Path):
         from edgebert import ner
 

@@ -79,10 +79,6 @@ class ExportTask:
         """Compare, and raise ParityError (no bundle is written) when the bundle strays beyond the target's limits."""
         raise NotImplementedError
 
-    def bundle_name(self, tgt: Target, fmt: str) -> str:
-        """The default bundle directory under bundles/ (target names are [A-Za-z0-9._-])."""
-        return f"{tgt.name}-{fmt}-{tgt.precision}"
-
     def bundle_outputs(self, runner, encoder, evals: EvalData):
         """The staged bundle's outputs on the evaluation texts, through the runtime bench uses (what parity checks)."""
         from edgebert.runtime import predict_logits
@@ -168,7 +164,106 @@ class SequenceClassificationExport(ExportTask):
         }
 
 
-EXPORT_TASKS: dict[str, type[ExportTask]] = {SequenceClassificationExport.name: SequenceClassificationExport}
+PROBE_TRAIN_SIZE = 2000  # labelled texts the embedding probe is trained on (embedding them costs bench ~10 s)
+EMBEDDING_TASK_NAME = "lee-2005+rotten-tomatoes"
+EMBEDDING_FILES = {"probe_train_file": "probe_train.jsonl", "lee_file": "lee.jsonl", "lee_ratings_file": "lee.json"}
+
+
+class SentenceEmbeddingExport(ExportTask):
+    """A sentence-transformers directory: pooling (+ L2 normalisation) inside the graph, one output
+    `sentence_embedding` [batch, dim]; parity on the cosine to the source's embeddings. The bundle carries what bench
+    scores it on without torch: the evaluation texts, the probe's training texts and the Lee documents and ratings."""
+
+    name = task_types.SENTENCE_EMBEDDING
+
+    def default_model_dir(self, log: Log | None = None, progress=None) -> Path:
+        from edgebert.tasks import encoder_dir
+
+        if log:
+            log("using the default sentence-embedding model (all-MiniLM-L6-v2)")
+        return encoder_dir()
+
+    def default_max_length(self, source_dir: Path) -> int:
+        from edgebert.sentence_models import read_layout
+
+        return read_layout(source_dir).max_seq_length or 128
+
+    def load(self, source_dir: Path):
+        from edgebert.sentence_models import load_sentence_model
+
+        return load_sentence_model(source_dir)
+
+    def eval_data(
+        self, source_dir: Path, dataset, text_column: str, label_column: str, eval_split: str, model=None
+    ) -> EvalData:
+        """Default: Rotten Tomatoes' test split (parity, neighbours, probe test) and 2,000 texts of its train split
+        (probe training). A user's labelled dataset is split 80/10/10 the same way. Lee is always the benchmark."""
+        lee = data.load_lee()
+        ds = data.load_default_dataset() if dataset is None else data.load_dataset(dataset, text_column, label_column)
+        splits = data.split(ds)
+        train = splits["train"]
+        pick = np.sort(np.random.default_rng(data.SPLIT_SEED).permutation(len(train))[:PROBE_TRAIN_SIZE])
+        calibration = "dev" if eval_split == "test" else "train"
+        task = {"name": EMBEDDING_TASK_NAME, "split_seed": data.SPLIT_SEED} if dataset is None else None
+        return EvalData(
+            splits[eval_split],
+            splits[calibration],
+            split=eval_split,
+            task=task,
+            extra={"probe_train": train.take(pick, name=f"{ds.name}:train"), "lee": lee},
+        )
+
+    def reference(self, model, tokenizer, evals: EvalData, max_length: int) -> np.ndarray:
+        from edgebert.bench import embedding as quality
+        from edgebert.sentence_models import embed
+
+        assert evals.extra is not None
+        got = embed(model, tokenizer, evals.evaluation.texts, max_length)
+        probe = evals.extra["probe_train"]
+        probe_x = embed(model, tokenizer, probe.texts, max_length)
+        lee = evals.extra["lee"]
+        lee_x = embed(model, tokenizer, lee.documents, max_length)
+        self._source_scores = {
+            **quality.lee_spearman(lee_x, lee.ratings),
+            **quality.ridge_probe(probe_x, np.array(probe.labels), got, np.array(evals.evaluation.labels)),
+        }
+        return got
+
+    def source_info(self, model) -> dict[str, Any]:
+        return {"embedding_dim": int(model.config.hidden_size), "pooling": model.pooling, "normalize": model.normalize}
+
+    def parity(self, reference: np.ndarray, got: np.ndarray, tgt: Target, what: str):
+        result = parity.compare_embeddings(reference, got, tgt.tolerance(tgt.precision), tgt.precision, tgt.name)
+        parity.check_embeddings(result, what)
+        return result
+
+    def write_eval_files(self, evals: EvalData, dst: Path) -> None:
+        import json
+
+        assert evals.extra is not None
+        evals.evaluation.to_jsonl(dst / "eval.jsonl")
+        evals.extra["probe_train"].to_jsonl(dst / EMBEDDING_FILES["probe_train_file"])
+        lee = evals.extra["lee"]
+        with open(dst / EMBEDDING_FILES["lee_file"], "w", encoding="utf-8") as f:
+            for doc in lee.documents:
+                f.write(json.dumps({"text": doc}, ensure_ascii=False) + "\n")
+        (dst / EMBEDDING_FILES["lee_ratings_file"]).write_text(
+            json.dumps({"benchmark": lee.name, "ratings": lee.ratings.round(8).tolist()}) + "\n", encoding="utf-8"
+        )
+
+    def reference_section(self, model, evals: EvalData, reference: np.ndarray, got: np.ndarray) -> dict[str, Any]:
+        from edgebert.bench.embedding import neighbours
+
+        return {**EMBEDDING_FILES, "neighbours": neighbours(reference).tolist(), "source_scores": self._source_scores}
+
+    def passed_line(self, result) -> str:
+        return f"cosine to the source min {result.min_cosine:.5f}, mean {result.mean_cosine:.5f}"
+
+
+EXPORT_TASKS: dict[str, type[ExportTask]] = {
+    SequenceClassificationExport.name: SequenceClassificationExport,
+    SentenceEmbeddingExport.name: SentenceEmbeddingExport,
+}
 
 
 # Tasks whose class lives in its own module, which registers it in EXPORT_TASKS when imported (on first use).

@@ -122,8 +122,9 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: (points[i][0], -points[i][1]))
 
 
-def pareto_chart(series: list[Series], workload: str) -> str:
-    """Accuracy (y) against p50 latency (x); the Pareto front filled and joined, dominated bundles hollow."""
+def pareto_chart(series: list[Series], workload: str, metric: str = "accuracy", percent: bool = True) -> str:
+    """Accuracy (y) against p50 latency (x); the Pareto front filled and joined, dominated bundles hollow. `metric`:
+    the task's primary metric (`percent`: a percentage, else a score shown x100)."""
     top, left, bottom, right = 20, 64, 316, WIDTH - 24
     svg = Svg(WIDTH, bottom + 48, f"Accuracy against p50 latency, {workload}; Pareto front marked")
     pts = [(s.p50_ms, s.accuracy * 100) for s in series]
@@ -133,7 +134,7 @@ def pareto_chart(series: list[Series], workload: str) -> str:
     xs = Scale(min(lats) / 1.3 if log else 0.0, max(lats) * 1.15, left, right - 150, log=log)
     ys = Scale(max(min(accs) - pad, 0.0), min(max(accs) + pad, 100.0), bottom, top)
     x_axis(svg, xs, bottom, top, f"p50 latency (ms) · {workload}")
-    y_axis(svg, ys, left, right - 150, "accuracy (%)")
+    y_axis(svg, ys, left, right - 150, f"{metric} (%)" if percent else f"{metric} (x100)")
     front = pareto_front(pts)
     if len(front) > 1:
         svg.polyline(
@@ -153,7 +154,8 @@ def pareto_chart(series: list[Series], workload: str) -> str:
             fill=s.color if on_front else "#fff",
             stroke=s.color,
             stroke_width=2.5,
-            tooltip=f"{s.name}: p50 {units.ms(lat)}, accuracy {acc:.2f}%" + (" (Pareto front)" if on_front else ""),
+            tooltip=f"{s.name}: p50 {units.ms(lat)}, {metric} {acc:.2f}{'%' if percent else ''}"
+            + (" (Pareto front)" if on_front else ""),
         )
     for i, s in enumerate(series):
         label = shorten(s.name, 36)

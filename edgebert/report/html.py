@@ -18,7 +18,9 @@ from edgebert.report.summary import (
     intro,
     latency_table,
     measurement_lines,
+    quality_table,
     summary_table,
+    task_of,
 )
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -109,7 +111,9 @@ def figures(s: Summary) -> list[str]:
             "accurate" + (f"; not shown (no accuracy or emulated): {', '.join(left_out)}" if left_out else "")
         )
         if usable:
-            out.append(_figure("Accuracy against latency", caption, pareto_chart(usable, where)))
+            tt = task_of(s)
+            metric = "accuracy" if tt.metric == "accuracy" else tt.metric_label
+            out.append(_figure("Accuracy against latency", caption, pareto_chart(usable, where, metric, tt.percent)))
         else:
             out.append(
                 _figure(
@@ -149,6 +153,19 @@ def fleet_html(runs) -> str:
     return "\n".join(parts)
 
 
+def _quality_html(s: Summary) -> list[str]:
+    """The task's further quality figures with their intervals (sentence embeddings), as in the Markdown."""
+    quality = quality_table(s)
+    if quality is None:
+        return []
+    noise = next((e.run.accuracy.get("noise") for e in s.entries if e.run.accuracy), None)
+    return [
+        "<h2>Quality</h2>",
+        html_table(*quality, labels=1),
+        f'<p class="muted">Noise: {esc(noise)}.</p>' if noise else "",
+    ]
+
+
 def render_html(s: Summary) -> str:
     baseline_row = next((i for i, e in enumerate(s.entries) if e.is_baseline), None)
     swatches = [color(i) for i in range(len(s.entries))]
@@ -171,6 +188,7 @@ def render_html(s: Summary) -> str:
         notes,
         html_table(*summary_table(s), labels=4, baseline_row=baseline_row, swatches=swatches),
         emulated,
+        *_quality_html(s),
         fleet_html([e.run for e in s.entries]),
         "<h2>Charts</h2>",
         *figures(s),

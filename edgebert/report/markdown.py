@@ -17,6 +17,7 @@ from edgebert.report.summary import (
     intro,
     latency_table,
     measurement_lines,
+    quality_table,
     summary_table,
 )
 
@@ -71,6 +72,11 @@ def render_markdown(s: Summary) -> str:
     out += escaped(*summary_table(s), labels=4, bold_row=baseline_row)
     if any(e.run.emulated for e in s.entries):
         out += ["", cell(EMULATED_FOOTNOTE)]
+    quality = quality_table(s)
+    if quality is not None:
+        out += ["", "### Quality", "", *escaped(*quality, labels=1)]
+        noise = next((e.run.accuracy.get("noise") for e in s.entries if e.run.accuracy), None)
+        out += ["", cell(f"Noise: {noise}.")] if noise else []
     out += fleet_markdown([e.run for e in s.entries])
     out += ["", "### Latency by workload", "", *escaped(*latency_table(s), labels=2), "", "### How measured", ""]
     out += [f"- {cell(line)}" for line in measurement_lines(s)]

@@ -150,6 +150,37 @@ def delta_label(tt: task_types.TaskType) -> str:
     return "Δ accuracy" if tt.metric == "accuracy" else f"Δ {tt.metric_label}"
 
 
+def _interval(section: dict, key: str, fmt) -> str:
+    value, ci = section.get(key), section.get(f"{key}_ci95")
+    if value is None:
+        return units.DASH
+    return fmt(value) + (f" [{fmt(ci[0])}, {fmt(ci[1])}]" if isinstance(ci, list) and len(ci) == 2 else "")
+
+
+def quality_table(s: Summary) -> tuple[list[str], list[list[str]]] | None:
+    """(header, rows) of every quality figure a sentence-embedding bench measured, with its 95% interval; None for
+    the other tasks, whose summary table already holds their figures."""
+    if task_of(s).name != task_types.SENTENCE_EMBEDDING:
+        return None
+    header = ["Bundle", "Spearman (Lee) [95%]", "Source Spearman", "Probe accuracy [95%]", "Source probe"]
+    header += ["NN top-1 as source", "NN top-10 overlap"]
+    rows = []
+    for e in s.entries:
+        q = e.run.accuracy or {}
+        rows.append(
+            [
+                e.name,
+                _interval(q, "spearman", lambda v: f"{v:.3f}"),
+                f"{q['source_spearman']:.3f}" if q.get("source_spearman") is not None else units.DASH,
+                _interval(q, "probe_accuracy", units.percent),
+                units.percent(q.get("source_probe_accuracy")),
+                units.percent(q.get("nn_top1_agreement")),
+                units.percent(q.get("nn_top10_overlap")),
+            ]
+        )
+    return header, rows
+
+
 def _emulated(e: Entry, text: str) -> str:
     """Mark a time measured under emulation, so no one quotes it."""
     return f"{text} †" if e.run.emulated and text != units.DASH else text
