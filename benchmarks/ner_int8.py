@@ -72,7 +72,7 @@ def main() -> None:
             f"{r['bundle_entity_f1']:.2%} | {r['token_agreement']:.2%} | {r['max_abs_logit_diff']:.3g} | "
             f"{r['truncation']['words_cut']} |"
         )
-    lines += ["", f"int8 is **{drop:+.2f} points** below fp32 in entity F1 ({int8['sentences']} sentences)."]
+    lines += ["", f"int8 minus fp32, entity F1: **{-drop:+.2f} points** ({int8['sentences']} sentences, one run)."]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -266,7 +266,7 @@ def test_default_ner_model_exports_to_arm64_int8_with_no_other_argument(tmp_path
     monkeypatch.chdir(tmp_path)
     r = CliRunner().invoke(cli, ["export", "--target", "arm64", "--task", "token-classification"])
     assert r.exit_code == 0, r.output
-    m = read_manifest(tmp_path / "bundles" / "arm64-pi4-ner-onnx-int8")
+    m = read_manifest(tmp_path / "bundles" / "arm64-pi4-onnx-int8-token-classification")
     ref = m["reference"]
     assert ref["size"] == 3453 and m["parity"]["passed"] and m["precision"] == "int8"
     assert ref["entity_f1"] == pytest.approx(model["entity_f1"]["test"])  # the source, re-measured

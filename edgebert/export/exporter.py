@@ -90,7 +90,9 @@ def export_bundle(
         tgt = with_precision(tgt, precision)
     if fmt not in ("onnx", "torchscript"):
         raise UserError(f"unknown format {fmt!r}; use onnx or torchscript")
-    out_path = Path(out) if out else Path("bundles") / handler.bundle_name(tgt, fmt)  # target names are [A-Za-z0-9._-]
+    # target names are [A-Za-z0-9._-]; a task other than classification names itself, so defaults never collide
+    suffix = "" if kind.name == task_types.DEFAULT else f"-{kind.name}"
+    out_path = Path(out) if out else Path("bundles") / f"{tgt.name}-{fmt}-{tgt.precision}{suffix}"
     inputs = [source_dir, dataset]
     bundle.check_output_dir(out_path.absolute(), force, inputs)
 

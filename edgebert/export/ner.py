@@ -5,7 +5,8 @@ export_bundle builds the graph as for any task (torch.onnx with a dynamic sequen
 target's optimizer, fp16 or int8). Parity runs the staged bundle through the
 runtime's word path (tokenizers with `is_pretokenized=True`, `Encoding.word_ids`, first sub-token per word) on the
 evaluation sentences and compares with the PyTorch source: the share of words tagged alike (the target's
-`min_token_agreement`) and the largest |Δlogit| over the words' logits (`max_abs_logit_diff`).
+`min_token_agreement`) and the largest |Δlogit| over the words' logits (`max_abs_token_logit_diff`, else
+`max_abs_logit_diff`).
 """
 
 from __future__ import annotations
@@ -51,12 +52,10 @@ def compare_words(ref: WordPredictions, got: WordPredictions, tol, precision: st
     finite = all(np.isfinite(b[np.isfinite(a)]).all() for a, b in zip(ref.logits, got.logits))
     agreement = ner_metric.tag_agreement(ref.labels, got.labels) if words else 0.0
     max_diff = float(flat.max()) if flat.size else 0.0
-    limit = tol.token_agreement
-    ok = bool(finite and max_diff <= tol.max_abs_logit_diff and agreement >= limit)
+    limit, logit_limit = tol.token_agreement, tol.token_logit_diff
+    ok = bool(finite and max_diff <= logit_limit and agreement >= limit)
     mean = float(flat.mean()) if flat.size else 0.0
-    return TokenParity(
-        len(ref.labels), words, max_diff, mean, agreement, agreement, precision, tol.max_abs_logit_diff, limit, ok
-    )
+    return TokenParity(len(ref.labels), words, max_diff, mean, agreement, agreement, precision, logit_limit, limit, ok)
 
 
 def check(result: TokenParity, what: str) -> None:
@@ -85,9 +84,6 @@ class TokenClassificationExport(ExportTask):
         if log:
             log("using the default NER model (all-MiniLM-L6-v2 fine-tuned on CoNLL-2003)")
         return ner.default_model_dir(progress=progress)
-
-    def bundle_name(self, tgt: Target, fmt: str) -> str:
-        return f"{tgt.name}-ner-{fmt}-{tgt.precision}"  # apart from the sentiment classifier's default bundle
 
     def load(self, source_dir: Path):
         from edgebert import ner

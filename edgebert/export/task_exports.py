@@ -79,12 +79,6 @@ class ExportTask:
         """Compare, and raise ParityError (no bundle is written) when the bundle strays beyond the target's limits."""
         raise NotImplementedError
 
-    def bundle_name(self, tgt: Target, fmt: str) -> str:
-        """The default bundle directory under bundles/ (target names are [A-Za-z0-9._-]); a task other than
-        classification names itself, so the defaults of two tasks never collide."""
-        suffix = "" if self.name == task_types.DEFAULT else f"-{self.name}"
-        return f"{tgt.name}-{fmt}-{tgt.precision}{suffix}"
-
     def bundle_outputs(self, runner, encoder, evals: EvalData):
         """The staged bundle's outputs on the evaluation texts, through the runtime bench uses (what parity checks)."""
         from edgebert.runtime import predict_logits
