@@ -167,19 +167,20 @@ def render(manifest: dict) -> None:
     from rich.table import Table
 
     table = Table(title=f"compress: {manifest['recipe'].get('name', '')}", show_lines=False)
+    # A sentence-embedding model's dev quality is its mean cosine to the teacher (compress/embedding.py).
+    metric = manifest.get("dev_metric", "dev_accuracy")
+    fmt = _pct if metric == "dev_accuracy" else (lambda v: "—" if v is None else f"{v:.4f}")
     for col in (
         "stage",
         "parameters",
         f"MACs/token @{manifest['macs_seq_len']}",
         "sparsity",
-        "dev accuracy",
+        metric.replace("_", " "),
         "seconds",
     ):
         table.add_column(col, justify="left" if col == "stage" else "right")
     src = manifest["source"]
-    table.add_row(
-        "source", f"{src['parameters']:,}", f"{src['macs_per_token']:,}", "", _pct(src.get("dev_accuracy")), ""
-    )
+    table.add_row("source", f"{src['parameters']:,}", f"{src['macs_per_token']:,}", "", fmt(src.get(metric)), "")
     for s in manifest["stages"]:
         if "params_after" not in s:
             continue  # stages from before compress (e.g. the default model's training)
@@ -188,7 +189,7 @@ def render(manifest: dict) -> None:
             f"{s['params_after']:,}",
             f"{s['macs_per_token_after']:,}",
             f"{s['sparsity_after']:.1%}",
-            _pct(s["dev_accuracy_after"]),
+            fmt(s.get(f"{metric}_after")),
             f"{s['seconds']:.0f}",
         )
     console.print(table)
