@@ -290,8 +290,10 @@ def _preflight(model, recipe: Recipe, ctx: common.CompressContext) -> None:
         ctx.planned_layers = None
 
 
-def _metric_text(metric: str, value: float) -> str:
-    return f"dev accuracy {value:.2%}" if metric == "dev_accuracy" else f"{metric.replace('_', ' ')} {value:.4f}"
+def _metric_text(metric: str, value: float, named: bool = True) -> str:
+    """'dev accuracy 83.10%' (a classifier) or 'dev cosine to teacher 0.9871' (a sentence-embedding model)."""
+    text = f"{value:.2%}" if metric == "dev_accuracy" else f"{value:.4f}"
+    return f"{metric.replace('_', ' ')} {text}" if named else text
 
 
 def _run_stage(
@@ -332,7 +334,7 @@ def _run_stage(
         f"{name}: {record['params_before']:,} → {record['params_after']:,} parameters, "
         f"{record['macs_per_token_before']:,} → {record['macs_per_token_after']:,} MACs/token"
         + (
-            f", {_metric_text(metric, acc_before)} → {acc_after:.4g}"
+            f", {_metric_text(metric, acc_before)} → {_metric_text(metric, acc_after, named=False)}"
             if acc_after is not None and acc_before is not None
             else ""
         )
