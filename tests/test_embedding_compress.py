@@ -115,3 +115,13 @@ def test_a_stage_that_cannot_apply_to_embeddings_is_one_line(tmp_path, teacher, 
     assert result.exit_code == 2, result.output
     assert result.output.strip().startswith(message) and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "c").exists()
+
+
+def test_compress_cli_shows_the_embedding_dev_metric(tmp_path, teacher, sentence_data):  # noqa: F811
+    out = tmp_path / "c"
+    args = ["--prune-ffn-ratio", "0.5", "--prune-importance", "activation", "--prune-samples", "32"]
+    result = run_cli("compress", "--model", teacher, "--dataset", sentence_data, *args, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "dev cosine to teacher" in result.output and "accuracy" not in result.output
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["stages"][-1]["dev_cosine_to_teacher_after"] < 1.0 and m["shape"]["ffn"] == [32, 32]
