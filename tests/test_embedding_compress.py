@@ -125,3 +125,11 @@ def test_compress_cli_shows_the_embedding_dev_metric(tmp_path, teacher, sentence
     assert "dev cosine to teacher" in result.output and "accuracy" not in result.output
     m = json.loads((out / "manifest.json").read_text())
     assert m["stages"][-1]["dev_cosine_to_teacher_after"] < 1.0 and m["shape"]["ffn"] == [32, 32]
+
+
+def test_a_teacher_that_is_not_a_sentence_model_is_one_line(tmp_path, teacher, sentence_data):  # noqa: F811
+    not_st = teacher / "1_Pooling"  # a directory without modules.json
+    args = ["--distill-steps", "2", "--distill-teacher", not_st, "--out", tmp_path / "c"]
+    result = run_cli("compress", "--model", teacher, "--dataset", sentence_data, *args)
+    assert result.exit_code != 0 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "modules.json is missing" in result.output and not (tmp_path / "c").exists()

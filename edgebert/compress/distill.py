@@ -72,7 +72,13 @@ def check(model, config: DistillConfig, ctx: CompressContext) -> None:
     if ctx.embedding is not None:
         from edgebert.sentence_models import read_layout
 
-        read_layout(path)  # a teacher must be a sentence-transformers directory too (one-line ModelError if not)
+        layout = read_layout(path)  # a teacher must be a sentence-transformers directory too (else one line)
+        width = models.read_config(layout.transformer_dir).get("hidden_size")
+        if width != model.config.hidden_size:  # the loss compares the two vectors directly
+            raise ConfigError(
+                f"teacher {path} gives {width}-dimensional embeddings, the student {model.config.hidden_size}; "
+                "distil from a sentence-embedding model of the same width"
+            )
         return
     cfg = models.read_config(path)
     teacher_labels = {str(v): int(k) for k, v in (cfg.get("id2label") or {}).items()}
@@ -178,7 +184,10 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
     schedule = batch_schedule(train, config, ctx.seed)
     needed = np.unique(np.concatenate(schedule))
     if emb is not None:  # teacher embeddings (rows the schedule never draws stay zero): the targets
-        vecs = emb.embed(loaded[0], loaded[1], [train.texts[i] for i in needed], ctx.max_length)
+        from edgebert.sentence_models import embed
+
+        # the teacher's own pipeline (its pooling and normalisation, which may differ from the student's)
+        vecs = embed(embedder, loaded[1], [train.texts[i] for i in needed], ctx.max_length)
         t_out = np.zeros((len(train), vecs.shape[1]), dtype=np.float32)
         t_out[needed], computed = vecs, len(needed)
         ctx.log(f"teacher embeddings of {computed} training texts")

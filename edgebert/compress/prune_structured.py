@@ -95,7 +95,7 @@ def check(model, config: PruneStructuredConfig, ctx: CompressContext | None = No
 
 def prune_structured_(model, config: PruneStructuredConfig, ctx: CompressContext) -> dict[str, Any]:
     """Prune layers, then heads and FFN neurons of `model` in place; returns what was removed and why."""
-    check(model, config)
+    check(model, config, ctx)
     layout = Layout(model)
     details: dict[str, Any] = {}
     if config.layers_ratio:
