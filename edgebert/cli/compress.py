@@ -127,7 +127,9 @@ def merge_flags(base: dict, flags: dict) -> dict:
 def command(model, recipe_path, out, dataset, text_column, label_column, force, task, **flags) -> None:
     """Compress a model with a recipe: prune, share, distil, and choose quantization for export.
 
-    Stages are off unless the recipe has their table or one of their flags is given.
+    Stages are off unless the recipe has their table or one of their flags is given. A sentence-embedding model
+    (`--task sentence-embedding`, or a sentence-transformers --model) is distilled on its own embeddings of unlabelled
+    texts; its heads and FFN neurons need `--prune-importance activation`.
     """
     from edgebert.bundle import read_manifest
     from edgebert.compress.recipe import compress_model
