@@ -175,13 +175,6 @@ def test_int8_embedding_export_passes_its_cosine_parity(tmp_path, sentence_model
     assert "cosine to the source" in result.output
 
 
-def test_compress_refuses_an_embedding_model_in_one_line(tmp_path, sentence_model):
-    result = run_cli("compress", "--model", sentence_model, "--prune-heads-ratio", "0.5", "--out", tmp_path / "c")
-    assert result.exit_code == 2, result.output
-    assert "compress works on sequence-classification models, not sentence-embedding" in result.output
-    assert not (tmp_path / "c").exists()
-
-
 def _edit(d: Path, rel: str, content) -> None:
     (d / rel).parent.mkdir(parents=True, exist_ok=True)
     (d / rel).write_text(content if isinstance(content, str) else json.dumps(content))

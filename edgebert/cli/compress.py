@@ -127,7 +127,9 @@ def merge_flags(base: dict, flags: dict) -> dict:
 def command(model, recipe_path, out, dataset, text_column, label_column, force, task, **flags) -> None:
     """Compress a model with a recipe: prune, share, distil, and choose quantization for export.
 
-    Stages are off unless the recipe has their table or one of their flags is given.
+    Stages are off unless the recipe has their table or one of their flags is given. A sentence-embedding model
+    (`--task sentence-embedding`, or a sentence-transformers --model) is distilled on its own embeddings of unlabelled
+    texts; its heads and FFN neurons need `--prune-importance activation`.
     """
     from edgebert.bundle import read_manifest
     from edgebert.compress.recipe import compress_model
@@ -167,19 +169,20 @@ def render(manifest: dict) -> None:
     from rich.table import Table
 
     table = Table(title=f"compress: {manifest['recipe'].get('name', '')}", show_lines=False)
+    # A sentence-embedding model's dev quality is its mean cosine to the teacher (compress/embedding.py).
+    metric = manifest.get("dev_metric", "dev_accuracy")
+    fmt = _pct if metric == "dev_accuracy" else (lambda v: "—" if v is None else f"{v:.4f}")
     for col in (
         "stage",
         "parameters",
         f"MACs/token @{manifest['macs_seq_len']}",
         "sparsity",
-        "dev accuracy",
+        metric.replace("_", " "),
         "seconds",
     ):
         table.add_column(col, justify="left" if col == "stage" else "right")
     src = manifest["source"]
-    table.add_row(
-        "source", f"{src['parameters']:,}", f"{src['macs_per_token']:,}", "", _pct(src.get("dev_accuracy")), ""
-    )
+    table.add_row("source", f"{src['parameters']:,}", f"{src['macs_per_token']:,}", "", fmt(src.get(metric)), "")
     for s in manifest["stages"]:
         if "params_after" not in s:
             continue  # stages from before compress (e.g. the default model's training)
@@ -188,7 +191,7 @@ def render(manifest: dict) -> None:
             f"{s['params_after']:,}",
             f"{s['macs_per_token_after']:,}",
             f"{s['sparsity_after']:.1%}",
-            _pct(s["dev_accuracy_after"]),
+            fmt(s.get(f"{metric}_after")),
             f"{s['seconds']:.0f}",
         )
     console.print(table)

@@ -52,6 +52,9 @@ class CompressContext:
     # a candidate learn and stops it (by raising) when it cannot reach the budget.
     checkpoint: Callable[[int, float | None], None] | None = None
     checkpoint_every: int = 0
+    # A sentence-embedding model (compress/embedding.py): the stages get its encoder, and the teacher's embeddings
+    # replace the labels. None: a classifier.
+    embedding: Any = None
 
 
 def check_ratio(name: str, value: float) -> None:
@@ -106,21 +109,25 @@ def shape_summary(model) -> dict[str, Any]:
 
 
 def dev_accuracy(model, ctx: CompressContext) -> float | None:
-    """Accuracy on the dev split at the run's max_length; None when there is no dev split."""
+    """Accuracy on the dev split at the run's max_length; None when there is no dev split. For a sentence-embedding
+    model, the mean cosine of its dev embeddings to the teacher's (compress/embedding.py)."""
     if ctx.dev is None or len(ctx.dev) == 0:
         return None
+    if ctx.embedding is not None:
+        return ctx.embedding.dev_cosine(model, ctx.tokenizer, ctx.dev.texts, ctx.max_length)
     y = ctx.dev.label_ids(ctx.label2id)
     pred = models.predict_logits(model, ctx.tokenizer, ctx.dev.texts, max_length=ctx.max_length).argmax(1)
     return float((pred == y).mean())
 
 
 def batches(model, texts: LabelledTexts, ctx: CompressContext, samples: int, batch_size: int):
-    """A seeded sample of `samples` texts as (encoded inputs, label tensor) batches, sorted by length (little padding)."""
+    """A seeded sample of `samples` texts as (encoded inputs, label tensor) batches, sorted by length (little padding).
+    Unlabelled use (a sentence-embedding model): the tensor holds the texts' indices in `texts` instead."""
     torch = require("torch")
     rng = np.random.default_rng(ctx.seed)
     idx = rng.permutation(len(texts))[: min(samples, len(texts))]
     idx = idx[np.argsort([len(texts.texts[i]) for i in idx], kind="stable")]
-    y = texts.label_ids(ctx.label2id)
+    y = texts.label_ids(ctx.label2id) if ctx.embedding is None else np.arange(len(texts))
     for i in range(0, len(idx), batch_size):
         part = idx[i : i + batch_size]
         yield (

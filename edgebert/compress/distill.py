@@ -11,6 +11,9 @@ student, and the next trial of a search pays only for texts no earlier run drew.
 The teacher reads the texts through its own tokenizer, so a teacher of another family (MPNet teaching a BERT) works.
 The hidden-state loss needs the teacher's activations per batch, so with it the teacher runs online; it needs the
 same token positions and widths, so it is skipped (with a note) for a teacher that tokenizes differently or is wider.
+A sentence-embedding model (ctx.embedding) has no logits and no labels: its loss is the cosine distance of its
+sentence vectors to the teacher's on the same (unlabelled) training texts (compress/embedding.py says why cosine);
+temperature and kd_weight do not apply, and the teacher's embeddings are computed once, in memory, before training.
 `kd_weight = 0` is plain fine-tuning on the labels: the baseline distillation is measured against (same steps).
 """
 
@@ -66,6 +69,17 @@ def check(model, config: DistillConfig, ctx: CompressContext) -> None:
     """One-line errors before any work: no training data, a missing teacher, a teacher with other labels."""
     require_data(ctx, "distillation")
     path = teacher_dir(config, ctx)
+    if ctx.embedding is not None:
+        from edgebert.sentence_models import read_layout
+
+        layout = read_layout(path)  # a teacher must be a sentence-transformers directory too (else one line)
+        width = models.read_config(layout.transformer_dir).get("hidden_size")
+        if width != model.config.hidden_size:  # the loss compares the two vectors directly
+            raise ConfigError(
+                f"teacher {path} gives {width}-dimensional embeddings, the student {model.config.hidden_size}; "
+                "distil from a sentence-embedding model of the same width"
+            )
+        return
     cfg = models.read_config(path)
     teacher_labels = {str(v): int(k) for k, v in (cfg.get("id2label") or {}).items()}
     if teacher_labels != ctx.label2id:
@@ -147,10 +161,18 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
     train = require_data(ctx, "distillation")
     path = teacher_dir(config, ctx)
     started = time.time()
+    emb = ctx.embedding
     # The hidden-state loss runs the teacher every step, so only then is it loaded here: (model, tokenizer).
-    loaded = models.load_classifier(path) if config.hidden_weight > 0 else None
+    # A sentence-embedding teacher is always loaded (its embeddings are computed here); its encoder is the teacher.
+    if emb is not None:
+        from edgebert.sentence_models import load_sentence_model
+
+        embedder, teacher_tokenizer = load_sentence_model(path)
+        loaded = (embedder.encoder, teacher_tokenizer)
+    else:
+        loaded = models.load_classifier(path) if config.hidden_weight > 0 else None
     teacher = loaded[0] if loaded else None
-    use_hidden = loaded is not None
+    use_hidden = loaded is not None and config.hidden_weight > 0
     notes = []
     if loaded and teacher.config.hidden_size != model.config.hidden_size:
         notes.append("hidden-state loss skipped: teacher and student hidden sizes differ")
@@ -160,10 +182,21 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
         use_hidden = False
     # The whole batch schedule is drawn up front (seeded), so only the texts it uses need teacher logits.
     schedule = batch_schedule(train, config, ctx.seed)
-    t_logits, computed = teacher_logits(path, train, np.unique(np.concatenate(schedule)), ctx, loaded)
+    needed = np.unique(np.concatenate(schedule))
+    if emb is not None:  # teacher embeddings (rows the schedule never draws stay zero): the targets
+        from edgebert.sentence_models import embed
+
+        # the teacher's own pipeline (its pooling and normalisation, which may differ from the student's)
+        vecs = embed(embedder, loaded[1], [train.texts[i] for i in needed], ctx.max_length)
+        t_out = np.zeros((len(train), vecs.shape[1]), dtype=np.float32)
+        t_out[needed], computed = vecs, len(needed)
+        ctx.log(f"teacher embeddings of {computed} training texts")
+        y_all = None
+    else:
+        t_out, computed = teacher_logits(path, train, needed, ctx, loaded)
+        y_all = torch.as_tensor(train.label_ids(ctx.label2id))
     pairs = _layer_pairs(model, teacher, ctx, path == ctx.teacher_dir) if use_hidden else []
-    t_logits = torch.as_tensor(t_logits)
-    y_all = torch.as_tensor(train.label_ids(ctx.label2id))
+    t_out = torch.as_tensor(t_out)
     teacher_seconds = time.time() - started
 
     torch.manual_seed(ctx.seed)
@@ -180,16 +213,19 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
         idx = schedule[step]
         enc = models.encode(model, ctx.tokenizer, [train.texts[i] for i in idx], ctx.max_length)
         out = model(**enc, output_hidden_states=use_hidden)
-        kd = (
-            functional.kl_div(
-                functional.log_softmax(out.logits / T, -1),
-                functional.softmax(t_logits[idx] / T, -1),
-                reduction="batchmean",
+        if emb is not None:
+            loss = emb.distance(emb.sentence(out.last_hidden_state, enc["attention_mask"]), t_out[idx]).mean()
+        else:
+            kd = (
+                functional.kl_div(
+                    functional.log_softmax(out.logits / T, -1),
+                    functional.softmax(t_out[idx] / T, -1),
+                    reduction="batchmean",
+                )
+                * T
+                * T
             )
-            * T
-            * T
-        )
-        loss = config.kd_weight * kd + (1 - config.kd_weight) * functional.cross_entropy(out.logits, y_all[idx])
+            loss = config.kd_weight * kd + (1 - config.kd_weight) * functional.cross_entropy(out.logits, y_all[idx])
         if use_hidden:
             with torch.no_grad():
                 t_hidden = teacher(**enc, output_hidden_states=True).hidden_states
@@ -216,7 +252,7 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
         "teacher": str(Path(path).absolute()),
         "steps_run": len(losses),
         "stopped_by": "steps" if len(losses) == config.steps else "minutes",
-        "teacher_logits_computed": computed,
+        ("teacher_embeddings_computed" if emb is not None else "teacher_logits_computed"): computed,
         "teacher_seconds": round(teacher_seconds, 1),
         "loss_first": round(float(np.mean(losses[:10])), 4) if losses else None,
         "loss_last": round(float(np.mean(losses[-10:])), 4) if losses else None,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgebert import bundle, data, task_types
-from edgebert.compress import common, prune_structured, prune_unstructured, share
+from edgebert.compress import common, embedding, prune_structured, prune_unstructured, share
 from edgebert.compress.distill import DistillConfig
 from edgebert.compress.prune_structured import PruneStructuredConfig
 from edgebert.compress.prune_unstructured import PruneUnstructuredConfig
@@ -28,8 +28,9 @@ from edgebert.export.exporter import model_manifest, resolve_model_dir
 from edgebert.export.task_exports import export_task
 from edgebert.models import label2id, save_model, weights_file
 
-# The tasks whose models the stages know how to compress (importance, distillation and dev accuracy use labels).
-COMPRESSIBLE_TASKS = (task_types.SEQUENCE_CLASSIFICATION,)
+# The tasks whose models the stages know how to compress: classifiers (labels), and sentence-embedding models
+# (the teacher's embeddings replace the labels: compress/embedding.py).
+COMPRESSIBLE_TASKS = (task_types.SEQUENCE_CLASSIFICATION, task_types.SENTENCE_EMBEDDING)
 
 STAGES = tuple(STAGE_REGISTRY)
 
@@ -138,9 +139,12 @@ class ResolvedData:
 
 
 def resolve_data(
-    model_dir: Path, dataset, text_column: str, label_column: str
+    model_dir: Path, dataset, text_column: str, label_column: str, unlabelled: bool = False
 ) -> tuple[dict[str, data.LabelledTexts] | None, dict | None]:
-    """(train/dev/test splits, the task record to keep): the user's dataset split 80/10/10, else the model's task."""
+    """(train/dev/test splits, the task record to keep): the user's dataset split 80/10/10, else the model's task.
+    `unlabelled` (a sentence-embedding model, which only needs texts): without a dataset, Rotten Tomatoes' texts."""
+    if dataset is None and unlabelled:
+        return data.split(data.load_default_dataset()), None
     if dataset is not None:  # the user's data replaces the model's task (export then needs --dataset too)
         return data.split(data.load_dataset(dataset, text_column, label_column)), None
     task = model_manifest(model_dir).get("task")
@@ -167,8 +171,9 @@ def compress_model(
 ) -> Path:
     """Apply `recipe` to the model in `model_dir` (None: the default task model); write and return the output dir.
 
-    `task` (default: what the model directory says) must agree with the model; the stages work on sequence
-    classifiers (a sentence-embedding model is quantized by `export --precision int8`).
+    `task` (default: what the model directory says) must agree with the model. A sentence-embedding model (a
+    sentence-transformers dir) is compressed as its encoder, against its own embeddings on unlabelled training texts
+    (the user's dataset, else Rotten Tomatoes' train split), and written back in that layout.
 
     `log` gets one line per stage; `progress(description, total) -> advance(n)` each training step (None: silent);
     `checkpoint(steps_run, dev_accuracy)` every `checkpoint_every` distillation steps (see CompressContext).
@@ -190,12 +195,15 @@ def compress_model(
     inputs = [source_dir, dataset, recipe.distill.teacher if recipe.distill is not None else None]
     bundle.check_output_dir(out_path.absolute(), force, inputs)
     model, tokenizer = export_task(kind).load(source_dir)
+    is_embedding = kind.name == task_types.SENTENCE_EMBEDDING
+    if is_embedding:
+        model = model.encoder  # the stages work on the encoder; pooling and normalisation are in ctx.embedding
     if resolved is None:
-        resolved = ResolvedData(*resolve_data(source_dir, dataset, text_column, label_column))
+        resolved = ResolvedData(*resolve_data(source_dir, dataset, text_column, label_column, unlabelled=is_embedding))
     splits, task_record = resolved.splits, resolved.task
     ctx = common.CompressContext(
         tokenizer=tokenizer,
-        label2id=label2id(model),
+        label2id={} if is_embedding else label2id(model),
         train=splits and splits["train"],
         dev=splits and splits["dev"],
         teacher_dir=Path(source_dir),
@@ -205,32 +213,41 @@ def compress_model(
         progress=progress,
         checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
+        embedding=embedding.objective(source_dir) if is_embedding else None,
     )
+    metric = embedding.DEV_METRIC if is_embedding else "dev_accuracy"
+    if is_embedding and ctx.dev is not None:  # the intact model's dev embeddings: what dev quality compares with
+        ctx.embedding.dev_reference = ctx.embedding.embed(model, tokenizer, ctx.dev.texts, recipe.max_length)
     _preflight(model, recipe, ctx)
     source = {
         "path": str(Path(source_dir).absolute()),
         "model_type": model.config.model_type,
-        "sha256": bundle.sha256_file(weights_file(source_dir)),
+        "sha256": bundle.sha256_file(
+            embedding.source_weights(source_dir) if is_embedding else weights_file(source_dir)
+        ),
         "parameters": common.count_parameters(model),
         "macs_per_token": common.macs_per_token(model),
         "shape": common.shape_summary(model),
     }
     acc = common.dev_accuracy(model, ctx)
-    source["dev_accuracy"] = acc
+    source[metric] = acc
     log(
         f"source: {source['parameters']:,} parameters, {source['macs_per_token']:,} MACs/token"
-        + (f", dev accuracy {acc:.2%}" if acc is not None else " (no dev split: accuracy not measured)")
+        + (f", {_metric_text(metric, acc)}" if acc is not None else " (no dev split: accuracy not measured)")
     )
     records, extra = [], {}
     for name in recipe.stages():
-        record, acc = _run_stage(name, model, recipe, ctx, acc, log)
+        record, acc = _run_stage(name, model, recipe, ctx, acc, log, metric)
         records.append(record)
         if name == "quantize":
             extra = {"quantization": record["result"]["quantization"], "precision": record["result"]["precision"]}
     if recipe.prune_unstructured is not None:
         prune_unstructured.make_permanent(model)
     with bundle.staging_dir(out_path, force=force, inputs=inputs) as tmp:
-        save_model(model, tokenizer, tmp)
+        if is_embedding:
+            embedding.save_sentence_model(model, tokenizer, source_dir, tmp)
+        else:
+            save_model(model, tokenizer, tmp)
         manifest: dict[str, Any] = {
             "kind": "model",
             "task": task_record,
@@ -242,10 +259,13 @@ def compress_model(
             "macs_per_token": common.macs_per_token(model),
             "macs_seq_len": common.MACS_SEQ_LEN,
             "shape": common.shape_summary(model),
-            "accuracy": {"dev": acc, "dev_source": source["dev_accuracy"], "max_length": recipe.max_length},
+            "accuracy": {"dev": acc, "dev_source": source[metric], "max_length": recipe.max_length},
             "seconds": round(time.time() - started, 1),
             **extra,
         }
+        if is_embedding:  # "accuracy" above then holds the mean dev cosine to the teacher, as dev_metric says
+            manifest["dev_metric"] = metric
+            manifest["embedding"] = embedding.describe(ctx.embedding)
         if getattr(model.config, share.CONFIG_KEY, None):
             manifest["shared_weights"] = True  # export skips the fusion that would copy shared weights
         if splits is not None and dataset is not None:
@@ -270,7 +290,15 @@ def _preflight(model, recipe: Recipe, ctx: common.CompressContext) -> None:
         ctx.planned_layers = None
 
 
-def _run_stage(name: str, model, recipe: Recipe, ctx: common.CompressContext, acc_before, log) -> tuple[dict, Any]:
+def _metric_text(metric: str, value: float, named: bool = True) -> str:
+    """'dev accuracy 83.10%' (a classifier) or 'dev cosine to teacher 0.9871' (a sentence-embedding model)."""
+    text = f"{value:.2%}" if metric == "dev_accuracy" else f"{value:.4f}"
+    return f"{metric.replace('_', ' ')} {text}" if named else text
+
+
+def _run_stage(
+    name: str, model, recipe: Recipe, ctx: common.CompressContext, acc_before, log, metric: str = "dev_accuracy"
+) -> tuple[dict, Any]:
     config = getattr(recipe, name)
     before = {
         "params": common.count_parameters(model),
@@ -297,8 +325,8 @@ def _run_stage(name: str, model, recipe: Recipe, ctx: common.CompressContext, ac
         "macs_per_token_after": common.macs_per_token(model),
         "sparsity_before": round(before["sparsity"], 6),
         "sparsity_after": round(common.linear_sparsity(model), 6),
-        "dev_accuracy_before": acc_before,
-        "dev_accuracy_after": acc_after,
+        f"{metric}_before": acc_before,
+        f"{metric}_after": acc_after,
         "shape_after": common.shape_summary(model),
         "result": result,
     }
@@ -306,7 +334,7 @@ def _run_stage(name: str, model, recipe: Recipe, ctx: common.CompressContext, ac
         f"{name}: {record['params_before']:,} → {record['params_after']:,} parameters, "
         f"{record['macs_per_token_before']:,} → {record['macs_per_token_after']:,} MACs/token"
         + (
-            f", dev accuracy {acc_before:.2%} → {acc_after:.2%}"
+            f", {_metric_text(metric, acc_before)} → {_metric_text(metric, acc_after, named=False)}"
             if acc_after is not None and acc_before is not None
             else ""
         )

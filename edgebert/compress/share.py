@@ -37,6 +37,11 @@ def groups_for(n_layers: int, group_size: int) -> list[list[int]]:
 
 
 def check(model, config: ShareConfig, ctx: CompressContext | None = None) -> None:
+    if ctx is not None and ctx.embedding is not None:  # sentence_models loads with transformers alone: no re-tying
+        raise ConfigError(
+            "the [share] stage does not apply to sentence-embedding models (their loader would not re-tie the shared "
+            "layers); remove [share] from the recipe"
+        )
     n = len(Layout(model).layers)
     if ctx is not None and ctx.planned_layers is not None:  # preflight: the count structured pruning will leave
         n = ctx.planned_layers
