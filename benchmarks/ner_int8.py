@@ -1,11 +1,12 @@
 """Entity F1 of the default NER model's int8 bundle against its fp32 bundle, on CoNLL-2003 test (3,453 sentences).
 
 Runs the README's two commands through the CLI (the int8 one is `edgebert export --target arm64 --task
-token-classification` with no other argument) and writes reports/ner-int8.md + .json from the bundles' manifests:
+token-classification` with no other argument) and writes WORK/reports/ner-int8.md + .json from the bundles' manifests
+(publish them with `python -m benchmarks.publish WORK`):
 each figure was measured by that export, through the runtime path bench uses (tokenizers + onnxruntime, first
 sub-token per word). The source (PyTorch) figure is measured in the same export, on the same sentences.
 
-    python benchmarks/ner_int8.py [--target arm64] [--work DIR]
+    python benchmarks/ner_int8.py [--target arm64] [--work build/ner-int8]
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,13 +24,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def export(target: str, precision: str | None, out: Path) -> dict:
     cmd = [sys.executable, "-m", "edgebert.cli", "export", "--target", target, "--task", "token-classification"]
     cmd += ["--precision", precision] if precision else []
-    cmd += ["--out", str(out)]
+    cmd += ["--out", str(out), "--force"]  # a rerun replaces the bundles it wrote (only edgebert's own output)
     started = time.time()
     subprocess.run(cmd, check=True)
     manifest = json.loads((out / "manifest.json").read_text())
     ref, parity = manifest["reference"], manifest["parity"]
     return {
-        "command": " ".join(["edgebert", *cmd[3:-2]]),
+        "command": " ".join(["edgebert", *cmd[3:-3]]),
         "precision": manifest["precision"],
         "bytes": manifest["export"]["bytes"],
         "source_entity_f1": ref["entity_f1"],
@@ -47,16 +47,16 @@ def export(target: str, precision: str | None, out: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", default="arm64")
-    ap.add_argument("--work", type=Path, default=None, help="where the two bundles go (default: a temp dir)")
-    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "ner-int8")
+    ap.add_argument("--work", type=Path, default=Path("build/ner-int8"), help="bundles here, report files in reports/")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="edgebert-ner-") as tmp:
-        work = args.work or Path(tmp)
-        rows = [export(args.target, "fp32", work / "fp32"), export(args.target, None, work / "int8")]
+    work = args.work
+    (work / "reports").mkdir(parents=True, exist_ok=True)
+    out = work / "reports" / "ner-int8"
+    rows = [export(args.target, "fp32", work / "fp32"), export(args.target, None, work / "int8")]
     fp32, int8 = rows
     drop = (fp32["bundle_entity_f1"] - int8["bundle_entity_f1"]) * 100
     doc = {"target": args.target, "rows": rows, "int8_drop_points": drop}
-    args.out.with_suffix(".json").write_text(json.dumps(doc, indent=2) + "\n")
+    out.with_suffix(".json").write_text(json.dumps(doc, indent=2) + "\n")
     lines = [
         "# Default NER model: int8 against fp32 (CoNLL-2003 test)",
         "",
@@ -73,7 +73,7 @@ def main() -> None:
             f"{r['truncation']['words_cut']} |"
         )
     lines += ["", f"int8 minus fp32, entity F1: **{-drop:+.2f} points** ({int8['sentences']} sentences, one run)."]
-    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -4,9 +4,9 @@
 directly: activation importance on CoNLL-2003 train sentences (no labels needed), half the heads and half the FFN
 neurons of every layer removed, then `--fine-tune-steps` of the default NER model's own training loop on train,
 then `export_bundle` at int8 on the test split (word-level parity against the pruned PyTorch model). Writes
-reports/ner-pruned.json with the figures each step measured.
+WORK/reports/ner-pruned.json with the figures each step measured (publish: `python -m benchmarks.publish WORK`).
 
-    python benchmarks/ner_pruned.py [--target x86] [--fine-tune-steps 100]
+    python benchmarks/ner_pruned.py [--target x86] [--fine-tune-steps 100] [--work build/ner-pruned]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--target", default="x86")
     ap.add_argument("--fine-tune-steps", type=int, default=100)
     ap.add_argument("--dev-sentences", type=int, default=1000, help="the first N dev sentences score each step")
-    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "ner-pruned.json")
+    ap.add_argument("--work", type=Path, default=Path("build/ner-pruned"), help="its reports/ gets the JSON")
     args = ap.parse_args()
 
     started = time.time()
@@ -74,7 +74,10 @@ def main() -> None:
         "int8_parity": m["parity"],
         "seconds": round(time.time() - started, 1),
     }
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    out = args.work / "reports" / "ner-pruned.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {out}; publish with: python -m benchmarks.publish {args.work}")
     print(json.dumps({k: v for k, v in doc.items() if k != "int8_parity"}, indent=2))
 
 
