@@ -48,14 +48,19 @@ class Baselines:
 
     def _export(self, model_dir: Path, out: Path, quantization=None) -> Path:
         from edgebert.export.exporter import export_bundle
+        from edgebert.export.task_exports import EvalData
 
         if (out / bundle.MANIFEST).is_file():
             return out  # resumed: already exported and validated
         dataset = None
+        # The run's data, resolved once in prepare(): validated on the test split, calibrated on dev (a user's
+        # dataset: its test split is the whole evaluation, as `export --dataset test.jsonl` would read it).
+        evals = EvalData(self.splits["test"], self.splits["dev"], split="test", task=self.data.task)
         if self.config.dataset is not None:
-            dataset = self.out / "test.jsonl"
+            dataset = self.out / "test.jsonl"  # bench's --dataset, and an input export must never overwrite
             if not dataset.is_file():
                 self.splits["test"].to_jsonl(dataset)
+            evals = EvalData(self.splits["test"], self.splits["test"], split="all")
         return export_bundle(
             self.target,
             model_dir,
@@ -64,6 +69,7 @@ class Baselines:
             quantization=quantization,
             max_length=self.config.max_length,
             force=True,
+            evals=evals,
         )
 
     def bench(self, bundle_dir: Path, out: Path, dataset: Path | None) -> dict[str, Any]:

@@ -78,8 +78,9 @@ def test_pruned_candidate_exit_1_names_the_closest_then_a_resumed_run_chooses(
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 1, first.output
     # The run's data is read, hash-checked and split once, at its start, and handed to every compress stage (three
-    # compress_model calls here); export and bench read their own files (export/, bench/accuracy.py).
+    # compress_model calls here) and every export; bench reads only the files of the bundle it measures.
     assert loads.get("edgebert.compress.recipe") == 1, loads
+    assert "edgebert.export.task_exports" not in loads, loads
     error = [line for line in first.output.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and "the closest, trial 0" in error[0] and "+2.00 points on dev (bound +3.00)" in error[0]
 

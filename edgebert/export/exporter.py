@@ -62,12 +62,15 @@ def export_bundle(
     force: bool = False,
     log: Log | None = None,
     task: str | None = None,
+    evals: EvalData | None = None,
 ) -> Path:
     """Export, validate and write a bundle; returns its path.
 
     `precision` (fp32, fp16 or int8) overrides both the target's default and a compress recipe's choice. `task`
     (default: what the model directory says, see task_types.detect) must agree with the model's head;
     `max_length` None: the task's default for the model (128; a sentence-transformers model's max_seq_length).
+    `evals`: the evaluation data the caller already holds (`edgebert run` resolves its data once and passes it to
+    every export); None: resolved here from the model directory or `dataset`.
     """
     from edgebert.models import count_parameters
 
@@ -99,7 +102,8 @@ def export_bundle(
     model, tokenizer = handler.load(source_dir)
     cfg = model.config
     max_length = min(max_length or handler.default_max_length(source_dir), position_limit(cfg))
-    evals = handler.eval_data(source_dir, dataset, text_column, label_column, eval_split)
+    if evals is None:
+        evals = handler.eval_data(source_dir, dataset, text_column, label_column, eval_split)
     handler.check(model, evals)
     input_names = architecture(cfg.model_type).input_names
     log(f"source: {cfg.model_type}, {count_parameters(model):,} parameters, {len(evals.evaluation)} evaluation texts")
