@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from edgebert import bundle, cpu, data
+from edgebert import bundle, cpu, data, task_types
 from edgebert.errors import EdgebertError, UserError
 from edgebert.search_baselines import Baselines, correct_on, real_p50, write_json_atomic
 from edgebert.search_choice import choose, trial_rows
@@ -96,6 +96,13 @@ class Search(Baselines, Study, Trials):
         from edgebert.export.exporter import resolve_model_dir
         from edgebert.models import read_config, weights_file
 
+        if self.config.model is not None:  # before the run dir exists: a model run cannot search is refused first
+            kind, evidence = task_types.detect(self.config.model)
+            if kind not in (None, task_types.SEQUENCE_CLASSIFICATION):
+                raise UserError(
+                    f"edgebert run searches sequence classifiers; {self.config.model} is a {kind} model ({evidence}): "
+                    "compress and export it directly (edgebert compress --recipe R.toml, edgebert export --target T)"
+                )
         bundle.prepare_run_dir(self.out, [self.config.model, self.config.dataset])  # parents created; inputs protected
         self.model_dir = resolve_model_dir(self.config.model, self.log)
         # Resolved once for the whole run: every trial's compress_model gets it (self.data) instead of re-reading it.

@@ -196,3 +196,26 @@ def test_old_results_without_a_task_are_classification():
     assert "task_type" not in doc["accuracy"]
     assert task_types.of_quality(doc["accuracy"]).name == "sequence-classification"
     assert task_types.primary_value(doc["accuracy"]) == doc["accuracy"]["accuracy"]
+
+
+@pytest.mark.parametrize(
+    "files, kind",
+    [
+        ({"modules.json": "[]", "config.json": '{"model_type": "bert"}'}, "sentence-embedding"),
+        (
+            {"config.json": '{"model_type": "bert", "architectures": ["BertForTokenClassification"]}'},
+            "token-classification",
+        ),
+    ],
+)
+def test_run_refuses_a_model_of_another_task_before_writing_anything(tmp_path, files, kind):
+    model = tmp_path / "model"
+    model.mkdir()
+    for name, text in files.items():
+        (model / name).write_text(text)
+    out = tmp_path / "runs" / "x86"
+    result = CliRunner().invoke(cli, ["run", "--target", "x86", "--model", str(model), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"is a {kind} model" in errors[0] and "searches sequence classifiers" in errors[0]
+    assert not out.exists() and not out.parent.exists()
