@@ -359,3 +359,23 @@ def test_export_without_gensims_data_says_how_to_install_it(tmp_path, monkeypatc
     assert result.exit_code == 2, result.output
     assert "pip install --no-deps gensim==4.4.0" in result.output and result.output.strip().count("\n") == 0
     assert not out.exists()
+
+
+def test_load_embeds_texts_as_the_source_model_does(embedding_bundle, sentence_model):
+    """The Python API on a device: `edgebert.load(bundle).embed(texts)` gives the source's vectors (fp32 bundle),
+    unit length (the model normalises), in input order; the classifier's verb is refused in one line."""
+    import edgebert
+    from edgebert import sentence_models
+    from edgebert.errors import UserError
+
+    texts = ["a warm and funny film", "dull", "the plot goes nowhere and the actors know it", "great"]
+    p = edgebert.load(embedding_bundle)
+    got = p.embed(texts)
+    model, tok = sentence_models.load_sentence_model(sentence_model)
+    ref = sentence_models.embed(model, tok, texts, max_length=48)
+    assert got.shape == ref.shape == (4, 32)
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert ((got * ref).sum(1) / np.linalg.norm(ref, axis=1)).min() > 0.9999
+    assert np.allclose(p.embed(texts[::-1]), got[::-1], atol=1e-6)  # order follows the input, not the batching
+    with pytest.raises(UserError, match=r"sentence-embedding bundle: use \.embed\(texts\), not \.predict\(texts\)"):
+        p.predict("great")

@@ -286,3 +286,29 @@ def test_parity_failure_names_words_and_leaves_no_bundle(tmp_path, tagger, tagge
     assert r.exit_code == 4, r.output
     assert "failed parity on" in r.output and "words of 80 sentences" in r.output and "token agreement" in r.output
     assert not (tmp_path / "o").exists()
+
+
+def test_load_tags_words_as_the_source_model_does(ner_bundles, tagger):
+    """`edgebert.load(bundle).tag(sentences)`: one (word, tag) per word, the source's tags (fp32 bundle), a string
+    split on whitespace; a word past the max length gets None, never a silent "O"."""
+    import edgebert
+    from edgebert import models, ner
+    from edgebert.errors import UserError
+
+    rows = tagged_rows(20, seed=5)
+    p = edgebert.load(ner_bundles["fp32"])
+    got = p.tag([r["tokens"] for r in rows])
+    model, tok = ner.load_tagger(tagger)
+    sentences = ner_data.TaggedSentences(tuple(tuple(r["tokens"]) for r in rows), tuple(tuple(r["tags"]) for r in rows))
+    ref = ner.predict(model, tok, sentences, max_length=32)
+    id2label = {i: t for t, i in models.label2id(model).items()}
+    assert [[w for w, _ in s] for s in got] == [r["tokens"] for r in rows]
+    assert [[t for _, t in s] for s in got] == [[id2label[int(k)] for k in ref.labels[i]] for i in range(len(rows))]
+    assert p.tag(" ".join(rows[0]["tokens"])) == [got[0]]
+    long = [rows[0]["tokens"][0]] * 60  # more sub-tokens than the bundle's 32
+    tags = [t for _, t in p.tag([long])[0]]
+    assert tags[0] is not None and tags[-1] is None and None not in tags[: tags.index(None)]
+    with pytest.raises(UserError, match=r"token-classification bundle: use \.tag\(sentences\)"):
+        p.embed(["x"])
+    with pytest.raises(UserError, match="lists of non-empty words"):
+        p.tag([["ok", ""]])
