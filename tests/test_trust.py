@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import interruptible
 from edgebert import bundle
 from edgebert.cli import cli
 from edgebert.errors import UserError
@@ -472,6 +473,7 @@ def test_signals_leave_nothing_half_written(tmp_path, signum):
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),
+        preexec_fn=interruptible,
     )
     try:
         assert proc.stdout.readline().strip() == "staged", proc.stderr.read()
