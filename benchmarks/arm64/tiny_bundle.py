@@ -5,9 +5,9 @@ tests/test_ner.py), so the emulated check needs neither a default model nor a mo
 - sequence-classification: a tiny BERT trained just enough to be right about 89% of the time: an untrained model
   is a coin toss whose int8 labels flip on rounding noise, and a perfect one has no texts near its decision
   boundary, where a numeric difference between x86 and ARM kernels would show up as a changed label;
-- sentence-embedding: a tiny random BERT in the sentence-transformers layout (mean pooling, Normalize); export
-  packs the Lee documents (from the gensim wheel) and the probe texts, so bench scores Spearman, probe and
-  neighbour agreement offline;
+- sentence-embedding: a tiny random BERT in the sentence-transformers layout (mean pooling, Normalize), with Lee's
+  words in its vocabulary (see build_sentence_model); export packs the Lee documents (from the gensim wheel) and
+  the probe texts, so bench scores Spearman, probe and neighbour agreement offline;
 - token-classification: a tiny BertForTokenClassification trained, like the classifier, only part of the way
   (entity F1 ~90%) on tagged sentences.
 
@@ -45,8 +45,30 @@ def build_classifier(work: Path, eval_rows: int) -> tuple[Path, Path]:
 
 
 def build_sentence_model(work: Path, eval_rows: int) -> tuple[Path, Path]:
+    import torch
+    import transformers
+    from tokenizers import models as token_models
+
+    from edgebert import data
+
     b = load_tests("conftest")
-    model = load_tests("test_embedding").build_sentence_model(work / "st")
+    model = load_tests("test_embedding").build_sentence_model(work / "st")  # the sentence-transformers layout
+    # The test vocabulary has none of Lee's words, and a BERT initialised at std 0.02 maps every text near one point:
+    # Lee's 1,225 cosines would lie within 1e-2 of one another, their ranks decided by float rounding. With Lee's
+    # words and weights at std 0.2 they spread over ~0.4-0.97 (median gap between neighbours ~2e-4): a rank swap of
+    # two near-tied pairs moves Spearman by ~1e-5, and the check can be exact to 1e-4. Spearman stays near 0 (a
+    # random model); what counts is that ARM and x86 agree.
+    tok = transformers.PreTrainedTokenizerFast.from_pretrained(str(model))
+    backend = tok.backend_tokenizer
+    vocab = backend.get_vocab()
+    for doc in data.load_lee().documents:
+        for word, _ in backend.pre_tokenizer.pre_tokenize_str(backend.normalizer.normalize_str(doc)):
+            vocab.setdefault(word, len(vocab))
+    backend.model = token_models.WordPiece(vocab, unk_token="[UNK]")
+    tok.save_pretrained(str(model))
+    config = transformers.BertConfig.from_pretrained(str(model), vocab_size=len(vocab), initializer_range=0.2)
+    torch.manual_seed(0)
+    transformers.BertModel(config).save_pretrained(str(model), safe_serialization=True)
     # export splits labelled texts 80/10/10: the 80% train part is the probe's, the test part is scored
     return model, b.write_csv(work / "texts.csv", b.make_rows(10 * eval_rows, seed=3))
 
