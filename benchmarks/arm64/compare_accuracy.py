@@ -59,22 +59,32 @@ def problems(host: dict, emu: dict, cpu: str, tolerance_points: float) -> list[s
     if emu["accuracy"]["dataset_sha256"] != host["accuracy"]["dataset_sha256"]:
         found.append("different evaluation data than the host's")
     h, e = host["accuracy"], emu["accuracy"]
-    if e.get("task_type") != h.get("task_type"):
-        found.append(f"task {e.get('task_type')!r}, the host's {h.get('task_type')!r}")
-    for key, label in ((METRIC, metric_name(h)), ("agreement_with_reference", "agreement with the source")):
-        if (h.get(key) is None) != (e.get(key) is None):
+    if task(e) != task(h):
+        found.append(f"task {task(e)!r}, the host's {task(h)!r}")
+    for get, label in ((primary, metric_name(h)), (agreement, "agreement with the source")):
+        if (get(h) is None) != (get(e) is None):
             found.append(f"{label} is missing on one side")
-        elif h.get(key) is not None and (diff := abs(e[key] - h[key]) * 100) > tolerance_points:
+        elif get(h) is not None and (diff := abs(get(e) - get(h)) * 100) > tolerance_points:
             found.append(f"{label} differs from the host's by {diff:.3f} points (> {tolerance_points})")
     return found
 
 
-# The task's primary metric, as every scorer stamps it (sequence classifiers before task types: "accuracy").
-METRIC = "metric_value"
+# A results document's quality section: every scorer stamps its task, the primary metric's name and value.
+# A classifier's document from before task types has none of them: its accuracy is the metric.
+def task(acc: dict) -> str:
+    return acc.get("task_type") or "sequence-classification"
 
 
 def metric_name(acc: dict) -> str:
-    return acc.get("metric", "accuracy")
+    return acc.get("metric") or "accuracy"
+
+
+def primary(acc: dict) -> float | None:
+    return acc["metric_value"] if "metric_value" in acc else acc.get("accuracy")
+
+
+def agreement(acc: dict) -> float | None:
+    return acc.get("agreement_with_reference")
 
 
 def main() -> int:
@@ -86,13 +96,10 @@ def main() -> int:
     host = load(args.host)
     runs = [(spec.split("=", 1)[0], load(spec.split("=", 1)[1])) for spec in args.emulated]
 
-    for _, emu in runs:  # documents from before task types: the accuracy is the primary metric
-        for acc in (host["accuracy"], emu["accuracy"]):
-            acc.setdefault(METRIC, acc.get("accuracy"))
     h_acc = host["accuracy"]
-    name, task = metric_name(h_acc), h_acc.get("task_type", "sequence-classification")
+    name, task_name = metric_name(h_acc), task(h_acc)
     print(
-        f"\n{task} bundle {host['bundle']['label']} ({host['bundle']['sha256'][:12]}), "
+        f"\n{task_name} bundle {host['bundle']['label']} ({host['bundle']['sha256'][:12]}), "
         f"{h_acc['size']} texts of {h_acc['dataset']}; primary metric {name}; "
         f"tolerance {args.tolerance_points} points (x100) on it and on agreement with the source"
     )
@@ -101,32 +108,32 @@ def main() -> int:
     )
     print(
         f"{'host':<18}{host['environment'].get('arch', '?'):<9}{'-':<9}"
-        f"{h_acc[METRIC]:>12.6f}{'':>10}{_agree(h_acc):>14}{real_p50_ms(host):>12}"
+        f"{primary(h_acc):>12.6f}{'':>10}{_agree(h_acc):>14}{real_p50_ms(host):>12}"
     )
     failed = False
     for cpu, emu in runs:
         bad = problems(host, emu, cpu, args.tolerance_points)
         failed |= bool(bad)
         acc = emu["accuracy"]
-        delta = (acc[METRIC] - h_acc[METRIC]) * 100
+        delta = (primary(acc) - primary(h_acc)) * 100
         print(
-            f"{'qemu ' + cpu:<18}{emu['environment'].get('arch', '?'):<9}{dotprod(emu):<9}{acc[METRIC]:>12.6f}{delta:>+10.4f}"
+            f"{'qemu ' + cpu:<18}{emu['environment'].get('arch', '?'):<9}{dotprod(emu):<9}{primary(acc):>12.6f}{delta:>+10.4f}"
             f"{_agree(acc):>14}{real_p50_ms(emu) + '*':>12}  {'FAIL: ' + '; '.join(bad) if bad else 'PASS'}"
         )
     print("* emulated latency is MEANINGLESS (qemu translates every ARM instruction in software); do not quote it.")
     cpus = ", ".join(cpu for cpu, _ in runs)
     if failed:
-        print(f"\nFAIL {task}: an emulated ARM64 run ({cpus}) failed a check; see the verdicts above")
+        print(f"\nFAIL {task_name}: an emulated ARM64 run ({cpus}) failed a check; see the verdicts above")
     else:
         print(
-            f"\nPASS {task}: {name} and agreement with the source under emulated ARM64 match the host's within "
+            f"\nPASS {task_name}: {name} and agreement with the source under emulated ARM64 match the host's within "
             f"{args.tolerance_points} point for {cpus}"
         )
     return 1 if failed else 0
 
 
 def _agree(acc: dict) -> str:
-    value = acc.get("agreement_with_reference")
+    value = agreement(acc)
     return "-" if value is None else f"{value:.4%}"
 
 
