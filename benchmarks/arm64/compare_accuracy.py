@@ -1,9 +1,11 @@
 """PASS/FAIL: does the bundle score the same under emulated ARM64 as on this host? Stdlib only.
 
-Reads bench results documents (the JSON `edgebert bench --out` writes): one from the host and one per emulated
-CPU model. Each emulated run passes when it ran on aarch64, says it was emulated, saw the pinned CPU's dot-product flag,
-benched the same bundle on the same evaluation data, and its accuracy is within TOLERANCE points of the host's. Latency is printed only to say
-that it is meaningless here.
+Reads bench results documents (the JSON `edgebert bench --out` writes) of one bundle: one from the host and one per
+emulated CPU model. Each emulated run passes when it ran on aarch64, says it was emulated, saw the pinned CPU's
+dot-product flag, benched the same bundle on the same evaluation data, and both its task's primary metric
+(`metric_value`: accuracy, Spearman on Lee, entity F1) and its agreement with the source model
+(`agreement_with_reference`: labels, nearest neighbours, word tags) are within TOLERANCE points (x100) of the host's.
+Latency is printed only to say that it is meaningless here.
 
 usage: python compare_accuracy.py --tolerance-points 0.5 HOST.json CPU=EMULATED.json [CPU=EMULATED.json ...]
 exit status: 0 all passed, 1 a check failed, 2 a results file is missing or unreadable.
@@ -56,10 +58,33 @@ def problems(host: dict, emu: dict, cpu: str, tolerance_points: float) -> list[s
         found.append("a different bundle than the host's (sha256 differs)")
     if emu["accuracy"]["dataset_sha256"] != host["accuracy"]["dataset_sha256"]:
         found.append("different evaluation data than the host's")
-    diff = abs(emu["accuracy"]["accuracy"] - host["accuracy"]["accuracy"]) * 100
-    if diff > tolerance_points:
-        found.append(f"accuracy differs from the host's by {diff:.2f} points (> {tolerance_points})")
+    h, e = host["accuracy"], emu["accuracy"]
+    if task(e) != task(h):
+        found.append(f"task {task(e)!r}, the host's {task(h)!r}")
+    for get, label in ((primary, metric_name(h)), (agreement, "agreement with the source")):
+        if (get(h) is None) != (get(e) is None):
+            found.append(f"{label} is missing on one side")
+        elif get(h) is not None and (diff := abs(get(e) - get(h)) * 100) > tolerance_points:
+            found.append(f"{label} differs from the host's by {diff:.3f} points (> {tolerance_points})")
     return found
+
+
+# A results document's quality section: every scorer stamps its task, the primary metric's name and value.
+# A classifier's document from before task types has none of them: its accuracy is the metric.
+def task(acc: dict) -> str:
+    return acc.get("task_type") or "sequence-classification"
+
+
+def metric_name(acc: dict) -> str:
+    return acc.get("metric") or "accuracy"
+
+
+def primary(acc: dict) -> float | None:
+    return acc["metric_value"] if "metric_value" in acc else acc.get("accuracy")
+
+
+def agreement(acc: dict) -> float | None:
+    return acc.get("agreement_with_reference")
 
 
 def main() -> int:
@@ -72,42 +97,44 @@ def main() -> int:
     runs = [(spec.split("=", 1)[0], load(spec.split("=", 1)[1])) for spec in args.emulated]
 
     h_acc = host["accuracy"]
+    name, task_name = metric_name(h_acc), task(h_acc)
     print(
-        f"\nbundle {host['bundle']['label']} ({host['bundle']['sha256'][:12]}), "
-        f"{h_acc['size']} texts of {h_acc['dataset']} (one text = {100 / max(h_acc['size'], 1):.2f} points); "
-        f"tolerance {args.tolerance_points} accuracy points"
+        f"\n{task_name} bundle {host['bundle']['label']} ({host['bundle']['sha256'][:12]}), "
+        f"{h_acc['size']} texts of {h_acc['dataset']}; primary metric {name}; "
+        f"tolerance {args.tolerance_points} points (x100) on it and on agreement with the source"
     )
     print(
-        f"{'run':<18}{'arch':<9}{'dotprod':<9}{'accuracy':>9}{'Δ points':>10}{'agree w/ ref':>14}{'real p50':>12}  verdict"
+        f"{'run':<18}{'arch':<9}{'dotprod':<9}{name:>12}{'Δ points':>10}{'agree w/ ref':>14}{'real p50':>12}  verdict"
     )
     print(
         f"{'host':<18}{host['environment'].get('arch', '?'):<9}{'-':<9}"
-        f"{h_acc['accuracy']:>9.2%}{'':>10}{_agree(h_acc):>14}{real_p50_ms(host):>12}"
+        f"{primary(h_acc):>12.6f}{'':>10}{_agree(h_acc):>14}{real_p50_ms(host):>12}"
     )
     failed = False
     for cpu, emu in runs:
         bad = problems(host, emu, cpu, args.tolerance_points)
         failed |= bool(bad)
         acc = emu["accuracy"]
-        delta = (acc["accuracy"] - h_acc["accuracy"]) * 100
+        delta = (primary(acc) - primary(h_acc)) * 100
         print(
-            f"{'qemu ' + cpu:<18}{emu['environment'].get('arch', '?'):<9}{dotprod(emu):<9}{acc['accuracy']:>9.2%}{delta:>+10.2f}"
+            f"{'qemu ' + cpu:<18}{emu['environment'].get('arch', '?'):<9}{dotprod(emu):<9}{primary(acc):>12.6f}{delta:>+10.4f}"
             f"{_agree(acc):>14}{real_p50_ms(emu) + '*':>12}  {'FAIL: ' + '; '.join(bad) if bad else 'PASS'}"
         )
     print("* emulated latency is MEANINGLESS (qemu translates every ARM instruction in software); do not quote it.")
     cpus = ", ".join(cpu for cpu, _ in runs)
     if failed:
-        print(f"\nFAIL: an emulated ARM64 run ({cpus}) failed a check; see the verdicts above")
+        print(f"\nFAIL {task_name}: an emulated ARM64 run ({cpus}) failed a check; see the verdicts above")
     else:
         print(
-            f"\nPASS: accuracy under emulated ARM64 matches the host's within {args.tolerance_points} point for {cpus}"
+            f"\nPASS {task_name}: {name} and agreement with the source under emulated ARM64 match the host's within "
+            f"{args.tolerance_points} point for {cpus}"
         )
     return 1 if failed else 0
 
 
 def _agree(acc: dict) -> str:
-    value = acc.get("agreement_with_reference")
-    return "-" if value is None else f"{value:.2%}"
+    value = agreement(acc)
+    return "-" if value is None else f"{value:.4%}"
 
 
 if __name__ == "__main__":
