@@ -69,14 +69,32 @@ class Study:
             callbacks.append(lambda study, trial: self.progress(trial))
         # Failed trials are recorded with their error (Optuna's fail_reason) and the search goes on.
         # No trial count per worker: `enough` stops every worker when the study is done (other workers' trials count).
-        study.optimize(
-            self.objective,
-            n_trials=1 if self.unbounded else None,
-            timeout=max(left - MIN_TRIAL_S, 1.0) if left else None,
-            catch=(EdgebertError, RuntimeError, ValueError),
-            callbacks=callbacks,
-        )
+        try:
+            study.optimize(
+                self.objective,
+                n_trials=1 if self.unbounded else None,
+                timeout=max(left - MIN_TRIAL_S, 1.0) if left else None,
+                catch=(EdgebertError, RuntimeError, ValueError),
+                callbacks=callbacks,
+            )
+        except Exception as exc:
+            if interrupted_by_user(exc):
+                raise KeyboardInterrupt from None
+            raise
         return study
+
+
+def interrupted_by_user(exc: BaseException) -> bool:
+    """Whether `exc` was raised while handling a Ctrl-C. Optuna 5.0's _run_trial, interrupted while it records a
+    trial's state in the database, fails with an UnboundLocalError whose context is the KeyboardInterrupt: the user
+    pressed Ctrl-C, and must get the one-line "interrupted" exit (130), not Optuna's traceback."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def waiting_trials(study) -> list:

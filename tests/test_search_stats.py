@@ -140,3 +140,24 @@ def test_nothing_meets_the_budget_names_the_closest():
     rows = [row(0, latency=1.0, drop=1.5, upper=2.5), row(1, latency=2.0, drop=0.8, upper=1.9), row(2, "PRUNED")]
     chosen, closest = choose(rows, budget=1.0)
     assert chosen is None and closest["trial"] == 1
+
+
+def test_a_ctrl_c_inside_optunas_bookkeeping_is_still_an_interruption():
+    """Optuna 5.0, interrupted while it records a trial's state, raises UnboundLocalError from the KeyboardInterrupt
+    (seen in CI): the run must exit as interrupted, not with Optuna's traceback. Errors of its own stay errors."""
+    from edgebert.search_study import interrupted_by_user
+
+    def optuna_like():
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise UnboundLocalError("cannot access local variable 'updated_state'")  # noqa: B904 (as Optuna does)
+
+    with pytest.raises(UnboundLocalError) as caught:
+        optuna_like()
+    assert interrupted_by_user(caught.value)
+    assert not interrupted_by_user(ValueError("a real error"))
+    try:
+        raise ValueError("outer") from RuntimeError("inner")
+    except ValueError as exc:
+        assert not interrupted_by_user(exc)
