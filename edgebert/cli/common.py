@@ -97,6 +97,22 @@ def task_option(func: Callable) -> Callable:
     )(func)
 
 
+def target_option(func: Callable) -> Callable:
+    return click.option(
+        "--target", "-t", required=True, help="Target name or alias (see `edgebert targets list`) or a .toml file."
+    )(func)
+
+
+def model_option(func: Callable) -> Callable:
+    return click.option(
+        "--model",
+        "-m",
+        type=click.Path(),
+        default=None,
+        help="Local Hugging Face model directory (default: the default task model).",
+    )(func)
+
+
 def examples(*lines: str) -> str:
     """An --help epilog listing example command lines, kept as written (click's \\b stops re-wrapping)."""
     return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)

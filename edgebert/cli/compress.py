@@ -12,7 +12,17 @@ import typing
 
 import click
 
-from edgebert.cli.common import QUIET, console, err_console, examples, log, task_option, verbosity, verbosity_options
+from edgebert.cli.common import (
+    QUIET,
+    console,
+    err_console,
+    examples,
+    log,
+    model_option,
+    task_option,
+    verbosity,
+    verbosity_options,
+)
 from edgebert.compress.recipe import Recipe, load_recipe_dict, recipe_from_dict
 
 # Flag prefix of each recipe section (the section names are the module names; the prefixes keep flags short).
@@ -90,13 +100,7 @@ def merge_flags(base: dict, flags: dict) -> dict:
         "edgebert compress --model ./my-bert --dataset reviews.csv --recipe my-recipe.toml",
     ),
 )
-@click.option(
-    "--model",
-    "-m",
-    type=click.Path(),
-    default=None,
-    help="Local Hugging Face model directory (default: the default task model).",
-)
+@model_option
 @click.option(
     "--recipe",
     "-r",

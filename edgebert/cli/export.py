@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import click
 
-from edgebert.cli.common import console, echo_json, examples, json_option, log, task_option, verbosity_options
+from edgebert.cli.common import (
+    console,
+    echo_json,
+    examples,
+    json_option,
+    log,
+    model_option,
+    target_option,
+    task_option,
+    verbosity_options,
+)
 from edgebert.export.exporter import PRECISION_CHOICES
 
 
@@ -18,16 +28,8 @@ from edgebert.export.exporter import PRECISION_CHOICES
         "edgebert export --target x86 --model compressed/fast --out bundles/fast --json",
     ),
 )
-@click.option(
-    "--target", "-t", required=True, help="Target name or alias (see `edgebert targets list`) or a .toml file."
-)
-@click.option(
-    "--model",
-    "-m",
-    type=click.Path(),
-    default=None,
-    help="Local Hugging Face model directory (default: the default task model).",
-)
+@target_option
+@model_option
 @click.option(
     "--format",
     "fmt",

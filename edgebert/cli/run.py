@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from edgebert.cli.common import console, examples, log, verbosity_options
+from edgebert.cli.common import console, examples, log, model_option, target_option, verbosity_options
 
 
 @click.command(
@@ -15,16 +15,8 @@ from edgebert.cli.common import console, examples, log, verbosity_options
         "edgebert run --target arm64 --model ./my-bert --dataset reviews.csv --budget-minutes 60 --trials 10",
     ),
 )
-@click.option(
-    "--target", "-t", required=True, help="Target name or alias (see `edgebert targets list`) or a .toml file."
-)
-@click.option(
-    "--model",
-    "-m",
-    type=click.Path(),
-    default=None,
-    help="Local Hugging Face model directory (default: the default task model).",
-)
+@target_option
+@model_option
 @click.option(
     "--dataset",
     type=click.Path(),
