@@ -85,7 +85,7 @@ def main() -> None:
         for i, v in enumerate(variants):
             s = summarize(samples[i], 1, args.seq_len)
             ratios = [b / c for b, c in zip(per_round[0], per_round[i])]
-            ci = ratio_ci(samples[i], samples[0], paired=True)  # first / this: a speed-up, paired by round
+            ci = ratio_ci(samples[i], samples[0], paired=True, cycle=len(names))  # first / this: a speed-up, paired
             rows.append(
                 {
                     "bundle": str(v["path"]),

@@ -80,7 +80,7 @@ def main() -> None:
     for name, (t, spin, lvl) in variants.items():
         peak = machine_peak(t or cpu.usable_cores())["int8_gops"]  # the peak at the variant's own thread count
         s = summarize(samples[name], 1, float(lens.mean()))
-        ci = bootstrap.ratio_ci(samples[first], samples[name], paired=True)
+        ci = bootstrap.ratio_ci(samples[first], samples[name], paired=True, cycle=len(runners))
         gops = float(np.median(ops / samples[name]))
         rows.append(
             {

@@ -4,11 +4,15 @@ The figure is candidate / baseline (> 1: the candidate is slower). Its interval 
 resample with replacement, recompute the figure, take the central `confidence` share of the resampled figures.
 
 - Independent runs: the ratio of the two medians, each side's calls resampled on its own.
-- Interleaved in one process (round j of each side at index j, on the same input): the median of the per-round
-  ratios c_j / b_j, the rounds resampled (a paired bootstrap). The load a round met and the length of the text it
-  timed hit both sides, so they cancel in each round's ratio. A ratio of the two medians would not cancel them (the
-  two medians come from different rounds): on real-length texts its interval for a bundle against itself was
-  +-10 %, too wide to ever say "no change" inside a 5 % band (measured: reports/compare-noise.md).
+- Interleaved in one process (round j of each side at index j, on the same input): the median of the per-cycle
+  ratios, the cycles resampled (a paired bootstrap). A cycle is one full rotation of the round-robin order (k rounds
+  for k bundles: A B | B A for two), and its ratio is sum(c) / sum(b) over its rounds. The load a cycle met and the
+  length of the text it timed hit both sides, so they cancel in its ratio; and every side takes every position in the
+  round once per cycle. That matters: the call right after another bundle's call pays for that bundle's still-spinning
+  threads, so per-round ratios of a bundle against itself alternate between ~1.14 and ~0.86 (measured, two-thread int8
+  MiniLM) and their median is bimodal and unstable; per-cycle ratios cancel the position, and the interval for a
+  bundle against itself narrowed from +-3 % to +-1 % at 600 rounds. A ratio of the two medians would not cancel
+  anything (the two medians come from different rounds): its interval was +-10 % (reports/compare-noise.md).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ VERDICTS = ("regressed", "improved", "no change", "undecidable (too noisy)")
 
 @dataclass(frozen=True)
 class RatioCI:
-    ratio: float  # paired: median of per-round candidate/baseline; else median(candidate) / median(baseline)
+    ratio: float  # paired: median of per-cycle candidate/baseline; else median(candidate) / median(baseline)
     low: float
     high: float
     confidence: float
@@ -50,11 +54,14 @@ def ratio_ci(
     baseline: Sequence[float],
     candidate: Sequence[float],
     paired: bool = False,
+    cycle: int = 1,
     resamples: int = RESAMPLES,
     confidence: float = CONFIDENCE,
     seed: int = SEED,
 ) -> RatioCI:
-    """candidate/baseline with its percentile-bootstrap interval (see the module doc). `paired` needs equal lengths."""
+    """candidate/baseline with its percentile-bootstrap interval (see the module doc). `paired` needs equal lengths;
+    `cycle` is the number of rounds in one rotation of the round-robin order (the number of bundles interleaved).
+    Rounds past the last whole cycle are left out (at most cycle - 1)."""
     b, c = np.asarray(baseline, dtype=np.float64), np.asarray(candidate, dtype=np.float64)
     if b.size == 0 or c.size == 0:
         raise ValueError("both sides need at least one sample")
@@ -62,9 +69,13 @@ def ratio_ci(
         raise ValueError(f"paired samples must be of equal length, got {b.size} and {c.size}")
     if paired and (np.any(b <= 0) or np.any(c <= 0)):
         raise ValueError("paired samples must be positive times")
+    if paired and not (isinstance(cycle, int) and 1 <= cycle <= b.size):
+        raise ValueError(f"a cycle is 1 to {b.size} rounds, got {cycle!r}")
     rng = np.random.default_rng(seed)
     if paired:
-        return _paired(c / b, rng, resamples, confidence)
+        whole = b.size - b.size % cycle
+        per_cycle = c[:whole].reshape(-1, cycle).sum(1) / b[:whole].reshape(-1, cycle).sum(1)
+        return _paired(per_cycle, rng, resamples, confidence)
     ratios = np.empty(resamples)
     chunk = max(1, 2_000_000 // max(b.size, c.size))  # bound the index matrix to ~16 MB
     for start in range(0, resamples, chunk):

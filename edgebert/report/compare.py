@@ -2,7 +2,7 @@
 
 Latency is decided per workload (mode, batch size, sequence length) timed in both runs, from the per-call samples:
 the figure is the ratio of medians (candidate / baseline; the median is least moved by a neighbour's spikes) and its
-95% bootstrap interval (edgebert.bench.bootstrap; paired by round when both runs come from one `bench --interleave`).
+95% bootstrap interval (edgebert.bench.bootstrap; paired by round-robin cycle when both runs come from one `bench --interleave`).
 The verdict is "regressed" only when the whole interval lies above 1 + threshold, "improved" when it lies below
 1 / (1 + threshold), "no change" when it lies inside the band, and otherwise "undecidable (too noisy)": one p50
 against a fixed percentage read a true 3 % slowdown as +5.9 % and failed a 5 % gate. Only "regressed" fails the
@@ -97,7 +97,8 @@ class Comparison:
     checks: list[Check] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # figures present but not gated, with why
     notes: list[str] = field(default_factory=list)
-    paired: bool = False  # both runs from one interleaved set: rounds resampled jointly
+    paired: bool = False  # both runs from one interleaved set: rotation cycles of rounds resampled jointly
+    cycle: int = 1  # rounds in one rotation of the set's round-robin order: the number of bundles interleaved
 
     @property
     def undecided(self) -> list[Check]:
@@ -153,6 +154,8 @@ def compare_runs(
         cmp.notes.append(f"Measured under foreign load ({'; '.join(busy)}), compared because --allow-busy was given.")
     group = [(r.doc.get("interleaved") or {}).get("group") for r in (baseline, candidate)]
     cmp.paired = group[0] is not None and group[0] == group[1]
+    if cmp.paired:
+        cmp.cycle = max(1, len(baseline.doc["interleaved"].get("bundles") or []))
     _latency_checks(cmp)
     _accuracy_check(cmp)
     for key in ("warmup", "iterations", "min_time_s", "sort_by_length"):
@@ -218,7 +221,7 @@ def _latency_checks(cmp: Comparison) -> None:
         rb, rc = base.row(w), cand.row(w)
         b, c = rb["p50_ms"], rc["p50_ms"]
         paired = cmp.paired and len(rb["samples_ms"]) == len(rc["samples_ms"])
-        ci = bootstrap.ratio_ci(rb["samples_ms"], rc["samples_ms"], paired=paired)
+        ci = bootstrap.ratio_ci(rb["samples_ms"], rc["samples_ms"], paired=paired, cycle=cmp.cycle if paired else 1)
         change = (ci.ratio - 1) * 100
         cmp.checks.append(
             Check(
@@ -266,7 +269,7 @@ def render_markdown(cmp: Comparison) -> str:
         f"candidate **{cell(c.bundle['label'])}** ({cell(c.path.name)}, sha256 {c.bundle['sha256'][:12]}).",
         "",
         f"Latency: the ratio of p50s per workload with its 95% bootstrap interval "
-        f"({'paired by round: one interleaved run' if cmp.paired else 'independent runs'}); regressed only when the whole "
+        f"({'paired by round-robin cycle: one interleaved run' if cmp.paired else 'independent runs'}); regressed only when the whole "
         f"interval is above {units.signed_percent(cmp.max_latency_regression)}. Accuracy: its drop (at most "
         f"{cmp.max_accuracy_drop:g} points).",
         "",
