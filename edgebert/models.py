@@ -92,7 +92,7 @@ def load_classifier(
     if num_labels is not None:
         kwargs["num_labels"] = num_labels
     try:
-        with _quiet_loading(config):
+        with _quiet_loading(config, new_head=num_labels is not None):
             model, info = getattr(transformers, auto_class).from_pretrained(
                 str(model_dir), output_loading_info=True, **kwargs
             )
@@ -101,6 +101,12 @@ def load_classifier(
         raise ModelError(f"cannot load the model in {model_dir}: {str(exc).splitlines()[0][:200]}") from None
     if num_labels is None:
         check_loading_info(model, info, model_dir)
+    else:  # a new head on purpose: transformers' warning about it is silenced, so anything else missing is an error
+        body = [k for k in info.get("missing_keys") or () if not k.startswith(("classifier.", "pre_classifier."))]
+        if body:
+            raise ModelError(
+                f"{model_dir} lacks encoder weights ({', '.join(sorted(body)[:4])}): only the task head may be new"
+            )
     tie_shared_layers(model)  # layers `compress` shared are stored once; point the others at them (compress/share.py)
     model.eval()
     return model, tokenizer
@@ -222,9 +228,10 @@ def unique_state_dict(model) -> dict | None:
 
 
 @contextlib.contextmanager
-def _quiet_loading(config: dict):
-    """Silence transformers' 'weights newly initialized' warning for the followers tie_shared_layers replaces."""
-    if not config.get(SHARED_LAYERS_KEY):
+def _quiet_loading(config: dict, new_head: bool = False):
+    """Silence transformers' 'weights newly initialized' warning for the followers tie_shared_layers replaces, and
+    for a head created on purpose (`num_labels`: training the default models); load_classifier checks the rest."""
+    if not config.get(SHARED_LAYERS_KEY) and not new_head:
         yield
         return
     logging = require("transformers").logging
