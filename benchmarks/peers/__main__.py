@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from edgebert.errors import DatasetError, EdgebertError, UserError
+from edgebert.errors import DatasetError, EdgebertError
 
 from benchmarks.publish import hint as publish_hint
 
@@ -107,73 +107,6 @@ def _test_split(model_dir: Path, limit: int | None):
     return test, test.label_ids(label2id), full
 
 
-def _build(
-    model_dir: Path,
-    work: Path,
-    eval_file: Path,
-    compressed: list[Path],
-    recipes: list[Path],
-    wanted: set[str] | None,
-    distill_steps: int | None = None,
-):
-    """Build the variants; with `wanted`, only the families named (eager fp32, the baseline, always)."""
-    from benchmarks.peers import build
-
-    def needed(*prefixes: str) -> bool:
-        return wanted is None or any(n.startswith(prefixes) for n in wanted)
-
-    variants = build.build_pytorch(model_dir, work, _log)
-    if needed("optimum"):
-        variants += build.build_optimum(model_dir, work, _log, (build.cpu_preset(), "arm64"))
-    if needed("edgebert-x86", "edgebert-arm64"):
-        variants += build.build_edgebert(model_dir, work, eval_file, _log)
-    for recipe in recipes:
-        variants.append(build.compress_and_export(model_dir, recipe, work, eval_file, _log, distill_steps))
-    for bundle_dir in compressed:
-        variants.append(
-            build.edgebert_variant(
-                bundle_dir,
-                build.COMPRESSED_NAME,
-                build.COMPRESSED_LABEL,
-                0.0,
-                [f"prebuilt bundle {bundle_dir} (--compressed-bundle)"],
-            )
-        )
-    names = [v.name for v in variants]
-    if len(set(names)) != len(names):
-        raise UserError(
-            f"two variants are both named {max(names, key=names.count)}: give each compressed model its own recipe name"
-        )
-    if wanted:
-        unknown = wanted - {v.name for v in variants}
-        if unknown:
-            raise UserError(
-                f"unknown variant(s) {', '.join(sorted(unknown))}; choose from {', '.join(v.name for v in variants)}"
-            )
-        variants = [v for v in variants if v.name in wanted or v.name == "pytorch-eager-fp32"]
-    return variants
-
-
-def _check_tokenizers(variants, model_dir: Path) -> None:
-    """edgebert bundles carry their own tokenizer.json: it must give the very ids every other variant gets."""
-    from edgebert.bundle import read_manifest
-    from edgebert.runtime import Encoder
-
-    from benchmarks.peers.workload import load_tokenizer
-
-    ours = load_tokenizer(model_dir, 128)
-    texts = ["a sample sentence, with punctuation!", "Another one: naïve café déjà vu."]
-    for v in variants:
-        if v.spec.kind != "edgebert":
-            continue
-        enc = Encoder(Path(v.spec.path), read_manifest(v.spec.path))
-        for t in texts:
-            if enc([t])["input_ids"][0].tolist() != ours.encode(t).ids:
-                raise UserError(
-                    f"{v.name}'s tokenizer differs from {model_dir}'s; its inputs would not be the same as the others'"
-                )
-
-
 def run(
     model: str | None,
     out: Path,
@@ -193,8 +126,8 @@ def run(
     from edgebert import cpu
     from edgebert.bench.environment import CpuLoad
 
+    from benchmarks.peers import build, limits, memory_probe, report, task_rows, timing
     from benchmarks.peers import embedding as task_embedding
-    from benchmarks.peers import limits, memory_probe, report, timing
     from benchmarks.peers import ner as task_ner
     from benchmarks.peers.runners import open_runner
     from benchmarks.peers.workload import build_workloads
@@ -234,7 +167,7 @@ def run(
             if name not in tasks:
                 continue
             section_variants = module.build_variants(work, _log, settings["task_eval_texts"])
-            _check_tokenizers(section_variants, section_variants[0].model_dir)
+            task_rows.check_tokenizers(section_variants, section_variants[0].model_dir)
             phase(f"{name}_build")
             sections[module.TASK] = module.measure(section_variants, settings, threads, gap_ms / 1e3, gate, _log)
             phase(f"{name}_timing_and_scoring")
@@ -256,9 +189,11 @@ def run(
             return report.write({**doc, "tasks": sections}, out)
         eval_file = work / "eval.jsonl"
         full_test.to_jsonl(eval_file)
-        variants = _build(model_dir, work, eval_file, compressed, recipes, wanted, settings["distill_steps"])
+        variants = build.build_classification(
+            model_dir, work, eval_file, compressed, recipes, wanted, _log, settings["distill_steps"]
+        )
         phase("build")
-        _check_tokenizers(variants, model_dir)
+        task_rows.check_tokenizers(variants, model_dir)
         _log(f"loading {len(variants)} variants ({threads} threads each)")
         runners = {v.name: open_runner(v.spec, threads) for v in variants}
         _log("measuring onnxruntime's fp32 and int8 GEMM throughput (the machine's limit)")

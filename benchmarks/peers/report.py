@@ -27,7 +27,10 @@ from benchmarks.peers import report_tasks
 
 EAGER = "pytorch-eager-fp32"
 WORKLOAD_TITLES = {"b1-s128": "batch 1 · seq 128", "b8-s128": "batch 8 · seq 128", "real-b1": "real lengths · batch 1"}
-PACKAGES = ("onnxruntime", "torch", "transformers", "optimum", "optimum-onnx", "onnx", "numpy", "tokenizers")
+PACKAGES = (
+    "onnxruntime", "torch", "transformers", "optimum", "optimum-onnx", "onnx", "numpy", "tokenizers",
+    "sentence-transformers",
+)  # fmt: skip
 
 
 def _version(pkg: str) -> str | None:
@@ -240,7 +243,7 @@ def markdown(doc: dict[str, Any]) -> str:
         f"- CPU: {env['cpu_model']} ({env['arch']}), {env['cores']} usable cores; kernel features: {', '.join(env['cpu_features'])}",
         f"- threads per variant: {env['threads_per_variant']} (onnxruntime intra-op, torch.set_num_threads); PyTorch quantized engine: {env['torch_quantized_engine']}",
         f"- onnxruntime {v['onnxruntime']}, torch {v['torch']}, transformers {v['transformers']}, optimum {v['optimum']} "
-        f"(optimum-onnx {v['optimum-onnx']}), onnx {v['onnx']}, numpy {v['numpy']}, edgebert {v['edgebert']}; Python {env['python']}; {env['os']}",
+        f"(optimum-onnx {v['optimum-onnx']}), sentence-transformers {v.get('sentence-transformers')}, onnx {v['onnx']}, numpy {v['numpy']}, edgebert {v['edgebert']}; Python {env['python']}; {env['os']}",
         f"- CPU load from other processes: {load['before']['others']:.0%} of all CPUs while idle before the run, "
         + f"{load['during_timing']['others']:.0%} during the timing phase (load average at the end: "
         f"{', '.join(f'{x:.2f}' for x in env['loadavg_at_end'])}). " + _gate_text(load.get("quiet_gate")),

@@ -1,5 +1,6 @@
-"""What the embedding and NER sections of the peers benchmark share: edgebert's bundles for a task, the round-robin
-timing of one task's variants, and each variant's row (size, latency, ratios) in peers.json.
+"""What the sections of the peers benchmark share: edgebert's bundles for a task, the check that a bundle's tokenizer
+gives every variant's ids, the round-robin timing of one task's variants, and each embedding/NER variant's row (size,
+latency, ratios) in peers.json.
 
 Each task is timed on its own (its variants against each other, round-robin, as the classification variants are):
 their models differ from the classifier's, so ratios across tasks would mean nothing.
@@ -14,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgebert.bench.environment import CpuLoad
+from edgebert.errors import UserError
 
 from benchmarks.peers import build, timing
 from benchmarks.peers.build import Log, Variant
@@ -103,3 +105,23 @@ def records(
                 row["speedup_vs_peer_best"][w] = stats[best[w]]["p50_ms"] / stats[v.name]["p50_ms"]
         rows.append(row)
     return rows
+
+
+def check_tokenizers(variants, model_dir: Path) -> None:
+    """edgebert bundles carry their own tokenizer.json: it must give the very ids every other variant gets."""
+    from edgebert.bundle import read_manifest
+    from edgebert.runtime import Encoder
+
+    from benchmarks.peers.workload import load_tokenizer
+
+    ours = load_tokenizer(model_dir, 128)
+    texts = ["a sample sentence, with punctuation!", "Another one: naïve café déjà vu."]
+    for v in variants:
+        if v.spec.kind != "edgebert":
+            continue
+        enc = Encoder(Path(v.spec.path), read_manifest(v.spec.path))
+        for t in texts:
+            if enc([t])["input_ids"][0].tolist() != ours.encode(t).ids:
+                raise UserError(
+                    f"{v.name}'s tokenizer differs from {model_dir}'s; its inputs would not be the same as the others'"
+                )
