@@ -215,3 +215,169 @@ def test_quick_run_writes_both_reports_with_every_variant(default_model, tmp_pat
     assert "python -m benchmarks.peers --quick" in md.splitlines()[2]
     assert all(v["label"] in md for v in doc["variants"])
     assert (reports.stat().st_mtime_ns if reports.exists() else None) == before  # quick never writes over reports/
+    _check_task_sections(doc, samples, md)
+
+
+def _check_task_sections(doc: dict, samples: dict, md: str) -> None:
+    """The embedding and NER rows of the quick run: every variant built, timed, scored, and in the Markdown."""
+    emb, ner = doc["tasks"]["sentence-embedding"], doc["tasks"]["token-classification"]
+    preset = "avx512_vnni" if "avx512_vnni" in doc["environment"]["cpu_features"] else "avx2"
+    assert [v["name"] for v in emb["variants"]] == [
+        "st-pytorch-fp32",
+        "st-onnx-fp32",
+        f"st-onnx-qint8-{preset}",
+        "optimum-fe-fp32",
+        f"optimum-fe-{preset}-int8",
+        "edgebert-x86-fp32",
+        "edgebert-x86-int8",
+    ]
+    assert [v["name"] for v in ner["variants"]] == [
+        "pytorch-eager-fp32",
+        "optimum-tc-fp32",
+        f"optimum-tc-{preset}-int8",
+        "edgebert-x86-fp32",
+        "edgebert-x86-int8",
+    ]
+    for sec, workloads in ((emb, {"b1-s128", "real-b1"}), (ner, {"real-b1"})):
+        for v in sec["variants"]:
+            assert set(v["latency"]) == workloads and v["label"] in md
+            for w in workloads:
+                assert 0 < v["latency"][w]["p50_ms"] <= v["latency"][w]["p90_ms"]
+                assert len(samples[sec["task"]][v["name"]][w]) == v["latency"][w]["iterations"]
+    for v in emb["variants"]:
+        q = v["quality"]
+        assert q["documents"] == 50 and q["pairs"] == 1225 and q["texts"] == 32
+        # all-MiniLM-L6-v2 on Lee; every variant close to the source (int8 within the export's own parity bar)
+        assert 0.3 < q["spearman"] < 0.9 and q["cosine_to_source_mean"] >= (
+            0.99 if v["precision"] == "int8" else 0.9999
+        )
+        if v["family"] == "sentence-transformers":  # what was timed is what SentenceTransformer.encode computes
+            assert q["min_cosine_to_st_encode"] >= 0.9999
+        if v["precision"] == "fp32":
+            assert q["spearman"] == pytest.approx(emb["variants"][0]["quality"]["spearman"], abs=1e-3)
+    for v in ner["variants"]:
+        q = v["quality"]
+        assert q["sentences"] == 64 and q["entities"] > 0 and 0.5 < q["entity_f1"] <= 1
+        assert q["tag_agreement_with_source"] >= (0.98 if v["precision"] == "int8" else 0.999)
+    assert ner["variants"][0]["quality"]["tag_agreement_with_source"] == 1.0
+    assert emb["peer_best"]["real-b1"] not in {"st-pytorch-fp32", "edgebert-x86-fp32", "edgebert-x86-int8"}
+
+
+# --- the embedding and NER sections (benchmarks/peers/embedding.py, ner.py, task_rows.py, report_tasks.py) ---
+
+
+@pytest.mark.parametrize("mode", ["mean", "cls", "max", "mean_sqrt_len"])
+@pytest.mark.parametrize("normalize", [True, False])
+def test_numpy_pooling_is_sentence_transformers_pooling(mode, normalize):
+    """The ONNX backend's rows pool in numpy: the same formulas as edgebert's torch pooling (sentence-transformers')."""
+    import torch
+
+    from benchmarks.peers.embedding import pool
+    from edgebert.sentence_models import pool as torch_pool
+
+    rng = np.random.default_rng(0)
+    tokens = rng.normal(size=(3, 7, 5)).astype(np.float32)
+    mask = np.array([[1] * 7, [1] * 4 + [0] * 3, [1] * 2 + [0] * 5], dtype=np.int64)
+    want = torch_pool(torch.from_numpy(tokens), torch.from_numpy(mask), mode)
+    if normalize:
+        want = torch.nn.functional.normalize(want, p=2.0, dim=1)
+    got = pool(tokens, mask, mode, normalize)
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-6)
+    if mode != "cls":  # padded positions never count: changing them changes nothing
+        noisy = tokens.copy()
+        noisy[mask == 0] = 1e3
+        np.testing.assert_allclose(pool(noisy, mask, mode, normalize), got, rtol=1e-5, atol=1e-6)
+
+
+def _task_section(task: str, quality: dict) -> dict:
+    """A section as embedding.measure / ner.measure return it, from made-up timings of three variants."""
+    from benchmarks.peers import task_rows
+    from benchmarks.peers.build import Variant
+    from benchmarks.peers.runners import RunnerSpec
+    from edgebert.bench.latency import summarize
+
+    def variant(name: str, family: str) -> Variant:
+        spec = RunnerSpec("onnx", f"/x/{name}.onnx", ("input_ids",))
+        return Variant(name, name.upper(), family, "fp32", "onnxruntime", spec, Path("/x"), 4_000_000, "f", 1.0, ["n"])
+
+    variants = [variant("src", "pytorch"), variant("peer", "optimum"), variant("ours", "edgebert")]
+    ms = {"src": 20.0, "peer": 10.0, "ours": 5.0}
+    latency = {"real-b1": {n: summarize(np.array([ms[n] * 1e6] * 3 + [ms[n] * 2e6]), 1, 12) for n in ms}}
+    return {
+        "task": task,
+        "model_dir": "/x",
+        "source": "src",
+        "max_length": 128,
+        "plan": {"real-b1": 4},
+        "scored_sentences": 4,
+        "cpu_load_during_timing": {"total": 0.5, "others": 0.1},
+        "peer_best": task_rows.peer_best(variants, latency, "src"),
+        "variants": task_rows.records(variants, latency, {n: quality for n in ms}, "src"),
+    }
+
+
+def test_task_rows_ratios_samples_and_markdown(tmp_path):
+    from benchmarks.peers import report
+
+    emb = {
+        "spearman": 0.61,
+        "spearman_ci95": [0.5, 0.7],
+        "pairs": 1225,
+        "documents": 50,
+        "cosine_to_source_mean": 0.999,
+        "cosine_to_source_min": 0.99,
+        "nn_top1_agreement": 0.9,
+        "texts": 4,
+    }
+    trunc = {"sentences": 1, "words_cut": 3, "empty_words": 0, "policy": "p"}
+    ner = {
+        "entity_f1": 0.9,
+        "entity_precision": 0.9,
+        "entity_recall": 0.9,
+        "entities": 10,
+        "token_accuracy": 0.97,
+        "sentences": 4,
+        "words": 40,
+        "truncation": trunc,
+        "tag_agreement_with_source": 0.99,
+    }
+    tasks = {"sentence-embedding": _task_section("sentence-embedding", emb)}
+    tasks["token-classification"] = _task_section("token-classification", ner)
+    sec = tasks["sentence-embedding"]
+    by = {r["name"]: r for r in sec["variants"]}
+    assert sec["peer_best"] == {"real-b1": "peer"}  # neither edgebert's nor the source
+    assert by["ours"]["speedup_vs_source"]["real-b1"] == pytest.approx(4.0)
+    assert by["ours"]["speedup_vs_peer_best"]["real-b1"] == pytest.approx(2.0)
+    assert by["src"]["speedup_vs_peer_best"]["real-b1"] == pytest.approx(0.5)
+    doc = report.base_document(
+        command="python -m benchmarks.peers --tasks embedding,ner",
+        threads=1,
+        settings={"gap_ms": 2.0, "phases_s": {"setup": 1.0}},
+        loads={"before": {"total": 0.1, "others": 0.0}, "during_timing": {"total": 0.5, "others": 0.1}},
+        seconds=60,
+    )
+    reports = report.write({**doc, "tasks": tasks}, tmp_path)
+    public = json.loads((reports / "peers.json").read_text())
+    raw = json.loads((tmp_path / "peers-samples.json").read_text())["samples_ms"]
+    assert "samples_ms" not in json.dumps(public)  # committed reports hold no raw timings
+    assert raw["token-classification"]["ours"]["real-b1"] == [5.0, 5.0, 5.0, 10.0]
+    md = (reports / "peers.md").read_text()
+    assert "## Sentence embeddings" in md and "## Named-entity recognition" in md
+    assert "| OURS | fp32 | 4.0 | 5.00 /" in md and "0.6100 [0.500, 0.700]" in md and "| 90.00 | 97.00 | 99.00% |" in md
+    assert "1 sentences lost 3 words" in md
+    assert "## Results: sequence classification" not in md  # no classification rows, no classification section
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--tasks", "embedding,sentiment"], "choose one or more of classification, embedding, ner"),
+        (["--tasks", ","], "choose one or more of"),
+        (["--tasks", "ner", "--variants", "optimum-o2-fp32"], "--variants picks classification variants"),
+    ],
+)
+def test_bad_tasks_fail_with_one_line(args, message, tmp_path):
+    result = CliRunner().invoke(main, ["--quick", "--work", str(tmp_path), *args])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: ") and message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "reports").exists()

@@ -5,6 +5,10 @@ round-robin, measures each one's memory in its own process and the machine's GEM
 peers.json to WORK_DIR/reports/ (every raw timing in WORK_DIR/peers-samples.json); `python -m benchmarks.publish
 WORK_DIR` copies them into reports/. `--quick` is the CI smoke run: few iterations, a small slice of the test split,
 a temp work directory.
+
+`--tasks` picks the models: classification (the default task model against Optimum and PyTorch), embedding
+(all-MiniLM-L6-v2 against sentence-transformers' ONNX backend and Optimum, embedding.py) and ner (the default NER model
+against Optimum, ner.py). Each task's variants are timed round-robin against each other, one task after another.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from edgebert.errors import DatasetError, EdgebertError, UserError
+from edgebert.errors import DatasetError, EdgebertError
 
 from benchmarks.publish import hint as publish_hint
 
@@ -38,6 +42,10 @@ FULL = {
     "probe_calls": 5,
     "threads": None,
     "distill_steps": None,
+    "lee_resamples": 1000,
+    "ner_timed": 1000,  # CoNLL-2003 test sentences timed at real lengths (of 3,453; ~1 min per 5 variants)
+    "ner_scored": None,  # all 3,453 test sentences scored
+    "task_eval_texts": None,  # edgebert's embedding/NER exports check parity on the whole test split
 }
 # Quick: a smoke run whose figures mean nothing. One thread, because two-thread PyTorch collapses on a busy
 # 2-core CI machine (seconds per call) and the run must finish in a few minutes there.
@@ -50,7 +58,12 @@ QUICK = {
     "probe_calls": 1,
     "threads": 1,
     "distill_steps": 10,
+    "lee_resamples": 100,
+    "ner_timed": 16,
+    "ner_scored": 64,
+    "task_eval_texts": 64,
 }
+TASKS = ("classification", "embedding", "ner")
 # edgebert's best compressed bundle, built by default when no --compressed-bundle or --recipe is given.
 DEFAULT_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "fast-x86.toml"
 
@@ -94,73 +107,6 @@ def _test_split(model_dir: Path, limit: int | None):
     return test, test.label_ids(label2id), full
 
 
-def _build(
-    model_dir: Path,
-    work: Path,
-    eval_file: Path,
-    compressed: list[Path],
-    recipes: list[Path],
-    wanted: set[str] | None,
-    distill_steps: int | None = None,
-):
-    """Build the variants; with `wanted`, only the families named (eager fp32, the baseline, always)."""
-    from benchmarks.peers import build
-
-    def needed(*prefixes: str) -> bool:
-        return wanted is None or any(n.startswith(prefixes) for n in wanted)
-
-    variants = build.build_pytorch(model_dir, work, _log)
-    if needed("optimum"):
-        variants += build.build_optimum(model_dir, work, _log, (build.cpu_preset(), "arm64"))
-    if needed("edgebert-x86", "edgebert-arm64"):
-        variants += build.build_edgebert(model_dir, work, eval_file, _log)
-    for recipe in recipes:
-        variants.append(build.compress_and_export(model_dir, recipe, work, eval_file, _log, distill_steps))
-    for bundle_dir in compressed:
-        variants.append(
-            build.edgebert_variant(
-                bundle_dir,
-                build.COMPRESSED_NAME,
-                build.COMPRESSED_LABEL,
-                0.0,
-                [f"prebuilt bundle {bundle_dir} (--compressed-bundle)"],
-            )
-        )
-    names = [v.name for v in variants]
-    if len(set(names)) != len(names):
-        raise UserError(
-            f"two variants are both named {max(names, key=names.count)}: give each compressed model its own recipe name"
-        )
-    if wanted:
-        unknown = wanted - {v.name for v in variants}
-        if unknown:
-            raise UserError(
-                f"unknown variant(s) {', '.join(sorted(unknown))}; choose from {', '.join(v.name for v in variants)}"
-            )
-        variants = [v for v in variants if v.name in wanted or v.name == "pytorch-eager-fp32"]
-    return variants
-
-
-def _check_tokenizers(variants, model_dir: Path) -> None:
-    """edgebert bundles carry their own tokenizer.json: it must give the very ids every other variant gets."""
-    from edgebert.bundle import read_manifest
-    from edgebert.runtime import Encoder
-
-    from benchmarks.peers.workload import load_tokenizer
-
-    ours = load_tokenizer(model_dir, 128)
-    texts = ["a sample sentence, with punctuation!", "Another one: naïve café déjà vu."]
-    for v in variants:
-        if v.spec.kind != "edgebert":
-            continue
-        enc = Encoder(Path(v.spec.path), read_manifest(v.spec.path))
-        for t in texts:
-            if enc([t])["input_ids"][0].tolist() != ours.encode(t).ids:
-                raise UserError(
-                    f"{v.name}'s tokenizer differs from {model_dir}'s; its inputs would not be the same as the others'"
-                )
-
-
 def run(
     model: str | None,
     out: Path,
@@ -173,19 +119,23 @@ def run(
     keep: Path | None,
     settings: dict,
     wait_quiet_s: float = 0,
+    tasks: tuple[str, ...] = TASKS,
 ) -> Path:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from edgebert import cpu
     from edgebert.bench.environment import CpuLoad
 
-    from benchmarks.peers import limits, memory_probe, report, timing
+    from benchmarks.peers import build, limits, memory_probe, report, task_rows, timing
+    from benchmarks.peers import embedding as task_embedding
+    from benchmarks.peers import ner as task_ner
     from benchmarks.peers.runners import open_runner
     from benchmarks.peers.workload import build_workloads
 
     threads = threads or settings["threads"] or cpu.usable_cores()
     wanted = {s.strip() for s in variants_csv.split(",") if s.strip()} if variants_csv else None
-    if not compressed and not recipes and settings.get("compressed", True) and wanted is None:
+    classify = "classification" in tasks
+    if classify and not compressed and not recipes and settings.get("compressed", True) and wanted is None:
         recipes = [DEFAULT_RECIPE]
     from edgebert.bench.plan import check_bundle
     from edgebert.compress.recipe import load_recipe
@@ -195,29 +145,62 @@ def run(
     for recipe in recipes:
         load_recipe(recipe)
     started = time.time()
-    model_dir = _model_dir(model)
-    test, y, full_test = _test_split(model_dir, settings["real_texts"])
-    workloads = build_workloads(model_dir, list(test.texts), list(full_test.texts))
+    if classify:
+        model_dir = _model_dir(model)
+        test, y, full_test = _test_split(model_dir, settings["real_texts"])
+        workloads = build_workloads(model_dir, list(test.texts), list(full_test.texts))
     probe = CpuLoad()  # what other work does to the machine while this process sits idle for a second
     time.sleep(1.0)
     idle_load = probe.stop()
+    gate = timing.QuietGate(budget_s=wait_quiet_s)
+    phases = {"setup": time.time() - started}
+
+    def phase(name: str) -> None:
+        phases[name] = time.time() - started - sum(phases.values())
+
     with tempfile.TemporaryDirectory(prefix="peers-") as tmp:
         work = keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
+        sections = {}
+        load = CpuLoad()
+        for name, module in (("embedding", task_embedding), ("ner", task_ner)):
+            if name not in tasks:
+                continue
+            section_variants = module.build_variants(work, _log, settings["task_eval_texts"])
+            task_rows.check_tokenizers(section_variants, section_variants[0].model_dir)
+            phase(f"{name}_build")
+            sections[module.TASK] = module.measure(section_variants, settings, threads, gap_ms / 1e3, gate, _log)
+            phase(f"{name}_timing_and_scoring")
+        tasks_load = load.stop()
+        if not classify:
+            doc = report.base_document(
+                command=command_line(),
+                threads=threads,
+                settings={
+                    **settings,
+                    "gap_ms": gap_ms,
+                    "quick": quick,
+                    "tasks": list(tasks),
+                    "phases_s": {k: round(v, 1) for k, v in phases.items()},
+                },
+                loads={"before": idle_load, "during_timing": tasks_load, "quiet_gate": gate.to_dict()},
+                seconds=time.time() - started,
+            )
+            return report.write({**doc, "tasks": sections}, out)
         eval_file = work / "eval.jsonl"
         full_test.to_jsonl(eval_file)
-        phases = {"setup": time.time() - started}
-        variants = _build(model_dir, work, eval_file, compressed, recipes, wanted, settings["distill_steps"])
-        phases["build"] = time.time() - started - sum(phases.values())
-        _check_tokenizers(variants, model_dir)
+        variants = build.build_classification(
+            model_dir, work, eval_file, compressed, recipes, wanted, _log, settings["distill_steps"]
+        )
+        phase("build")
+        task_rows.check_tokenizers(variants, model_dir)
         _log(f"loading {len(variants)} variants ({threads} threads each)")
         runners = {v.name: open_runner(v.spec, threads) for v in variants}
         _log("measuring onnxruntime's fp32 and int8 GEMM throughput (the machine's limit)")
         gemm = limits.measure_gemm_peak(threads, iterations=settings["gemm_iterations"])
-        phases["load_and_gemm"] = time.time() - started - sum(phases.values())
+        phase("load_and_gemm")
         rounds = {"b1-s128": settings["iterations"], "b8-s128": settings["batch_iterations"], "real-b1": len(test)}
         plan = [(workloads[name], n) for name, n in rounds.items()]
-        gate = timing.QuietGate(budget_s=wait_quiet_s)
         latency, outputs = {}, {}
         load = CpuLoad()
         with Progress(
@@ -241,7 +224,7 @@ def run(
                 latency[w.name] = stats
                 outputs.update(outs)
         timing_load = load.stop()
-        phases["timing"] = time.time() - started - sum(phases.values())
+        phase("timing")
         del runners
         _log("measuring each variant's memory in its own process")
         npz = work / "b8.npz"
@@ -249,7 +232,7 @@ def run(
         memory = {
             v.name: memory_probe.measure(v.spec.to_dict(), npz, threads, settings["probe_calls"]) for v in variants
         }
-        phases["memory"] = time.time() - started - sum(phases.values())
+        phase("memory")
         macs = {}
         for d in {v.model_dir for v in variants}:
             counter = limits.MacCounter(d)
@@ -271,6 +254,7 @@ def run(
                 **settings,
                 "gap_ms": gap_ms,
                 "quick": quick,
+                "tasks": list(tasks),
                 "real_texts": len(test),
                 "plan": {w.name: n for w, n in plan},
                 "phases_s": {k: round(v, 1) for k, v in phases.items()},
@@ -279,7 +263,7 @@ def run(
             model_dir=model_dir,
             seconds=time.time() - started,
         )
-    return report.write(doc, out)
+    return report.write({**doc, "tasks": sections}, out)
 
 
 def command_line() -> str:
@@ -326,6 +310,14 @@ def command_line() -> str:
 @click.option(
     "--variants", "variants_csv", default=None, help="Comma-separated variant names to run (eager fp32 always runs)."
 )
+@click.option(
+    "--tasks",
+    "tasks_csv",
+    default=",".join(TASKS),
+    show_default=True,
+    help="Comma-separated: classification (the default task model), embedding (all-MiniLM-L6-v2 against "
+    "sentence-transformers' ONNX backend and Optimum), ner (the default NER model against Optimum).",
+)
 @click.option("--iterations", type=click.IntRange(1), default=None, help="Timed rounds at batch 1 / seq 128.")
 @click.option("--batch-iterations", type=click.IntRange(1), default=None, help="Timed rounds at batch 8 / seq 128.")
 @click.option(
@@ -354,6 +346,7 @@ def main(
     recipe,
     no_compressed,
     variants_csv,
+    tasks_csv,
     iterations,
     batch_iterations,
     real_texts,
@@ -375,6 +368,14 @@ def main(
     ):
         if value is not None:
             settings[key] = value
+    tasks = tuple(t for t in TASKS if t in {x.strip() for x in tasks_csv.split(",")})
+    unknown = {x.strip() for x in tasks_csv.split(",")} - set(TASKS)
+    if unknown or not tasks:
+        click.echo(f"error: --tasks {tasks_csv!r}: choose one or more of {', '.join(TASKS)}, comma-separated", err=True)
+        sys.exit(2)
+    if variants_csv and "classification" not in tasks:
+        click.echo("error: --variants picks classification variants; add classification to --tasks", err=True)
+        sys.exit(2)
     if out is None:
         out = tempfile.mkdtemp(prefix="peers-quick-") if quick else "build/peers"
     try:
@@ -390,6 +391,7 @@ def main(
             Path(keep_artifacts) if keep_artifacts else None,
             settings,
             wait_quiet,
+            tasks,
         )
     except EdgebertError as exc:
         click.echo(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", err=True)

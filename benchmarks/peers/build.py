@@ -1,4 +1,5 @@
-"""Build every variant's artifact from one local model directory, the way each tool's users build it.
+"""Build every classification variant's artifact from one local model directory, the way each tool's users build it
+(the embedding and NER sections build theirs in embedding.py and ner.py, with the `Variant` defined here).
 
 PyTorch: the model as loaded; `torch.ao.quantization.quantize_dynamic`; `torch.jit.trace` + `torch.jit.freeze`.
 Optimum: `main_export` from the local directory (never the hub), `ORTOptimizer` with O2, and `ORTQuantizer` with
@@ -324,3 +325,50 @@ def compress_and_export(
 
 COMPRESSED_NAME = "edgebert-{recipe}-{precision}"
 COMPRESSED_LABEL = "edgebert compressed ({recipe})"
+
+
+def build_classification(
+    model_dir: Path,
+    work: Path,
+    eval_file: Path,
+    compressed: list[Path],
+    recipes: list[Path],
+    wanted: set[str] | None,
+    log: Log,
+    distill_steps: int | None = None,
+) -> list[Variant]:
+    """Build the classification variants; with `wanted`, only the families named (eager fp32, the baseline, always)."""
+
+    def needed(*prefixes: str) -> bool:
+        return wanted is None or any(n.startswith(prefixes) for n in wanted)
+
+    variants = build_pytorch(model_dir, work, log)
+    if needed("optimum"):
+        variants += build_optimum(model_dir, work, log, (cpu_preset(), "arm64"))
+    if needed("edgebert-x86", "edgebert-arm64"):
+        variants += build_edgebert(model_dir, work, eval_file, log)
+    for recipe in recipes:
+        variants.append(compress_and_export(model_dir, recipe, work, eval_file, log, distill_steps))
+    for bundle_dir in compressed:
+        variants.append(
+            edgebert_variant(
+                bundle_dir,
+                COMPRESSED_NAME,
+                COMPRESSED_LABEL,
+                0.0,
+                [f"prebuilt bundle {bundle_dir} (--compressed-bundle)"],
+            )
+        )
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names):
+        raise UserError(
+            f"two variants are both named {max(names, key=names.count)}: give each compressed model its own recipe name"
+        )
+    if wanted:
+        unknown = wanted - {v.name for v in variants}
+        if unknown:
+            raise UserError(
+                f"unknown variant(s) {', '.join(sorted(unknown))}; choose from {', '.join(v.name for v in variants)}"
+            )
+        variants = [v for v in variants if v.name in wanted or v.name == "pytorch-eager-fp32"]
+    return variants

@@ -27,21 +27,22 @@ class RunnerSpec:
     kind: str  # one of KINDS
     path: str  # model dir (torch-*), model file (torchscript, onnx) or bundle dir (edgebert)
     inputs: tuple[str, ...]  # input names, in the order a traced module takes them
+    output: str = "logits"  # the ONNX output an "onnx" runner returns (feature extraction: an embedding output)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunnerSpec":
-        return cls(d["kind"], d["path"], tuple(d["inputs"]))
+        return cls(d["kind"], d["path"], tuple(d["inputs"]), d.get("output", "logits"))
 
 
-def _ort_manifest(model_file: str, inputs: tuple[str, ...]) -> dict[str, Any]:
+def _ort_manifest(model_file: str, inputs: tuple[str, ...], output: str = "logits") -> dict[str, Any]:
     """The few manifest fields `OnnxRunner` reads, with the runtime settings every ONNX variant shares."""
     return {
         "model_file": model_file,
         "inputs": list(inputs),
-        "outputs": ["logits"],
+        "outputs": [output],
         "files": {model_file: "built by peers"},
         "target": {"runtime": {"graph_optimization": "all", "execution_providers": ["CPUExecutionProvider"]}},
     }
@@ -70,7 +71,7 @@ def open_runner(spec: RunnerSpec, threads: int) -> Runner:
         from edgebert.runtime import OnnxRunner
 
         path = Path(spec.path)
-        runner = OnnxRunner(path.parent, _ort_manifest(path.name, names), threads=threads)
+        runner = OnnxRunner(path.parent, _ort_manifest(path.name, names, spec.output), threads=threads)
         return lambda x: runner({k: x[k] for k in names})
     if spec.kind == "edgebert":
         from edgebert.bundle import read_manifest
