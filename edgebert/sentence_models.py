@@ -19,8 +19,12 @@ import numpy as np
 from edgebert.errors import ModelError, require
 from edgebert.models import check_weights, encode, read_config, weights_file
 
-MODULE_PREFIX = "sentence_transformers.models."
-KNOWN_MODULES = ("Transformer", "Pooling", "Normalize")
+MODULE_PACKAGE = "sentence_transformers."  # 2.x-4.x write sentence_transformers.models.Pooling; 5.x the class's
+KNOWN_MODULES = (
+    "Transformer",
+    "Pooling",
+    "Normalize",
+)  # own module path (…sentence_transformer.modules.pooling.Pooling)
 POOLING_KEYS = {
     "pooling_mode_cls_token": "cls",
     "pooling_mode_mean_tokens": "mean",
@@ -29,6 +33,8 @@ POOLING_KEYS = {
 }
 # Keys of 1_Pooling/config.json that, when true, ask for something edgebert does not compute.
 UNSUPPORTED_POOLING = ("pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken")
+# sentence-transformers 5.x writes one key instead: "pooling_mode": "mean" (or a list of modes, concatenated).
+POOLING_MODES = {"cls": "cls", "mean": "mean", "max": "max", "mean_sqrt_len_tokens": "mean_sqrt_len"}
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ def read_layout(model_dir: Path | str) -> SentenceLayout:
     kinds = []
     for m in sorted(modules, key=lambda m: m.get("idx", 0) if isinstance(m.get("idx"), int) else 0):
         t = str(m.get("type", ""))
-        kind = t[len(MODULE_PREFIX) :] if t.startswith(MODULE_PREFIX) else t
+        kind = t.rsplit(".", 1)[-1] if t.startswith(MODULE_PACKAGE) else t
         if kind not in KNOWN_MODULES:
             raise ModelError(f"{model_dir} uses the sentence-transformers module {t[:80]!r}; {fix}")
         kinds.append((kind, str(m.get("path", ""))))
@@ -74,6 +80,11 @@ def read_layout(model_dir: Path | str) -> SentenceLayout:
         raise ModelError(f"{model_dir / kinds[1][1] / 'config.json'} is not a JSON object; {fix}")
     asked = [mode for key, mode in POOLING_KEYS.items() if pooling_cfg.get(key) is True]
     odd = [key for key in UNSUPPORTED_POOLING if pooling_cfg.get(key) not in (None, False)]
+    if "pooling_mode" in pooling_cfg:  # the 5.x form
+        modes = pooling_cfg["pooling_mode"]
+        modes = [modes] if isinstance(modes, str) else modes if isinstance(modes, list) else [repr(modes)]
+        asked += [POOLING_MODES[m] for m in modes if m in POOLING_MODES]
+        odd += [f"pooling_mode {m!r}" for m in modes if m not in POOLING_MODES]
     if odd or len(asked) != 1:
         what = ", ".join(odd) if odd else (" + ".join(asked) if asked else "no pooling mode")
         raise ModelError(
@@ -82,7 +93,7 @@ def read_layout(model_dir: Path | str) -> SentenceLayout:
         )
     st_cfg = model_dir / "sentence_bert_config.json"
     max_seq = _json(st_cfg, fix).get("max_seq_length") if st_cfg.is_file() else None
-    dim = pooling_cfg.get("word_embedding_dimension")
+    dim = pooling_cfg.get("word_embedding_dimension", pooling_cfg.get("embedding_dimension"))
     return SentenceLayout(
         transformer_dir,
         asked[0],

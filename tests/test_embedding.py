@@ -195,6 +195,8 @@ BAD = [
     ),
     ("1_Pooling/config.json", {"pooling_mode_lasttoken": True}, "asks for pooling_mode_lasttoken"),
     ("1_Pooling/config.json", {}, "asks for no pooling mode"),
+    ("1_Pooling/config.json", {"pooling_mode": "weightedmean"}, "asks for pooling_mode 'weightedmean'"),
+    ("1_Pooling/config.json", {"pooling_mode": ["mean", "max"]}, "asks for mean + max"),
 ]
 
 
@@ -220,6 +222,38 @@ def test_a_bad_sentence_transformers_directory_is_one_line(tmp_path, sentence_da
     assert message in result.output and result.output.startswith("error: ")
     assert result.output.strip().count("\n") == 0
     assert not out.exists()
+
+
+# What sentence-transformers 5.x writes (SentenceTransformer.save, 5.7.0): each module's own class path, and one
+# `pooling_mode` key instead of the pooling_mode_*_tokens flags.
+ST5_MODULES = [
+    {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"},
+    {
+        "idx": 1,
+        "name": "1",
+        "path": "1_Pooling",
+        "type": "sentence_transformers.sentence_transformer.modules.pooling.Pooling",
+    },
+    {
+        "idx": 2,
+        "name": "2",
+        "path": "2_Normalize",
+        "type": "sentence_transformers.sentence_transformer.modules.normalize.Normalize",
+    },
+]
+
+
+@pytest.mark.parametrize(
+    "mode, expected", [("mean", "mean"), ("cls", "cls"), (["max"], "max"), ("mean_sqrt_len_tokens", "mean_sqrt_len")]
+)
+def test_a_sentence_transformers_5_directory_reads_like_the_older_layout(tmp_path, mode, expected):
+    from edgebert.sentence_models import read_layout
+
+    d = build_sentence_model(tmp_path / "m")
+    _edit(d, "modules.json", ST5_MODULES)
+    _edit(d, "1_Pooling/config.json", {"embedding_dimension": 32, "pooling_mode": mode, "include_prompt": True})
+    layout = read_layout(d)
+    assert (layout.pooling, layout.normalize, layout.dimension) == (expected, True, 32)
 
 
 def test_a_missing_pooling_config_is_one_line(tmp_path, sentence_data):
