@@ -85,7 +85,7 @@ real = [r for r in doc["compressed"]["interleaved"]["ratios_to_first"] if r["mod
 m = json.loads((model / "manifest.json").read_text())
 print(f"    entity F1: fp32 {f1['fp32']:.2%}, plain int8 {f1['int8']:.2%}, compressed {f1['compressed']:.2%}")
 drop = (f1["fp32"] - f1["compressed"]) * 100
-print(f"    compressed vs fp32: {drop:+.2f} F1 points lower (need <= 1.5): {'PASS' if drop <= 1.5 else 'FAIL'}")
+print(f"    compressed vs fp32: {drop:.2f} F1 points below (need <= 1.5): {'PASS' if drop <= 1.5 else 'FAIL'}")
 for r in real:
     speed, lo, hi = 1 / r["ratio"], 1 / r["high"], 1 / r["low"]
     verdict = "PASS" if lo >= 1.8 else ("FAIL" if hi < 1.8 else "UNDECIDED (interval spans 1.8)")

@@ -222,18 +222,18 @@ def test_cli_compresses_a_tagger(teacher, conll, tmp_path):
         (["--text-column", "sentence"], "--text-column/--label-column do not apply to token-classification data"),
         (["--distill-teacher", "SEQ"], "a token-classification model distils from a token-classification teacher"),
         (["--task", "sequence-classification"], "--task sequence-classification contradicts"),
+        (["NO-DATASET"], "distillation needs training data; pass --dataset FILE"),  # a tagger without a task record
     ],
 )
 def test_options_that_make_no_sense_for_ner_fail_in_one_line(
     teacher, conll, tmp_path, tiny_model_factory, extra, message
 ):
-    extra = [str(tiny_model_factory()) if a == "SEQ" else a for a in extra]
+    data = [] if extra == ["NO-DATASET"] else ["--dataset", str(conll)]
+    extra = [str(tiny_model_factory()) if a == "SEQ" else a for a in extra if a != "NO-DATASET"]
     task = [] if "--task" in extra else ["--task", "token-classification"]
     out = tmp_path / "bad"
     result = CliRunner().invoke(
-        cli,
-        ["compress", "--model", str(teacher), *task, "--dataset", str(conll), "--distill-steps", "2", "--out", str(out)]
-        + extra,
+        cli, ["compress", "--model", str(teacher), *task, *data, "--distill-steps", "2", "--out", str(out)] + extra
     )
     assert result.exit_code != 0
     assert message in result.output and "Traceback" not in result.output
