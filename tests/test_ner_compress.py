@@ -243,7 +243,9 @@ def test_options_that_make_no_sense_for_ner_fail_in_one_line(
 
 @pytest.mark.slow
 def test_default_ner_model_compresses_with_no_model_argument(tmp_path):
-    """The real default NER model (cached under ~/.cache/edgebert/default-ner), found with --task alone."""
+    """The real default NER model (cached under ~/.cache/edgebert/default-ner), found with --task alone, as export
+    finds it. Pruning and quantization only: distillation is covered on the tiny tagger, and each dev entity F1 on
+    CoNLL-2003 dev (3,250 sentences) costs the real model a pass."""
     out = tmp_path / "real"
     result = run_cli(
         "compress",
@@ -255,14 +257,15 @@ def test_default_ner_model_compresses_with_no_model_argument(tmp_path):
         "activation",
         "--prune-samples",
         "32",
-        "--distill-steps",
-        "3",
-        "--distill-batch-size",
-        "8",
+        "--quantize-mode",
+        "dynamic",
         "--out",
         str(out),
     )
     assert result.exit_code == 0, result.output
     m = manifest(out)
-    assert m["task"]["name"] == "conll2003" and m["shape"]["layers"] == 4
-    assert m["source"]["dev_entity_f1"] > 0.5
+    assert m["task"]["name"] == "conll2003" and m["shape"]["layers"] == 4  # export then finds its CoNLL-2003 test
+    assert m["source"]["dev_entity_f1"] > 0.5  # measured on CoNLL-2003 dev
+    prune = m["stages"][-2]
+    assert prune["stage"] == "prune_structured" and prune["dev_entity_f1_before"] == m["source"]["dev_entity_f1"]
+    assert m["quantization"]["mode"] == "dynamic"

@@ -93,6 +93,8 @@ class TaggingObjective:
                 cols.append(first[w])
                 teacher.append(target[w])
                 gold.append(self.gold[i][w])
+        if not rows:  # no word of the batch has a target (each was cut or tokenized to nothing): nothing to learn
+            return logits.sum() * 0.0
         student = logits[torch.as_tensor(rows, dtype=torch.long), torch.as_tensor(cols, dtype=torch.long)]
         T = temperature
         kd = (
