@@ -98,6 +98,7 @@ def merge_flags(base: dict, flags: dict) -> dict:
         "edgebert compress --prune-heads-ratio 0.5 --distill-steps 200 --out compressed/heads",
         "edgebert compress --recipe fast-x86 --distill-teacher ./teacher --out compressed/t   # any teacher, same labels",
         "edgebert compress --model ./my-bert --dataset reviews.csv --recipe my-recipe.toml",
+        "edgebert compress --task token-classification --recipe fast-x86 --out compressed/ner   # the default NER model",
     ),
 )
 @model_option
@@ -116,7 +117,8 @@ def merge_flags(base: dict, flags: dict) -> dict:
     "--dataset",
     type=click.Path(),
     default=None,
-    help="CSV or JSONL of labelled texts, split 80/10/10 into train/dev/test (default: the task's data).",
+    help="CSV or JSONL of labelled texts (token classification: CoNLL-style or JSONL tokens/tags), split 80/10/10 "
+    "into train/dev/test (default: the task's data).",
 )
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--label-column", default="label", show_default=True)
@@ -133,7 +135,9 @@ def command(model, recipe_path, out, dataset, text_column, label_column, force, 
 
     Stages are off unless the recipe has their table or one of their flags is given. A sentence-embedding model
     (`--task sentence-embedding`, or a sentence-transformers --model) is distilled on its own embeddings of unlabelled
-    texts; its heads and FFN neurons need `--prune-importance activation`.
+    texts; its heads and FFN neurons need `--prune-importance activation`. A token classifier (`--task
+    token-classification`: the default NER model, or a *ForTokenClassification --model with a token --dataset) is
+    pruned and distilled per word on tagged sentences.
     """
     from edgebert.bundle import read_manifest
     from edgebert.compress.recipe import compress_model
@@ -174,8 +178,9 @@ def render(manifest: dict) -> None:
 
     table = Table(title=f"compress: {manifest['recipe'].get('name', '')}", show_lines=False)
     # A sentence-embedding model's dev quality is its mean cosine to the teacher (compress/embedding.py).
+    # A token classifier's is its dev entity F1 (compress/tagging.py), shown as a percentage like accuracy.
     metric = manifest.get("dev_metric", "dev_accuracy")
-    fmt = _pct if metric == "dev_accuracy" else (lambda v: "—" if v is None else f"{v:.4f}")
+    fmt = _pct if metric in ("dev_accuracy", "dev_entity_f1") else (lambda v: "—" if v is None else f"{v:.4f}")
     for col in (
         "stage",
         "parameters",

@@ -7,6 +7,9 @@
 - quantize.plan_quantization: validated quantization/precision settings that `edgebert export` applies (the model
   is unchanged, hence no underscore)
 
+Per task, what replaces the labelled texts: embedding.py (a sentence-embedding model: the teacher's embeddings) and
+tagging.py (a token classifier: tagged sentences, labels and losses per word).
+
 Each module also has `check(model, config, ctx)`: its one-line errors before any work. stages.STAGES registers them;
 recipe.compress_model composes them in a fixed order and writes a model directory with a stage record per method.
 Nothing here is imported by `import edgebert`; torch is imported inside functions.

@@ -55,6 +55,9 @@ class CompressContext:
     # A sentence-embedding model (compress/embedding.py): the stages get its encoder, and the teacher's embeddings
     # replace the labels. None: a classifier.
     embedding: Any = None
+    # A token classifier (compress/tagging.py): the data are tagged sentences, labels and losses are per word.
+    # None: a classifier (or a sentence-embedding model).
+    tagging: Any = None
 
 
 def check_ratio(name: str, value: float) -> None:
@@ -115,6 +118,8 @@ def dev_accuracy(model, ctx: CompressContext) -> float | None:
         return None
     if ctx.embedding is not None:
         return ctx.embedding.dev_cosine(model, ctx.tokenizer, ctx.dev.texts, ctx.max_length)
+    if ctx.tagging is not None:  # entity F1 on the dev sentences (compress/tagging.py)
+        return ctx.tagging.dev_f1(model, ctx.tokenizer, ctx.dev, ctx.max_length)
     y = ctx.dev.label_ids(ctx.label2id)
     pred = models.predict_logits(model, ctx.tokenizer, ctx.dev.texts, max_length=ctx.max_length).argmax(1)
     return float((pred == y).mean())
@@ -122,8 +127,12 @@ def dev_accuracy(model, ctx: CompressContext) -> float | None:
 
 def batches(model, texts: LabelledTexts, ctx: CompressContext, samples: int, batch_size: int):
     """A seeded sample of `samples` texts as (encoded inputs, label tensor) batches, sorted by length (little padding).
-    Unlabelled use (a sentence-embedding model): the tensor holds the texts' indices in `texts` instead."""
+    Unlabelled use (a sentence-embedding model): the tensor holds the texts' indices in `texts` instead.
+    A token classifier: tagged sentences, and the labels per token [batch, seq] (compress/tagging.py)."""
     torch = require("torch")
+    if ctx.tagging is not None:
+        yield from ctx.tagging.batches(model, texts, ctx, samples, batch_size)
+        return
     rng = np.random.default_rng(ctx.seed)
     idx = rng.permutation(len(texts))[: min(samples, len(texts))]
     idx = idx[np.argsort([len(texts.texts[i]) for i in idx], kind="stable")]
@@ -134,6 +143,14 @@ def batches(model, texts: LabelledTexts, ctx: CompressContext, samples: int, bat
             models.encode(model, ctx.tokenizer, [texts.texts[j] for j in part], ctx.max_length),
             torch.as_tensor(y[part]),
         )
+
+
+def label_loss(logits, y, reduction: str = "sum"):
+    """Cross-entropy on labels: logits [batch, labels] against one label per text, or [batch, seq, labels] against
+    one per token (a token classifier's; positions labelled -100, continuation sub-tokens and padding, are skipped)."""
+    torch = require("torch")
+    flat = logits.reshape(-1, logits.shape[-1])
+    return torch.nn.functional.cross_entropy(flat, y.reshape(-1), ignore_index=-100, reduction=reduction)
 
 
 def require_data(ctx: CompressContext, what: str) -> LabelledTexts:

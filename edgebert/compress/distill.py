@@ -14,6 +14,8 @@ same token positions and widths, so it is skipped (with a note) for a teacher th
 A sentence-embedding model (ctx.embedding) has no logits and no labels: its loss is the cosine distance of its
 sentence vectors to the teacher's on the same (unlabelled) training texts (compress/embedding.py says why cosine);
 temperature and kd_weight do not apply, and the teacher's embeddings are computed once, in memory, before training.
+A token classifier (ctx.tagging) distils per word: the same KL and cross-entropy, taken at each word's first
+sub-token, against teacher word logits computed once, in memory (compress/tagging.py says why those positions).
 `kd_weight = 0` is plain fine-tuning on the labels: the baseline distillation is measured against (same steps).
 """
 
@@ -80,6 +82,10 @@ def check(model, config: DistillConfig, ctx: CompressContext) -> None:
                 "distil from a sentence-embedding model of the same width"
             )
         return
+    if ctx.tagging is not None:
+        from edgebert.compress.tagging import check_teacher
+
+        check_teacher(path)
     cfg = models.read_config(path)
     teacher_labels = {str(v): int(k) for k, v in (cfg.get("id2label") or {}).items()}
     if teacher_labels != ctx.label2id:
@@ -153,6 +159,12 @@ def _layer_pairs(student, teacher, ctx: CompressContext, same_source: bool) -> l
     return [(0, 0)] + [(i + 1, o + 1) for i, o in enumerate(origin)]
 
 
+def _computed_key(emb, tag) -> str:
+    if emb is not None:
+        return "teacher_embeddings_computed"
+    return "teacher_word_logits_computed" if tag is not None else "teacher_logits_computed"
+
+
 def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, Any]:
     """Train `model` in place toward the teacher; returns what ran (steps, seconds, losses, teacher)."""
     torch = require("torch")
@@ -161,7 +173,7 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
     train = require_data(ctx, "distillation")
     path = teacher_dir(config, ctx)
     started = time.time()
-    emb = ctx.embedding
+    emb, tag = ctx.embedding, ctx.tagging
     # The hidden-state loss runs the teacher every step, so only then is it loaded here: (model, tokenizer).
     # A sentence-embedding teacher is always loaded (its embeddings are computed here); its encoder is the teacher.
     if emb is not None:
@@ -169,6 +181,10 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
 
         embedder, teacher_tokenizer = load_sentence_model(path)
         loaded = (embedder.encoder, teacher_tokenizer)
+    elif tag is not None:  # its word logits are computed here, before training
+        from edgebert.ner import load_tagger
+
+        loaded = load_tagger(path)
     else:
         loaded = models.load_classifier(path) if config.hidden_weight > 0 else None
     teacher = loaded[0] if loaded else None
@@ -192,6 +208,9 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
         t_out[needed], computed = vecs, len(needed)
         ctx.log(f"teacher embeddings of {computed} training texts")
         y_all = None
+    elif tag is not None:  # per-word targets live in the objective (sentences have different lengths)
+        computed = tag.prepare(teacher, loaded[1], train, needed, ctx)
+        t_out, y_all = np.zeros(0, dtype=np.float32), None
     else:
         t_out, computed = teacher_logits(path, train, needed, ctx, loaded)
         y_all = torch.as_tensor(train.label_ids(ctx.label2id))
@@ -211,10 +230,15 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
         if deadline is not None and time.time() > deadline:
             break
         idx = schedule[step]
-        enc = models.encode(model, ctx.tokenizer, [train.texts[i] for i in idx], ctx.max_length)
+        if tag is not None:
+            enc, word_ids = tag.encode(model, ctx.tokenizer, [train.tokens[i] for i in idx], ctx.max_length)
+        else:
+            enc = models.encode(model, ctx.tokenizer, [train.texts[i] for i in idx], ctx.max_length)
         out = model(**enc, output_hidden_states=use_hidden)
         if emb is not None:
             loss = emb.distance(emb.sentence(out.last_hidden_state, enc["attention_mask"]), t_out[idx]).mean()
+        elif tag is not None:
+            loss = tag.loss(out.logits, word_ids, idx, T, config.kd_weight)
         else:
             kd = (
                 functional.kl_div(
@@ -252,7 +276,7 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
         "teacher": str(Path(path).absolute()),
         "steps_run": len(losses),
         "stopped_by": "steps" if len(losses) == config.steps else "minutes",
-        ("teacher_embeddings_computed" if emb is not None else "teacher_logits_computed"): computed,
+        _computed_key(emb, tag): computed,
         "teacher_seconds": round(teacher_seconds, 1),
         "loss_first": round(float(np.mean(losses[:10])), 4) if losses else None,
         "loss_last": round(float(np.mean(losses[-10:])), 4) if losses else None,

@@ -15,6 +15,7 @@ intact model is more reliable than on one whose heads were already cut, and the 
 scored in the network that will really run. Heads and neurons are ranked within each layer and the same count
 is removed from every layer: uniform shapes export and reload cleanly (transformers re-applies
 `config.pruned_heads` on load; `intermediate_size` is one number).
+For a token classifier the loss is the cross-entropy of each word's tag at its first sub-token (compress/tagging.py).
 For a sentence-embedding model (no labels) the task loss is the cosine distance to the intact model's own sentence
 embeddings, and heads and neurons need importance = "activation" (compress/embedding.py says why).
 (Measured on the default model, layers first then half the heads and FFN, keeping 4 of 6 layers: 74.4% dev
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from edgebert.compress.common import CompressContext, Layout, batches, check_ratio, require_data
+from edgebert.compress.common import CompressContext, Layout, batches, check_ratio, label_loss, require_data
 from edgebert.config import choices
 from edgebert.errors import ConfigError, require
 from edgebert.models import SHARED_LAYERS_KEY
@@ -143,7 +144,7 @@ def unit_importance(
             mask = enc["attention_mask"].unsqueeze(-1).float()
             if config.importance == "gradient":
                 with torch.enable_grad():
-                    loss = torch.nn.functional.cross_entropy(model(**enc).logits, y, reduction="sum")
+                    loss = label_loss(model(**enc).logits, y)
                     keys = list(captured)
                     grads = torch.autograd.grad(loss, [captured[k] for k in keys])
                 for (i, name), g in zip(keys, grads):
@@ -215,7 +216,7 @@ def _select_layers(model, layout: Layout, n_keep: int, train, config: PruneStruc
                 if emb is not None:
                     total += float(emb.loss(model, enc, y, reduction="sum"))
                 else:
-                    total += float(torch.nn.functional.cross_entropy(model(**enc).logits, y, reduction="sum"))
+                    total += float(label_loss(model(**enc).logits, y))
         return total / n_texts
 
     kept, rounds = list(range(len(layers))), []

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgebert import bundle, data, task_types
-from edgebert.compress import common, embedding, prune_structured, prune_unstructured, share
+from edgebert.compress import common, embedding, prune_structured, prune_unstructured, share, tagging
 from edgebert.compress.distill import DistillConfig
 from edgebert.compress.prune_structured import PruneStructuredConfig
 from edgebert.compress.prune_unstructured import PruneUnstructuredConfig
@@ -28,9 +28,22 @@ from edgebert.export.exporter import model_manifest, resolve_model_dir
 from edgebert.export.task_exports import export_task
 from edgebert.models import label2id, save_model, weights_file
 
-# The tasks whose models the stages know how to compress: classifiers (labels), and sentence-embedding models
-# (the teacher's embeddings replace the labels: compress/embedding.py).
-COMPRESSIBLE_TASKS = (task_types.SEQUENCE_CLASSIFICATION, task_types.SENTENCE_EMBEDDING)
+# The tasks whose models the stages know how to compress: classifiers (labels), sentence-embedding models
+# (the teacher's embeddings replace the labels: compress/embedding.py) and token classifiers (labels and losses
+# per word: compress/tagging.py).
+COMPRESSIBLE_TASKS = (
+    task_types.SEQUENCE_CLASSIFICATION,
+    task_types.SENTENCE_EMBEDDING,
+    task_types.TOKEN_CLASSIFICATION,
+)
+# The dev metric each task's stage records name (dev_accuracy_before/_after, ...): a fraction shown as a percentage,
+# except the embedding's cosine.
+DEV_METRICS = {
+    task_types.SEQUENCE_CLASSIFICATION: "dev_accuracy",
+    task_types.SENTENCE_EMBEDDING: embedding.DEV_METRIC,
+    task_types.TOKEN_CLASSIFICATION: tagging.DEV_METRIC,
+}
+PERCENT_METRICS = ("dev_accuracy", tagging.DEV_METRIC)
 
 STAGES = tuple(STAGE_REGISTRY)
 
@@ -139,10 +152,14 @@ class ResolvedData:
 
 
 def resolve_data(
-    model_dir: Path, dataset, text_column: str, label_column: str, unlabelled: bool = False
+    model_dir: Path, dataset, text_column: str, label_column: str, unlabelled: bool = False, tagged: bool = False
 ) -> tuple[dict[str, data.LabelledTexts] | None, dict | None]:
     """(train/dev/test splits, the task record to keep): the user's dataset split 80/10/10, else the model's task.
-    `unlabelled` (a sentence-embedding model, which only needs texts): without a dataset, Rotten Tomatoes' texts."""
+    `unlabelled` (a sentence-embedding model, which only needs texts): without a dataset, Rotten Tomatoes' texts.
+    `tagged` (a token classifier): tagged sentences instead of texts (compress/tagging.py)."""
+    if tagged:
+        tagging.check_columns(text_column, label_column)
+        return tagging.resolve_data(model_dir, dataset)  # type: ignore[return-value]
     if dataset is None and unlabelled:
         return data.split(data.load_default_dataset()), None
     if dataset is not None:  # the user's data replaces the model's task (export then needs --dataset too)
@@ -196,10 +213,13 @@ def compress_model(
     bundle.check_output_dir(out_path.absolute(), force, inputs)
     model, tokenizer = export_task(kind).load(source_dir)
     is_embedding = kind.name == task_types.SENTENCE_EMBEDDING
+    is_tagging = kind.name == task_types.TOKEN_CLASSIFICATION
     if is_embedding:
         model = model.encoder  # the stages work on the encoder; pooling and normalisation are in ctx.embedding
     if resolved is None:
-        resolved = ResolvedData(*resolve_data(source_dir, dataset, text_column, label_column, unlabelled=is_embedding))
+        resolved = ResolvedData(
+            *resolve_data(source_dir, dataset, text_column, label_column, unlabelled=is_embedding, tagged=is_tagging)
+        )
     splits, task_record = resolved.splits, resolved.task
     ctx = common.CompressContext(
         tokenizer=tokenizer,
@@ -214,8 +234,9 @@ def compress_model(
         checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
         embedding=embedding.objective(source_dir) if is_embedding else None,
+        tagging=tagging.objective(label2id(model)) if is_tagging else None,
     )
-    metric = embedding.DEV_METRIC if is_embedding else "dev_accuracy"
+    metric = DEV_METRICS[kind.name]
     if is_embedding and ctx.dev is not None:  # the intact model's dev embeddings: what dev quality compares with
         ctx.embedding.dev_reference = ctx.embedding.embed(model, tokenizer, ctx.dev.texts, recipe.max_length)
     _preflight(model, recipe, ctx)
@@ -266,6 +287,9 @@ def compress_model(
         if is_embedding:  # "accuracy" above then holds the mean dev cosine to the teacher, as dev_metric says
             manifest["dev_metric"] = metric
             manifest["embedding"] = embedding.describe(ctx.embedding)
+        if is_tagging:  # "accuracy" above then holds the dev entity F1, as dev_metric says
+            manifest["dev_metric"] = metric
+            manifest["tagging"] = tagging.describe(ctx.tagging)
         if getattr(model.config, share.CONFIG_KEY, None):
             manifest["shared_weights"] = True  # export skips the fusion that would copy shared weights
         if splits is not None and dataset is not None:
@@ -291,8 +315,9 @@ def _preflight(model, recipe: Recipe, ctx: common.CompressContext) -> None:
 
 
 def _metric_text(metric: str, value: float, named: bool = True) -> str:
-    """'dev accuracy 83.10%' (a classifier) or 'dev cosine to teacher 0.9871' (a sentence-embedding model)."""
-    text = f"{value:.2%}" if metric == "dev_accuracy" else f"{value:.4f}"
+    """'dev accuracy 83.10%' (a classifier), 'dev entity f1 88.20%' (a token classifier) or 'dev cosine to teacher
+    0.9871' (a sentence-embedding model)."""
+    text = f"{value:.2%}" if metric in PERCENT_METRICS else f"{value:.4f}"
     return f"{metric.replace('_', ' ')} {text}" if named else text
 
 
