@@ -1,10 +1,10 @@
 """Interleaved timing, the one home for it: variants take one call each in turn on the same inputs, so drift and
-neighbours' load hit all alike. Rounds come in cycles of k (k variants): a cycle is the k rotations of the order in
-turn (A B C, B C A, C A B), so every variant takes every position once per cycle and no variant always runs right
-after the same one; each cycle starts at a drawn rotation (seeded). Measured on two sessions of one int8 bundle: with
-every cycle opening A B | B A, whichever variant opened the cycles ran up to 7 % faster than the other, in 4 of 6
-session pairs; with drawn starts the ratio stayed within 1.2 % of 1 in all 12 runs. edgebert.bench.bootstrap pairs
-the samples by cycle.
+neighbours' load hit all alike. Rounds come in cycles of k (k variants): a cycle is the k rotations of one order in
+turn (A B C, B C A, C A B), so every variant takes every position once per cycle; the order and the rotation it
+starts at are drawn per cycle (seeded), so no variant always opens a cycle or always follows the same neighbour.
+Measured on two sessions of one int8 bundle: with every cycle opening A B | B A, whichever variant opened the cycles
+ran up to 7 % faster than the other, in 4 of 6 session pairs; with drawn starts the ratio stayed within 1.2 % of 1 in
+all 12 runs. edgebert.bench.bootstrap pairs the samples by cycle.
 
 Used by `edgebert bench A B --interleave` (edgebert.bench.interleave), `edgebert run`'s final comparison, and the
 scripts under benchmarks/ (compress_ab.py, peers/timing.py).
@@ -94,12 +94,11 @@ def _one_round(
     runners: Mapping[str, Runner],
     names: list[str],
     inputs: Mapping[str, dict[str, np.ndarray]],
-    shift: int,
     gap_s: float,
     keep_outputs: bool,
 ) -> dict[str, tuple[int, np.ndarray | None]]:
     out = {}
-    for name in names[shift:] + names[:shift]:
+    for name in names:  # in this round's order
         fn, x = runners[name], inputs[name]
         box: list[np.ndarray] = []
         call = (lambda: box.append(fn(x))) if keep_outputs else (lambda: fn(x))
@@ -133,16 +132,26 @@ def round_robin(
     samples: dict[str, list[int]] = {n: [] for n in names}
     outputs: dict[str, list[np.ndarray]] = {n: [] for n in names}
     k = len(names)
-    # Each cycle of k rounds puts every variant once in every position; where the cycle's rotation starts is drawn
-    # (seeded), so no variant always opens a cycle.
-    starts = np.random.default_rng(CYCLE_SEED).integers(0, k, size=iterations // k + 1)
+    # Each cycle of k rounds is the k rotations of one order, so every variant takes every position once per cycle.
+    # The order and the rotation it starts at are drawn per cycle (seeded): with one fixed order a variant would always
+    # run right after the same neighbour (and pay, or not, for that neighbour's still-spinning threads: measured, a
+    # variant that always followed a one-thread session read 12 % faster than itself), and with one fixed start the
+    # variant opening every cycle ran up to 7 % faster than its copy.
+    rng = np.random.default_rng(CYCLE_SEED)
+    cycles = [(list(rng.permutation(k)), int(rng.integers(k))) for _ in range(iterations // k + 1)]
+
+    def order(j: int) -> list[str]:
+        perm, start = cycles[j // k]
+        shift = (j + start) % k
+        return [names[v] for v in perm[shift:] + perm[:shift]]
+
     i = 0
     while i < iterations:
         load, block, started = CpuLoad(), [], time.perf_counter()
         while i + len(block) < iterations and (not block or time.perf_counter() - started < BLOCK_S):
             j = i + len(block)
             x = {n: inputs[n][j % len(inputs[n])] for n in names}
-            block.append(_one_round(runners, names, x, (j + starts[j // k]) % k, gap_s, keep_outputs))
+            block.append(_one_round(runners, order(j), x, gap_s, keep_outputs))
         others = load.stop()["others"]
         busy = others > gate.threshold
         if busy and gate.wait():
