@@ -6,6 +6,10 @@ int8, per-channel or per-tensor weights). The shipped recipes (benchmarks/recipe
 read from its file and projected onto the space; a recipe the space cannot express exactly (layer sharing,
 unstructured sparsity, a setting the space does not vary) is not a seed, and the log says why. Seeds run first,
 cheapest first (fewest distillation steps); the sampler proposes the rest.
+
+Per task: a sentence-embedding model is distilled against its own embeddings on unlabelled text, and its heads and
+FFN neurons are ranked by activation (`importance_for`: the gradient score needs labels), so a shipped recipe seeds
+its study with that score; a task compress does not support yet keeps its shape and searches quantization only.
 """
 
 from __future__ import annotations
