@@ -139,7 +139,14 @@ def search_markdown(s: dict[str, Any]) -> str:
                 "",
             ]
         if s.get("recipe"):
-            lines += ["Recipe (`edgebert compress --recipe`):", "", "```toml", s["recipe"].rstrip(), "```", ""]
+            what = (
+                "Recipe (`edgebert compress --recipe`):"
+                if s.get("compressible", True)
+                else f"Quantization (compress does not support {m['task_type']} models yet: the candidates were the "
+                "source model exported with these `[quantize]` settings; `edgebert export --target T` with a target "
+                "file holding them reproduces the bundle):"
+            )
+            lines += [what, "", "```toml", s["recipe"].rstrip(), "```", ""]
     lines += [
         "## Trials (dev split)",
         "",
@@ -213,7 +220,14 @@ def search_html(s: dict[str, Any]) -> str:
         )
         + "</ul>"
     )
-    parts.append(
-        "<p>Charts below: every finished trial on the dev split (the Pareto chart marks the front).</p></section>"
-    )
+    if m["task_type"] == "sentence-embedding":
+        parts.append(
+            "<p>Charts below: every finished trial as bench scored it, on the texts export packed (all 50 Lee "
+            "documents among them; the choice used only its 25 dev documents). The Pareto chart marks the front.</p>"
+            "</section>"
+        )
+    else:
+        parts.append(
+            "<p>Charts below: every finished trial on the dev split (the Pareto chart marks the front).</p></section>"
+        )
     return "\n".join(parts)

@@ -216,6 +216,7 @@ def finish(
         "chosen_elsewhere": chosen is not None and not chosen_here,
         "trials": rows,
         "recipe": dumps_toml(chosen["recipe"]) if chosen is not None and chosen.get("recipe") else None,
+        "compressible": search.compressible,  # False: candidates were the source model at other quantizations
         "test": {
             k: {
                 "real_p50_ms": real_p50(v),

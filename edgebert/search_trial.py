@@ -66,6 +66,12 @@ class Trials:
             trial.set_user_attr("duplicate_of", twins[0])
             self._stop(trial, 0, {}, f"a duplicate of trial {twins[0]} (the same seed, enqueued by another worker)")
         params = self.space.suggest(trial)
+        recipe = recipe_for(params, self.num_layers, seed=self.config.seed, task=self.kind.name)
+        d = self.out / "trials" / f"{trial.number:03d}"
+        d.mkdir(parents=True, exist_ok=True)
+        trial.set_user_attr("dir", str(d))
+        trial.set_user_attr("recipe", recipe)  # in the study itself: workers on other machines see it too
+        trial.set_user_attr("planned_steps", params["distill_steps"])
         # A small space (quantization only, for a task compress does not support yet) runs out: the sampler then
         # proposes a finished candidate again, which stops at once (it counts toward --trials, so the study ends).
         same = [
@@ -75,12 +81,6 @@ class Trials:
         ]
         if same:
             self._stop(trial, 0, {}, f"the same candidate as trial {same[0]}, already measured")
-        recipe = recipe_for(params, self.num_layers, seed=self.config.seed, task=self.kind.name)
-        d = self.out / "trials" / f"{trial.number:03d}"
-        d.mkdir(parents=True, exist_ok=True)
-        trial.set_user_attr("dir", str(d))
-        trial.set_user_attr("recipe", recipe)  # in the study itself: workers on other machines see it too
-        trial.set_user_attr("planned_steps", params["distill_steps"])
         self.log(f"trial {trial.number}: {params}")
         started = time.time()
         kw = {
