@@ -97,13 +97,15 @@ class Search(Baselines, Study, Trials):
     def prepare(self) -> None:
         from edgebert.compress.recipe import COMPRESSIBLE_TASKS
         from edgebert.export.exporter import resolve_model_dir
-        from edgebert.models import read_config, weights_file
 
         # Before the run dir exists: a --task that contradicts the model's head is one line, nothing written.
         self.kind = task_types.resolve(self.config.model, self.config.task)
         self.task = search_task(self.kind)
+        if self.config.model is not None:  # a model directory the task cannot read is one line, nothing written
+            self._model_facts(Path(self.config.model))
         bundle.prepare_run_dir(self.out, [self.config.model, self.config.dataset])  # parents created; inputs protected
         self.model_dir = resolve_model_dir(self.config.model, self.log, task=self.kind.name)
+        self._model_facts(self.model_dir)
         # Resolved once for the whole run: every trial's compress_model gets it (self.data) and every export its
         # evaluation (self.task.evals), instead of re-reading them.
         self.task.load(self.model_dir, self.config, self.out)
@@ -113,14 +115,6 @@ class Search(Baselines, Study, Trials):
             self.log(
                 f"compress does not support {self.kind.name} models yet: the study searches quantization settings only"
             )
-        if self.kind.name == task_types.SENTENCE_EMBEDDING:  # its encoder may sit in a module folder
-            from edgebert.compress.embedding import source_weights
-
-            weights = source_weights(self.model_dir)
-        else:
-            weights = weights_file(self.model_dir)
-        cfg = read_config(weights.parent)
-        self.num_layers = int(cfg.get("num_hidden_layers") or cfg.get("n_layers"))
         if self.config.recipes is not None and not Path(self.config.recipes).is_dir():
             raise UserError(f"--recipes {self.config.recipes} is not a directory of recipe .toml files")
         seeds, notes = shipped_seeds(
@@ -134,7 +128,7 @@ class Search(Baselines, Study, Trials):
         self.space = SearchSpace.for_model(self.num_layers, [p for _, p in seeds], compressible=self.compressible)
         self.identity = {
             "target": self.target.name,
-            "model_sha256": bundle.sha256_file(weights),
+            "model_sha256": bundle.sha256_file(self.weights),
             "dataset_sha256": self.task.digest(),
             "space_sha256": self.space.digest(),
         }
@@ -153,6 +147,19 @@ class Search(Baselines, Study, Trials):
             time.time()
         )  # the budget starts here: training the default model on first use is not the search's
         self.noise_points = self.task.noise_points()
+
+    def _model_facts(self, model_dir: Path) -> None:
+        """The weights the study is made for and the layer count its space spans."""
+        from edgebert.models import read_config, weights_file
+
+        if self.kind.name == task_types.SENTENCE_EMBEDDING:  # its encoder may sit in a module folder
+            from edgebert.compress.embedding import source_weights
+
+            self.weights = source_weights(model_dir)
+        else:
+            self.weights = weights_file(model_dir)
+        cfg = read_config(self.weights.parent)
+        self.num_layers = int(cfg.get("num_hidden_layers") or cfg.get("n_layers"))
 
     def seconds_left(self) -> float | None:
         """Seconds of the run's budget left for trials (the final bench's reserve kept back); None: unbounded."""
