@@ -31,9 +31,32 @@ def _params_text(p: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in p.items())
 
 
-def versus_fp32(drop_points: float) -> str:
-    """'0.39 points of accuracy above fp32' rather than '-0.39 points below'."""
-    return f"{abs(drop_points):.2f} points of accuracy {'below' if drop_points > 0 else 'above'} fp32"
+def metric_of(s: dict[str, Any]) -> dict[str, Any]:
+    """What the budget measures (search_tasks.describe); summaries written before task types measured accuracy."""
+    return s.get("metric") or {
+        "task_type": "sequence-classification",
+        "key": "accuracy",
+        "label": "Accuracy",
+        "unit": "points of accuracy",
+        "items": "texts",
+    }
+
+
+def versus_fp32(drop_points: float, label: str = "accuracy") -> str:
+    """'0.39 points of accuracy above fp32' rather than '-0.39 points below' (Spearman: points of Spearman x100)."""
+    from edgebert.search_tasks import _lower_first
+
+    scale = " x100" if label.startswith("Spearman") else ""
+    return (
+        f"{abs(drop_points):.2f} points of {_lower_first(label)}{scale} {'below' if drop_points > 0 else 'above'} fp32"
+    )
+
+
+def _value(m: dict[str, Any], value: float | None) -> str:
+    """A primary metric's value as the task type shows it (81.60 %, or 0.812 for a correlation)."""
+    if value is None:
+        return "—"
+    return f"{value:.2%}" if m["unit"].startswith("points of") and "x100" not in m["unit"] else f"{value:.3f}"
 
 
 def fidelity(r: dict[str, Any]) -> str:
@@ -59,7 +82,8 @@ def _confidence(s: dict[str, Any]) -> str:
 
 def search_markdown(s: dict[str, Any]) -> str:
     lines = [f"# edgebert run — {s['target']}", ""]
-    c, budget, conf = s["chosen"], s["max_accuracy_drop_points"], _confidence(s)
+    c, budget, conf, m = s["chosen"], s["max_accuracy_drop_points"], _confidence(s), metric_of(s)
+    fp32_dev = s.get("fp32_dev_value", s.get("fp32_dev_accuracy"))
     if s["proxy_latency"]:
         lines += [
             f"> Latency here is a **proxy**: {s['target']} bundles were timed on this {cpu.machine()} machine, and the "
@@ -67,11 +91,20 @@ def search_markdown(s: dict[str, Any]) -> str:
             "",
         ]
     lines += [
-        f"Budget: at most {budget:g} points below fp32, decided by the one-sided {conf} upper bound of each trial's "
-        f"accuracy drop, from a paired bootstrap over the {s['dev_size']} dev texts (fp32 dev accuracy "
-        f"{s['fp32_dev_accuracy']:.2%}). Seed {s['seed']}; study `{s['study']}` in `{s['storage']}`.",
+        f"Budget: at most {budget:g} {m['unit']} below fp32 (`--max-accuracy-drop`, on the task's primary metric, "
+        f"{m['label']}), decided by the one-sided {conf} upper bound of each trial's drop, from a paired bootstrap over "
+        f"the {s['dev_size']} dev {m['items']} (fp32 dev {m['label']} {_value(m, fp32_dev)}). "
+        f"Seed {s['seed']}; study `{s['study']}` in `{s['storage']}`.",
         "",
     ]
+    if m["task_type"] == "sentence-embedding":
+        lines += [
+            "Lee has no dev/test split: the search chose on 25 of its 50 documents (300 rated pairs) and reports on "
+            "the other 25, resampling documents (not pairs) in the bootstrap. 25 documents make wide bounds; the "
+            "final benches' Spearman below is over all 50, and latency is timed on the evaluation texts export "
+            "packed (Rotten Tomatoes' test split, or your --dataset's).",
+            "",
+        ]
     if c is None:
         k = s.get("closest")
         lines += [
@@ -99,21 +132,28 @@ def search_markdown(s: dict[str, Any]) -> str:
             t = s["test_drop"]
             lo, hi = t["interval_points"]
             lines += [
-                f"On the test split ({t['n']} texts, not seen by the search) at real lengths, batch 1: "
+                f"On the test split ({t['n']} {m['items']}, not seen by the search) at real lengths, batch 1: "
                 f"**{s['speedup_vs_int8']:.2f}× faster than the plain int8 export**, {s['speedup_vs_fp32']:.2f}× faster than fp32, "
-                f"{versus_fp32(t['drop_points'])} ({conf} interval of the drop: {lo:+.2f} to {hi:+.2f} points; "
+                f"{versus_fp32(t['drop_points'], m['label'])} ({conf} interval of the drop: {lo:+.2f} to {hi:+.2f} points; "
                 f"{'within' if t['within_budget'] else '**outside**'} the budget).",
                 "",
             ]
         if s.get("recipe"):
-            lines += ["Recipe (`edgebert compress --recipe`):", "", "```toml", s["recipe"].rstrip(), "```", ""]
+            what = (
+                "Recipe (`edgebert compress --recipe`):"
+                if s.get("compressible", True)
+                else f"Quantization (compress does not support {m['task_type']} models yet: the candidates were the "
+                "source model exported with these `[quantize]` settings; `edgebert export --target T` with a target "
+                "file holding them reproduces the bundle):"
+            )
+            lines += [what, "", "```toml", s["recipe"].rstrip(), "```", ""]
     lines += [
         "## Trials (dev split)",
         "",
         "Fidelity: distillation steps run. A trial is stopped before training when its untrained shape is no faster "
         "than one that already meets the budget, and during training when its learning curve cannot reach the budget.",
         "",
-        f"| trial | seed recipe | layers | heads cut | FFN cut | quantization | fidelity | p50 ms (real) | dev drop (pts) | {conf} bound | MB | verdict: why |",
+        f"| trial | seed recipe | layers | heads cut | FFN cut | quantization | fidelity | p50 ms (real) | dev {m['label']} drop (pts) | {conf} bound | MB | verdict: why |",
         "|---:|---|---:|---:|---:|---|---|---:|---:|---:|---:|---|",
     ]
     for r in s["trials"]:
@@ -141,7 +181,7 @@ def search_markdown(s: dict[str, Any]) -> str:
 
 
 def search_html(s: dict[str, Any]) -> str:
-    c, conf = s["chosen"], _confidence(s)
+    c, conf, m = s["chosen"], _confidence(s), metric_of(s)
     parts = [f"<section><h1>edgebert run — {html.escape(s['target'])}</h1>"]
     if s["proxy_latency"]:
         parts.append(
@@ -166,7 +206,7 @@ def search_html(s: dict[str, Any]) -> str:
             t = s["test_drop"]
             parts.append(
                 f"<p>Test split, real lengths, batch 1: {s['speedup_vs_int8']:.2f}× faster than plain int8, "
-                f"{s['speedup_vs_fp32']:.2f}× faster than fp32, {versus_fp32(t['drop_points'])} "
+                f"{s['speedup_vs_fp32']:.2f}× faster than fp32, {versus_fp32(t['drop_points'], m['label'])} "
                 f"({conf} interval {t['interval_points'][0]:+.2f} to {t['interval_points'][1]:+.2f}).</p>"
             )
         if s.get("recipe"):
@@ -180,7 +220,14 @@ def search_html(s: dict[str, Any]) -> str:
         )
         + "</ul>"
     )
-    parts.append(
-        "<p>Charts below: every finished trial on the dev split (the Pareto chart marks the front).</p></section>"
-    )
+    if m["task_type"] == "sentence-embedding":
+        parts.append(
+            "<p>Charts below: every finished trial as bench scored it, on the texts export packed (all 50 Lee "
+            "documents among them; the choice used only its 25 dev documents). The Pareto chart marks the front.</p>"
+            "</section>"
+        )
+    else:
+        parts.append(
+            "<p>Charts below: every finished trial on the dev split (the Pareto chart marks the front).</p></section>"
+        )
     return "\n".join(parts)

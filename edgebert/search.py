@@ -1,5 +1,5 @@
-"""`edgebert run`: from a model to the fastest bundle for a target that stays inside an accuracy budget, with stated
-confidence.
+"""`edgebert run`: from a model to the fastest bundle for a target that stays inside a budget on the task's primary
+metric (accuracy, entity F1, Spearman on Lee; search_tasks.py), with stated confidence.
 
 Multi-fidelity: a trial first builds its *shape* (the structured pruning and quantization settings, no training),
 exports and benches it — its latency is known in seconds, because distillation changes weights, not shapes. A
@@ -10,7 +10,7 @@ budget. Seeds (the shipped recipes, search_space.py) run first, cheapest first; 
 rest, minimizing latency with the accuracy budget as its constraint.
 
 The choice is a statement about unseen data: a candidate meets the budget only when the one-sided 90 % upper bound
-of its accuracy drop against fp32, from a paired bootstrap over the dev texts (search_stats.py), is inside it. The
+of its metric's drop against fp32, from a paired bootstrap over the dev items (search_stats.py), is inside it. The
 test split is touched only at the end, to report the chosen bundle's drop with its interval. The study lives in an
 Optuna RDB storage (SQLite in the run directory by default, PostgreSQL to share it between machines; search_storage.py)
 and records what it was made for, so a resumed run with another target, model, dataset or space is refused.
@@ -27,14 +27,16 @@ from typing import Any
 
 import numpy as np
 
-from edgebert import bundle, cpu, data, task_types
+from edgebert import bundle, cpu, task_types
 from edgebert.errors import EdgebertError, UserError
-from edgebert.search_baselines import Baselines, correct_on, real_p50, write_json_atomic
+from edgebert.search_baselines import Baselines, real_p50, write_json_atomic
 from edgebert.search_choice import choose, trial_rows
-from edgebert.search_space import SearchSpace, shipped_seeds
+from edgebert.search_space import SearchSpace, quantization_only, shipped_seeds
 from edgebert.search_stats import CONFIDENCE, paired_drop
 from edgebert.search_storage import check_identity, mask_url, scrub
 from edgebert.search_study import Study
+from edgebert.search_tasks import describe as describe_task
+from edgebert.search_tasks import search_task
 from edgebert.search_trial import Trials
 from edgebert.targets import Target, load_target
 
@@ -49,16 +51,17 @@ class RunConfig:
     dataset: str | None = None
     text_column: str = "text"
     label_column: str = "label"
-    max_accuracy_drop: float = 1.0  # points below fp32 that the 90 % bound of the dev drop may reach
+    max_accuracy_drop: float = 1.0  # points of the task's primary metric below fp32 the 90 % bound may reach
     budget_minutes: float = 12.0  # the whole run: baselines, trials and the final bench
     trials: int = 12
     storage: str | None = None
     out: str = "runs/default"
-    max_length: int = 128
+    max_length: int | None = None  # tokens per text in the bundles (None: the task's default for the model, as export)
     bench_iterations: int = 50
     study_name: str | None = None
     seed: int = 0  # pruning samples, distillation batches, the sampler, the bootstrap (the data splits stay fixed)
     recipes: str | None = None  # directory of recipe files that seed the study (default: the shipped recipes)
+    task: str | None = None  # default: what the model directory says (task_types.resolve)
 
     def __post_init__(self) -> None:
         if self.trials < 1:
@@ -92,42 +95,45 @@ class Search(Baselines, Study, Trials):
 
     # -- set-up ---------------------------------------------------------------------------------------------
     def prepare(self) -> None:
-        from edgebert.compress.recipe import ResolvedData, resolve_data
+        from edgebert.compress.recipe import COMPRESSIBLE_TASKS
         from edgebert.export.exporter import resolve_model_dir
-        from edgebert.models import read_config, weights_file
 
-        if self.config.model is not None:  # before the run dir exists: a model run cannot search is refused first
-            kind, evidence = task_types.detect(self.config.model)
-            if kind not in (None, task_types.SEQUENCE_CLASSIFICATION):
-                raise UserError(
-                    f"edgebert run searches sequence classifiers; {self.config.model} is a {kind} model ({evidence}): "
-                    "compress and export it directly (edgebert compress --recipe R.toml, edgebert export --target T)"
-                )
+        # Before the run dir exists: a --task that contradicts the model's head is one line, nothing written.
+        self.kind = task_types.resolve(self.config.model, self.config.task)
+        self.task = search_task(self.kind)
+        if self.config.model is not None:  # a model directory the task cannot read is one line, nothing written
+            self._model_facts(Path(self.config.model))
         bundle.prepare_run_dir(self.out, [self.config.model, self.config.dataset])  # parents created; inputs protected
-        self.model_dir = resolve_model_dir(self.config.model, self.log)
-        # Resolved once for the whole run: every trial's compress_model gets it (self.data) instead of re-reading it.
-        self.data = ResolvedData(
-            *resolve_data(self.model_dir, self.config.dataset, self.config.text_column, self.config.label_column)
-        )
-        splits = self.data.splits
-        if splits is None:
-            raise UserError(f"{self.model_dir} is not an edgebert task model; pass --dataset FILE with labelled texts")
-        self.splits = splits
-        cfg = read_config(self.model_dir)
-        self.num_layers = int(cfg.get("num_hidden_layers") or cfg.get("n_layers"))
+        self.model_dir = resolve_model_dir(self.config.model, self.log, task=self.kind.name)
+        self._model_facts(self.model_dir)
+        # Resolved once for the whole run: every trial's compress_model gets it (self.data) and every export its
+        # evaluation (self.task.evals), instead of re-reading them.
+        self.task.load(self.model_dir, self.config, self.out)
+        self.data, self.splits = self.task.data, self.task.splits
+        self.compressible = self.kind.name in COMPRESSIBLE_TASKS
+        if not self.compressible:  # structured so that it widens by itself once compress supports the task
+            self.log(
+                f"compress does not support {self.kind.name} models yet: the study searches quantization settings only"
+            )
         if self.config.recipes is not None and not Path(self.config.recipes).is_dir():
             raise UserError(f"--recipes {self.config.recipes} is not a directory of recipe .toml files")
-        seeds, notes = shipped_seeds(self.num_layers, Path(self.config.recipes) if self.config.recipes else None)
+        seeds, notes = shipped_seeds(
+            self.num_layers, Path(self.config.recipes) if self.config.recipes else None, self.kind.name
+        )
+        if not self.compressible:
+            seeds = [(n, p) for n, p in seeds if quantization_only(p, self.num_layers)]
         for note in notes:
             self.log(note)
         self.seeds = seeds
-        self.space = SearchSpace.for_model(self.num_layers, [p for _, p in seeds])
+        self.space = SearchSpace.for_model(self.num_layers, [p for _, p in seeds], compressible=self.compressible)
         self.identity = {
             "target": self.target.name,
-            "model_sha256": bundle.sha256_file(weights_file(self.model_dir)),
-            "dataset_sha256": "+".join(data.dataset_digest(splits[k])[:16] for k in ("train", "dev", "test")),
+            "model_sha256": bundle.sha256_file(self.weights),
+            "dataset_sha256": self.task.digest(),
             "space_sha256": self.space.digest(),
         }
+        if self.kind.name != task_types.DEFAULT:  # a classifier's identity stays what older run directories hold
+            self.identity["task_type"] = self.kind.name
         # The run directory holds baselines and trials made for one identity: re-running it with other inputs would
         # report old evidence under new names, whatever storage the study is in.
         record = self.out / "identity.json"
@@ -136,14 +142,24 @@ class Search(Baselines, Study, Trials):
         self.out.mkdir(exist_ok=True)
         if not record.is_file():
             write_json_atomic(record, self.identity)
-        self.dev_file = self.out / "dev.jsonl"
-        if not self.dev_file.is_file():
-            splits["dev"].to_jsonl(self.dev_file)
+        self.dev_file = self.task.write_dev_file(self.out)
         self.started = (
             time.time()
         )  # the budget starts here: training the default model on first use is not the search's
-        # One standard error of dev accuracy: how far one checkpoint's figure can move by chance.
-        self.noise_points = 100 * float(np.sqrt(0.25 / max(len(splits["dev"]), 1)))
+        self.noise_points = self.task.noise_points()
+
+    def _model_facts(self, model_dir: Path) -> None:
+        """The weights the study is made for and the layer count its space spans."""
+        from edgebert.models import read_config, weights_file
+
+        if self.kind.name == task_types.SENTENCE_EMBEDDING:  # its encoder may sit in a module folder
+            from edgebert.compress.embedding import source_weights
+
+            self.weights = source_weights(model_dir)
+        else:
+            self.weights = weights_file(model_dir)
+        cfg = read_config(self.weights.parent)
+        self.num_layers = int(cfg.get("num_hidden_layers") or cfg.get("n_layers"))
 
     def seconds_left(self) -> float | None:
         """Seconds of the run's budget left for trials (the final bench's reserve kept back); None: unbounded."""
@@ -162,7 +178,7 @@ class _Stored:
 
 
 class BudgetNotMet(EdgebertError):
-    """No trial stayed inside the accuracy budget with the stated confidence (the report names the closest)."""
+    """No trial stayed inside the budget with the stated confidence (the report names the closest)."""
 
     exit_code = 1
 
@@ -186,6 +202,8 @@ def finish(
     search.bench_together(bundles, paths, None)  # rebenches all when a later run chose another trial
     finals = {name: str(path) for name, path in paths.items()}
     results = {k: json.loads(Path(v).read_text()) for k, v in finals.items()}
+    dev_metric = search.task.metric("dev")
+    fp32_dev = float(dev_metric.points(search.fp32_dev_stats, np.arange(len(search.fp32_dev_stats))[None, :])[0])
     summary: dict[str, Any] = {
         "target": search.target.name,
         "proxy_latency": search.proxy,
@@ -195,19 +213,21 @@ def finish(
         "storage": mask_url(search.storage_url),
         "study": search.study_name,
         "identity": search.identity,
-        "fp32_dev_accuracy": search.base["fp32"]["dev"]["accuracy"]["accuracy"],
-        "dev_size": len(search.splits["dev"]),
-        "test_size": len(search.splits["test"]),
+        "metric": describe_task(search.kind, search.task),
+        "fp32_dev_value": fp32_dev / 100,  # the primary metric on the dev items (a fraction, or a correlation)
+        "dev_size": search.task.size("dev"),
+        "test_size": search.task.size("test"),
         "seeds": [name for name, _ in search.seeds],
         "chosen": chosen,
         "closest": closest,
         "chosen_elsewhere": chosen is not None and not chosen_here,
         "trials": rows,
         "recipe": dumps_toml(chosen["recipe"]) if chosen is not None and chosen.get("recipe") else None,
+        "compressible": search.compressible,  # False: candidates were the source model at other quantizations
         "test": {
             k: {
                 "real_p50_ms": real_p50(v),
-                "accuracy": v["accuracy"]["accuracy"],
+                "metric_value": task_types.primary_value(v["accuracy"]),
                 "model_bytes": v["size"]["model_bytes"],
             }
             for k, v in results.items()
@@ -224,13 +244,15 @@ def finish(
     }
     if chosen_here:
         t = summary["test"]
-        ref = correct_on(Path(bundles["fp32"]), search.splits["test"], final_dir / "fp32-test-correct.json")
-        cand = correct_on(
-            Path(bundles["chosen"]), search.splits["test"], final_dir / f"trial-{chosen['trial']:03d}-test-correct.json"
+        ref = search.task.stats(Path(bundles["fp32"]), "test", final_dir / "fp32-test-items.json")
+        cand = search.task.stats(
+            Path(bundles["chosen"]), "test", final_dir / f"trial-{chosen['trial']:03d}-test-items.json"
         )
-        drop = paired_drop(ref, cand, seed=search.config.seed)
+        drop = paired_drop(ref, cand, search.task.metric("test"), seed=search.config.seed)
         summary["test_drop"] = {
             "drop_points": drop.drop_points,
+            "fp32_value": _fraction(drop.reference_points),
+            "chosen_value": _fraction(drop.candidate_points),
             "interval_points": list(drop.interval_points),
             "upper_points": drop.upper_points,
             "n": drop.n,
@@ -239,6 +261,10 @@ def finish(
         summary["speedup_vs_int8"] = t["int8"]["real_p50_ms"] / t["chosen"]["real_p50_ms"]
         summary["speedup_vs_fp32"] = t["fp32"]["real_p50_ms"] / t["chosen"]["real_p50_ms"]
     return summary
+
+
+def _fraction(points: float | None) -> float | None:
+    return None if points is None else points / 100
 
 
 def run_search(config: RunConfig, log: Log | None = None, progress=None) -> dict[str, Any]:
@@ -264,7 +290,7 @@ def run_search(config: RunConfig, log: Log | None = None, progress=None) -> dict
         raise UserError(
             scrub(f"the Optuna storage {search.storage_url!r} failed: {first[:200]}", search.storage_url)
         ) from None
-    chosen, closest = choose(rows, config.max_accuracy_drop)
+    chosen, closest = choose(rows, config.max_accuracy_drop, search.task.items)
     summary = finish(search, rows, chosen, closest)
     summary.update(write_report(summary, search.out))
     if chosen is None:
@@ -272,7 +298,8 @@ def run_search(config: RunConfig, log: Log | None = None, progress=None) -> dict
             raise BudgetNotMet(f"no trial finished (see {summary['report_md']}); raise --budget-minutes or --trials")
         undecided = [r["trial"] for r in rows if r.get("verdict") == "undecided"]
         raise BudgetNotMet(
-            f"no trial is within {config.max_accuracy_drop:g} points of fp32 with {100 * CONFIDENCE:.0f} % confidence; the closest, "
+            f"no trial is within {config.max_accuracy_drop:g} {search.task.unit} of fp32 with {100 * CONFIDENCE:.0f} % "
+            f"confidence; the closest, "
             f"trial {closest['trial']} ({closest['latency_ms']:.2f} ms), is {closest['drop_points']:+.2f} points on dev "
             f"(bound {closest['upper_points']:+.2f})"
             + (f"; dev is too small to decide trials {undecided}" if undecided else "")

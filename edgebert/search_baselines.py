@@ -1,5 +1,5 @@
 """A run's measurements of one bundle: export it for the target, bench it on a split (alone or interleaved with
-others), and its per-text correctness; and the two baselines every trial is measured against (fp32, plain int8).
+others), and its per-text correctness (classification's per-item statistics; search_tasks.py has every task's); and the two baselines every trial is measured against (fp32, plain int8).
 
 `Baselines` is a part of `search.Search`: it reads the run's config, target, splits and directory from it.
 """
@@ -48,19 +48,12 @@ class Baselines:
 
     def _export(self, model_dir: Path, out: Path, quantization=None) -> Path:
         from edgebert.export.exporter import export_bundle
-        from edgebert.export.task_exports import EvalData
 
         if (out / bundle.MANIFEST).is_file():
             return out  # resumed: already exported and validated
-        dataset = None
-        # The run's data, resolved once in prepare(): validated on the test split, calibrated on dev (a user's
-        # dataset: its test split is the whole evaluation, as `export --dataset test.jsonl` would read it).
-        evals = EvalData(self.splits["test"], self.splits["dev"], split="test", task=self.data.task)
-        if self.config.dataset is not None:
-            dataset = self.out / "test.jsonl"  # bench's --dataset, and an input export must never overwrite
-            if not dataset.is_file():
-                self.splits["test"].to_jsonl(dataset)
-            evals = EvalData(self.splits["test"], self.splits["test"], split="all")
+        dataset = self.task.export_dataset  # the run's data, resolved once in prepare() (search_tasks.py)
+        if dataset is not None and not dataset.is_file():
+            self.splits["test"].to_jsonl(dataset)
         return export_bundle(
             self.target,
             model_dir,
@@ -69,7 +62,8 @@ class Baselines:
             quantization=quantization,
             max_length=self.config.max_length,
             force=True,
-            evals=evals,
+            evals=self.task.evals,
+            task=self.kind.name,
         )
 
     def bench(self, bundle_dir: Path, out: Path, dataset: Path | None) -> dict[str, Any]:
@@ -128,7 +122,8 @@ class Baselines:
         self.bench_together(named, paths, self.dev_file)
         out = {name: {"bundle": named[name], "dev": json.loads(paths[name].read_text())} for name in named}
         self.base = out
-        self.fp32_dev_correct = correct_on(
-            Path(out["fp32"]["bundle"]), self.splits["dev"], self.out / "baselines" / "fp32" / "dev-correct.json"
+        # fp32's per-item statistics on dev (per-text correctness, per-sentence entity counts, Lee embeddings)
+        self.fp32_dev_stats = self.task.stats(
+            Path(out["fp32"]["bundle"]), "dev", self.out / "baselines" / "fp32" / "dev-items.json"
         )
         return out

@@ -1,6 +1,6 @@
 """Which trial a search chooses, and why each other one lost: from the study's trials as plain records.
 
-A trial meets the budget only when the one-sided 90 % upper bound of its dev accuracy drop against fp32 (a paired
+A trial meets the budget only when the one-sided 90 % upper bound of its dev drop (the task's primary metric) against fp32 (a paired
 bootstrap, search_stats.py) is inside it; of those, the fastest wins. A trial whose observed drop is inside the budget
 but whose bound is not is *undecided*: dev is too small to say. With none meeting it, the closest is the lowest bound.
 """
@@ -47,7 +47,9 @@ def trial_rows(study) -> list[dict[str, Any]]:
     return rows
 
 
-def choose(rows: list[dict[str, Any]], budget: float) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def choose(
+    rows: list[dict[str, Any]], budget: float, items: str = "texts"
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(the fastest finished trial whose 90 % bound meets the budget, None) or (None, the closest: lowest bound).
 
     Every row gets `verdict` and `why`: the reason it was chosen or lost."""
@@ -56,11 +58,11 @@ def choose(rows: list[dict[str, Any]], budget: float) -> tuple[dict[str, Any] | 
     chosen = min(meeting, key=lambda r: (r["latency_ms"], r["trial"])) if meeting else None
     closest = None if chosen or not complete else min(complete, key=lambda r: (r["upper_points"], r["latency_ms"]))
     for r in rows:
-        r["verdict"], r["why"] = _why(r, chosen, budget)
+        r["verdict"], r["why"] = _why(r, chosen, budget, items)
     return chosen, closest
 
 
-def _why(r: dict[str, Any], chosen: dict[str, Any] | None, budget: float) -> tuple[str, str]:
+def _why(r: dict[str, Any], chosen: dict[str, Any] | None, budget: float, items: str) -> tuple[str, str]:
     pct = f"{100 * CONFIDENCE:.0f} %"
     if r["state"] == "PRUNED":
         return "stopped early", r.get("pruned_reason") or "stopped by the pruner"
@@ -86,6 +88,6 @@ def _why(r: dict[str, Any], chosen: dict[str, Any] | None, budget: float) -> tup
     if d <= budget + 1e-9:
         return "undecided", (
             f"{d:+.2f} points on dev is inside the budget but its {pct} bound ({u:+.2f}) is not: "
-            f"{r.get('dev_size')} dev texts are too few to decide"
+            f"{r.get('dev_size')} dev {items} are too few to decide"
         )
     return "outside", f"{d:+.2f} points below fp32 on dev ({pct} bound {u:+.2f}): outside the {budget:g}-point budget"

@@ -6,6 +6,10 @@ int8, per-channel or per-tensor weights). The shipped recipes (benchmarks/recipe
 read from its file and projected onto the space; a recipe the space cannot express exactly (layer sharing,
 unstructured sparsity, a setting the space does not vary) is not a seed, and the log says why. Seeds run first,
 cheapest first (fewest distillation steps); the sampler proposes the rest.
+
+Per task: a sentence-embedding model is distilled against its own embeddings on unlabelled text, and its heads and
+FFN neurons are ranked by activation (`importance_for`: the gradient score needs labels), so a shipped recipe seeds
+its study with that score; a task compress does not support yet keeps its shape and searches quantization only.
 """
 
 from __future__ import annotations
@@ -39,10 +43,13 @@ class SearchSpace:
     quantization: tuple[str, ...] = tuple(QUANTIZATION)
 
     @classmethod
-    def for_model(cls, num_layers: int, seeds: list[dict[str, Any]] = ()) -> SearchSpace:
-        """The space for a model of `num_layers` layers, widened to hold every seed's values."""
+    def for_model(cls, num_layers: int, seeds: list[dict[str, Any]] = (), compressible: bool = True) -> SearchSpace:
+        """The space for a model of `num_layers` layers, widened to hold every seed's values. `compressible` False
+        (a task compress does not support yet): quantization settings only, the model's shape kept."""
         kept = {num_layers, num_layers - 1, -(-2 * num_layers // 3), num_layers // 2, num_layers // 3}
         space = cls(layers_kept=tuple(sorted((k for k in kept if k >= 1), reverse=True)))
+        if not compressible:
+            space = cls(layers_kept=(num_layers,), heads_ratio=(0.0,), ffn_ratio=(0.0,), distill_steps=(0,))
         for seed in seeds:
             space = dataclasses.replace(space, **{k: _with(getattr(space, k), v) for k, v in seed.items()})
         return space
@@ -71,7 +78,20 @@ def _with(choices: tuple, value) -> tuple:
     return tuple(sorted((*choices, value), reverse=len(choices) > 1 and choices[0] > choices[-1]))
 
 
-def recipe_for(params: dict[str, Any], num_layers: int, seed: int = 0) -> dict[str, Any]:
+def quantization_only(params: dict[str, Any], num_layers: int | None = None) -> bool:
+    """Whether a trial's parameters keep the model whole and untrained (only its quantization varies)."""
+    return not (params["heads_ratio"] or params["ffn_ratio"] or params["distill_steps"]) and (
+        num_layers is None or params["layers_kept"] == num_layers
+    )
+
+
+def importance_for(task: str | None) -> str | None:
+    """Structured pruning's importance score for a task (None: the recipe default, "gradient"): a sentence-embedding
+    model has no labels, and the Taylor score is zero against its own embeddings (compress/embedding.py)."""
+    return "activation" if task == "sentence-embedding" else None
+
+
+def recipe_for(params: dict[str, Any], num_layers: int, seed: int = 0, task: str | None = None) -> dict[str, Any]:
     """The compress recipe a trial's parameters stand for (every stage the space does not vary at its default)."""
     recipe: dict[str, Any] = {"name": "trial", "seed": seed, "max_length": MAX_LENGTH}
     kept = params["layers_kept"]
@@ -82,6 +102,8 @@ def recipe_for(params: dict[str, Any], num_layers: int, seed: int = 0) -> dict[s
             "ffn_ratio": params["ffn_ratio"],
             "layers_ratio": layers_ratio,
         }
+        if importance_for(task):
+            recipe["prune_structured"]["importance"] = importance_for(task)
     if params["distill_steps"]:
         recipe["distill"] = {"steps": params["distill_steps"], "learning_rate": params.get("learning_rate", 2e-4)}
         if params.get("hidden_weight"):
@@ -99,14 +121,22 @@ def recipes_dir() -> Path | None:
     return found if found.is_dir() else None
 
 
-def seed_from_recipe(recipe_dict: dict[str, Any], num_layers: int) -> tuple[dict[str, Any] | None, str]:
-    """(the parameters that reproduce this recipe exactly, "") or (None, why it cannot be a seed)."""
+def seed_from_recipe(
+    recipe_dict: dict[str, Any], num_layers: int, task: str | None = None
+) -> tuple[dict[str, Any] | None, str]:
+    """(the parameters that reproduce this recipe exactly, "") or (None, why it cannot be a seed). For a task whose
+    pruning needs another importance score (importance_for), the recipe's pruning is read with that score: the same
+    shape, measured the way this task can."""
     from edgebert.compress.recipe import recipe_from_dict
 
     try:
         recipe = recipe_from_dict(recipe_dict)
     except EdgebertError as exc:
         return None, str(exc)
+    if recipe.prune_structured is not None and importance_for(task):
+        recipe = dataclasses.replace(
+            recipe, prune_structured=dataclasses.replace(recipe.prune_structured, importance=importance_for(task))
+        )
     outside = [s for s in ("share", "prune_unstructured") if getattr(recipe, s) is not None]
     if outside:
         return None, f"it uses {', '.join(outside)}, which the search space does not vary"
@@ -125,7 +155,7 @@ def seed_from_recipe(recipe_dict: dict[str, Any], num_layers: int) -> tuple[dict
         params.update(learning_rate=dist.learning_rate, hidden_weight=dist.hidden_weight)
     params["quantization"] = key
     # The projection is exact only if the recipe it stands for is the same recipe (seed and lengths aside).
-    rebuilt = recipe_from_dict(recipe_for(params, num_layers))
+    rebuilt = recipe_from_dict(recipe_for(params, num_layers, task=task))
     if ps is not None and rebuilt.prune_structured is not None:  # 0.34 and 0.333333 both remove 2 of 6 layers
         recipe = dataclasses.replace(
             recipe, prune_structured=dataclasses.replace(ps, layers_ratio=rebuilt.prune_structured.layers_ratio)
@@ -138,7 +168,9 @@ def seed_from_recipe(recipe_dict: dict[str, Any], num_layers: int) -> tuple[dict
     return params, ""
 
 
-def shipped_seeds(num_layers: int, directory: Path | None = None) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+def shipped_seeds(
+    num_layers: int, directory: Path | None = None, task: str | None = None
+) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
     """([(recipe name, parameters)] cheapest first, [notes on recipes that are not seeds]) from the recipe files."""
     from edgebert.compress.recipe import load_recipe_dict
 
@@ -152,7 +184,7 @@ def shipped_seeds(num_layers: int, directory: Path | None = None) -> tuple[list[
         except EdgebertError as exc:
             notes.append(f"recipe {path.name} is not a seed: {exc}")
             continue
-        params, why = seed_from_recipe(d, num_layers)
+        params, why = seed_from_recipe(d, num_layers, task)
         if params is None:
             notes.append(f"recipe {path.stem} is not a seed: {why}")
         else:

@@ -1,17 +1,28 @@
-"""How sure a search may be that a candidate loses at most N points against fp32: a paired bootstrap over texts.
+"""How sure a search may be that a candidate loses at most N points of the task's primary metric against fp32: a
+paired bootstrap over the task's items.
 
-Both bundles score the same texts, so what matters is the per-text difference d_i = correct_fp32_i − correct_cand_i
-(−1, 0 or +1). The accuracy drop is mean(d) in points; resampling the *texts* (with replacement, seeded) and taking
-the mean of d each time gives the sampling distribution of that drop, with the correlation between the two bundles
-kept (they are right and wrong on mostly the same texts, which makes the paired interval much narrower than two
-independent ones). The one-sided upper bound at confidence c is the c-quantile of the resampled drops: "with c
-confidence the drop on unseen texts like these is at most this". A candidate meets the budget only when that bound
-does; a candidate whose observed drop is inside the budget but whose bound is not is *undecided* — dev is too small
-(or the candidate too close to the line) to say.
+Both bundles are scored on the same items (texts for classification, sentences for NER, documents for Lee), so each
+resample draws n items with replacement (seeded) and recomputes the metric of *both* bundles on that same draw; the
+drop is the difference. That keeps the correlation between the two bundles (they are right and wrong on mostly the
+same items, which makes the paired interval much narrower than two independent ones) and needs nothing but the
+per-item statistics and the metric's aggregation (`Metric`):
+
+- accuracy: per text 1/0 (correct), aggregated as the mean;
+- entity micro-F1: per sentence (true positives, predicted entities, true entities), aggregated as 2·TP / (P + T)
+  over the summed counts — F1 of the resampled corpus, not a mean of per-sentence F1s;
+- Spearman on Lee: per document its embedding; a resample of documents keeps every pair of *distinct* documents
+  among the drawn ones (a document drawn twice is not paired with itself) and recomputes Spearman over those pairs.
+  Pairs sharing a document are not independent, so resampling documents, not pairs, is the honest unit.
+
+The one-sided upper bound at confidence c is the c-quantile of the resampled drops: "with c confidence the drop on
+unseen items like these is at most this". A candidate meets the budget only when that bound does; a candidate whose
+observed drop is inside the budget but whose bound is not is *undecided* — dev is too small (or the candidate too
+close to the line) to say.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,17 +31,66 @@ from edgebert.errors import require
 
 CONFIDENCE = 0.90  # one-sided: the choice rule
 RESAMPLES = 4000
+CHUNK_CELLS = 2_000_000  # resamples x items drawn at once (an index matrix of 16 MB)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A task's primary metric as the bootstrap needs it: `points(stats, idx)` aggregates the per-item statistics
+    `stats` (first axis: items) over each row of item indices `idx` [resamples, n], in points (x100)."""
+
+    name: str  # "accuracy", "entity_f1", "spearman": the results document's key
+    points: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _accuracy_points(stats: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    return 100.0 * stats[idx].mean(axis=1)
+
+
+def _f1_points(stats: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    tp, pred, true = np.moveaxis(stats[idx].sum(axis=1), -1, 0).astype(np.float64)
+    denom = pred + true
+    return np.where(denom > 0, 200.0 * tp / np.where(denom > 0, denom, 1.0), 0.0)
+
+
+ACCURACY = Metric("accuracy", _accuracy_points)
+ENTITY_F1 = Metric("entity_f1", _f1_points)
+
+
+def spearman_metric(ratings: np.ndarray) -> Metric:
+    """Spearman (x100) of cosine similarity against `ratings` [n, n] over the pairs of distinct documents drawn;
+    per-item statistics: the documents' embeddings [n, dim]."""
+    from edgebert.bench.embedding import l2_normalise, spearman
+
+    ratings = np.asarray(ratings, dtype=np.float64)
+
+    def points(stats: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        e = l2_normalise(stats)
+        sims = e @ e.T
+        iu = np.triu_indices(idx.shape[1], 1)
+        out = np.empty(len(idx))
+        for k, row in enumerate(idx):
+            a, b = row[iu[0]], row[iu[1]]
+            keep = a != b
+            # (i, j) and (j, i) read the same cell: a pair drawn twice must tie exactly (e @ e.T is not bit-symmetric)
+            lo, hi = np.minimum(a, b)[keep], np.maximum(a, b)[keep]
+            out[k] = 100.0 * spearman(sims[lo, hi], ratings[lo, hi])
+        return out
+
+    return Metric("spearman", points)
 
 
 @dataclass(frozen=True)
 class PairedDrop:
-    """Accuracy drop of a candidate against fp32 on the same texts, in points (positive: the candidate is worse)."""
+    """Drop of a candidate's primary metric against fp32 on the same items, in points (positive: it is worse)."""
 
     n: int
     drop_points: float  # observed
     upper_points: float  # one-sided `confidence` upper bound
     interval_points: tuple[float, float]  # two-sided `confidence` interval
     confidence: float
+    reference_points: float | None = None  # fp32's metric on these items, in points
+    candidate_points: float | None = None
 
     def verdict(self, budget_points: float) -> str:
         """'meets' (the bound is inside the budget), 'undecided' (only the observed drop is), or 'fails'."""
@@ -39,30 +99,46 @@ class PairedDrop:
         return "undecided" if self.drop_points <= budget_points + 1e-9 else "fails"
 
 
+def draws(n: int, resamples: int = RESAMPLES, seed: int = 0):
+    """The resamples' item indices, [rows, n] blocks of at most CHUNK_CELLS cells: the same for a seed, every time."""
+    rng = np.random.default_rng(seed)
+    rows = max(1, CHUNK_CELLS // max(n, 1))
+    for start in range(0, resamples, rows):
+        yield rng.integers(0, n, size=(min(rows, resamples - start), n))
+
+
 def paired_drop(
-    reference_correct, candidate_correct, confidence: float = CONFIDENCE, resamples: int = RESAMPLES, seed: int = 0
+    reference,
+    candidate,
+    metric: Metric = ACCURACY,
+    confidence: float = CONFIDENCE,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
 ) -> PairedDrop:
-    """The paired bootstrap above; `*_correct` are per-text booleans (or 0/1) over the same texts, in the same order."""
-    ref = np.asarray(reference_correct, dtype=np.int8)
-    cand = np.asarray(candidate_correct, dtype=np.int8)
-    if ref.shape != cand.shape or ref.ndim != 1 or len(ref) == 0:
-        raise ValueError(f"paired_drop needs two equal-length, non-empty vectors, got {ref.shape} and {cand.shape}")
+    """The paired bootstrap above. `reference`, `candidate`: per-item statistics over the same items in the same order
+    (per-text booleans for ACCURACY; see Metric), first axis the items."""
+    ref, cand = np.asarray(reference), np.asarray(candidate)
+    if ref.shape != cand.shape or ref.ndim < 1 or len(ref) == 0:
+        raise ValueError(
+            f"paired_drop needs two equal-shaped, non-empty item vectors, got {ref.shape} and {cand.shape}"
+        )
     if not 0.5 <= confidence < 1:
         raise ValueError(f"confidence must be in [0.5, 1), got {confidence}")
-    d = (ref - cand).astype(np.int64)
-    n = len(d)
-    # Only the counts of +1 and -1 texts matter: resample them as a multinomial (same distribution as drawing n
-    # texts with replacement, without an n x resamples index matrix).
-    counts = np.array([np.sum(d == 1), np.sum(d == -1), np.sum(d == 0)])
-    draws = np.random.default_rng(seed).multinomial(n, counts / n, size=resamples)
-    drops = 100.0 * (draws[:, 0] - draws[:, 1]) / n
+    n = len(ref)
+    if ref.dtype == bool:
+        ref, cand = ref.astype(np.int8), cand.astype(np.int8)
+    everything = np.arange(n)[None, :]
+    ref_points, cand_points = float(metric.points(ref, everything)[0]), float(metric.points(cand, everything)[0])
+    drops = np.concatenate([metric.points(ref, idx) - metric.points(cand, idx) for idx in draws(n, resamples, seed)])
     tail = (1 - confidence) / 2
     return PairedDrop(
         n=n,
-        drop_points=100.0 * float(d.mean()),
+        drop_points=ref_points - cand_points,
         upper_points=float(np.quantile(drops, confidence)),
         interval_points=(float(np.quantile(drops, tail)), float(np.quantile(drops, 1 - tail))),
         confidence=confidence,
+        reference_points=ref_points,
+        candidate_points=cand_points,
     )
 
 

@@ -1,5 +1,5 @@
-"""One trial: build its shape and bench it, distil it with checkpoints the budget pruner watches, then measure its
-accuracy drop against fp32 with a paired bootstrap on dev.
+"""One trial: build its shape and bench it, distil it with checkpoints the budget pruner watches, then measure the drop
+of the task's primary metric against fp32 with a paired bootstrap over the dev items (search_tasks.py).
 
 `Trials` is a part of `search.Search`: `objective` is what the study optimizes.
 """
@@ -10,7 +10,7 @@ import time
 
 from edgebert import bundle
 from edgebert.errors import EdgebertError, require
-from edgebert.search_baselines import correct_on, real_p50
+from edgebert.search_baselines import real_p50
 from edgebert.search_space import recipe_for
 from edgebert.search_stats import cannot_reach, paired_drop
 from edgebert.search_study import counts
@@ -66,12 +66,21 @@ class Trials:
             trial.set_user_attr("duplicate_of", twins[0])
             self._stop(trial, 0, {}, f"a duplicate of trial {twins[0]} (the same seed, enqueued by another worker)")
         params = self.space.suggest(trial)
-        recipe = recipe_for(params, self.num_layers, seed=self.config.seed)
+        recipe = recipe_for(params, self.num_layers, seed=self.config.seed, task=self.kind.name)
         d = self.out / "trials" / f"{trial.number:03d}"
         d.mkdir(parents=True, exist_ok=True)
         trial.set_user_attr("dir", str(d))
         trial.set_user_attr("recipe", recipe)  # in the study itself: workers on other machines see it too
         trial.set_user_attr("planned_steps", params["distill_steps"])
+        # A small space (quantization only, for a task compress does not support yet) runs out: the sampler then
+        # proposes a finished candidate again, which stops at once (it counts toward --trials, so the study ends).
+        same = [
+            t.number
+            for t in trial.study.get_trials(deepcopy=False)
+            if t.number < trial.number and t.state.name == "COMPLETE" and dict(t.params) == params
+        ]
+        if same:
+            self._stop(trial, 0, {}, f"the same candidate as trial {same[0]}, already measured")
         self.log(f"trial {trial.number}: {params}")
         started = time.time()
         kw = {
@@ -81,6 +90,9 @@ class Trials:
             "force": True,
             "resolved": self.data,  # the run's data, resolved once in prepare()
         }
+        if not self.compressible:
+            latency, results, final_bundle, steps_run = self._quantize_only(trial, recipe, d)
+            return self._full_fidelity(trial, params, d, None, final_bundle, results, steps_run, started)
         # 1. The shape, untrained: its latency is the candidate's, whatever distillation later does to its weights.
         shape_recipe = {k: v for k, v in recipe.items() if k != "distill"}
         if not (d / "shape-model" / bundle.MANIFEST).is_file():
@@ -88,15 +100,22 @@ class Trials:
         shape_bundle = self._export(d / "shape-model", d / "shape-bundle")
         shape_results = self.bench(shape_bundle, d / "shape-dev-results.json", self.dev_file)
         latency = real_p50(shape_results)
-        accuracy = bundle.read_manifest(d / "shape-model")["accuracy"]
+        shape_manifest = bundle.read_manifest(d / "shape-model")
+        accuracy = shape_manifest["accuracy"]
+        # The learning curve steers the pruner only when compress measures the task's primary metric while it works
+        # (accuracy; entity F1): an embedding model's dev cosine to its teacher is no forecast of its Spearman.
+        dev_metric = shape_manifest.get("dev_metric", "dev_accuracy")
+        curve = dev_metric in self.task.curve_metrics and accuracy.get("dev") is not None
         reference = accuracy["dev_source"]  # the unpruned model, same texts, same max_length: the checkpoints' zero
         trial.set_user_attr("shape_latency_ms", latency)
-        seen = {
-            0: 100 * (reference - accuracy["dev"])
-        }  # {steps run: dev points below fp32}: this trial's learning curve
-        trial.report(seen[0], 0)
+        seen: dict[int, float] = {}  # {steps run: dev points below fp32}: this trial's learning curve
+        if curve:
+            seen[0] = 100 * (reference - accuracy["dev"])
+            trial.report(seen[0], 0)
+        untrained = accuracy.get("dev")
         self.log(
-            f"trial {trial.number}: shape {latency:.2f} ms before training, dev accuracy {accuracy['dev']:.2%} untrained"
+            f"trial {trial.number}: shape {latency:.2f} ms before training"
+            + (f", {dev_metric.replace('_', ' ')} {untrained:.4f} untrained" if untrained is not None else "")
         )
         rival = self._fastest_meeting(trial.study, trial.number)
         if rival is not None and latency >= rival[1]:
@@ -121,7 +140,7 @@ class Trials:
             )
 
             def checkpoint(step: int, acc: float | None) -> None:
-                if acc is None:
+                if acc is None or not curve:
                     return
                 seen[step] = 100 * (reference - acc)
                 trial.report(seen[step], step)
@@ -147,28 +166,47 @@ class Trials:
                 if st.get("stage") == "distill"
             ]
             steps_run = ran[-1] if ran else 0
-        # 3. Full fidelity: the bundle's accuracy, paired against fp32 on the same dev texts.
-        correct = correct_on(final_bundle, self.splits["dev"], d / f"{final_bundle.name}-dev-correct.json")
-        drop = paired_drop(self.fp32_dev_correct, correct, seed=self.config.seed)
-        manifest = bundle.read_manifest(final_model)
+        return self._full_fidelity(trial, params, d, final_model, final_bundle, results, steps_run, started)
+
+    def _quantize_only(self, trial, recipe: dict, d):
+        """A candidate of a task compress cannot work on yet: the source model exported with the trial's
+        quantization settings (no shape to bench before training: there is no training)."""
+        from edgebert.compress.quantize import QuantizeConfig, settings
+        from edgebert.config import from_dict
+
+        quantization, _ = settings(from_dict(QuantizeConfig, recipe["quantize"]))
+        final_bundle = self._export(self.model_dir, d / "bundle", quantization)
+        results = self.bench(final_bundle, d / "dev-results.json", self.dev_file)
+        latency = real_p50(results)
+        trial.set_user_attr("shape_latency_ms", latency)
+        return latency, results, final_bundle, 0
+
+    def _full_fidelity(self, trial, params, d, final_model, final_bundle, results, steps_run: int, started) -> float:
+        """3. Full fidelity: the primary metric, paired against fp32 on the same dev items."""
+        stats = self.task.stats(final_bundle, "dev", d / f"{final_bundle.name}-dev-items.json")
+        drop = paired_drop(self.fp32_dev_stats, stats, self.task.metric("dev"), seed=self.config.seed)
+        manifest = bundle.read_manifest(final_model) if final_model is not None else {}
         # TPE keeps to the feasible side: a trial is feasible when its bound is inside the budget (constraint <= 0).
         trial.set_constraint("accuracy_bound", drop.upper_points - self.config.max_accuracy_drop)
         trial.set_user_attr("steps_run", steps_run)
-        trial.set_user_attr("accuracy", results["accuracy"]["accuracy"])
+        value = None if drop.candidate_points is None else drop.candidate_points / 100
+        trial.set_user_attr("accuracy", value)  # the primary metric on the dev items (a fraction, or a correlation)
         trial.set_user_attr("drop_points", drop.drop_points)
         trial.set_user_attr("upper_points", drop.upper_points)
         trial.set_user_attr("dev_size", drop.n)
         trial.set_user_attr("size_bytes", results["size"]["model_bytes"])
         trial.set_user_attr("macs_per_token", manifest.get("macs_per_token"))
         trial.set_user_attr(
-            "results", str(d / ("dev-results.json" if params["distill_steps"] else "shape-dev-results.json"))
+            "results", str(d / ("dev-results.json" if (d / "dev-results.json").is_file() else "shape-dev-results.json"))
         )
         trial.set_user_attr("bundle", str(final_bundle))
         trial.set_user_attr("seconds", round(time.time() - started, 1))
         latency = real_p50(results)
+        kind = self.kind
         self.log(
-            f"trial {trial.number}: {latency:.2f} ms (real lengths, batch 1), dev accuracy {results['accuracy']['accuracy']:.2%}, "
-            f"{drop.drop_points:+.2f} points vs fp32 (90 % bound {drop.upper_points:+.2f})"
+            f"trial {trial.number}: {latency:.2f} ms (real lengths, batch 1), dev {kind.metric_label} "
+            f"{kind.show(value)}, {drop.drop_points:+.2f} {self.task.unit} vs fp32 "
+            f"(90 % bound {drop.upper_points:+.2f})"
         )
         return latency
 

@@ -3,6 +3,7 @@ cannot reach the budget, the exit-1 path naming the closest candidate, the repor
 and a resumed run that chooses from the stored trials without redoing them."""
 
 import json
+from pathlib import Path
 
 import optuna
 import pytest
@@ -11,6 +12,7 @@ from click.testing import CliRunner
 from conftest import make_rows, write_csv
 from edgebert.cli import cli
 from edgebert.search_stats import PairedDrop
+from test_ner import tagger  # noqa: F401  (test_ner's tiny trained tagger, a module-scoped fixture)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +54,7 @@ def test_pruned_candidate_exit_1_names_the_closest_then_a_resumed_run_chooses(
     dataset = write_csv(tmp_path / "data.csv", make_rows(800, seed=3))
     # Trial 0 (no training) measures 2 points below fp32, bound 3: outside a 1-point budget, so trial 1 is not
     # stopped for speed; trial 1's checkpoints say it learns nothing (0 % dev accuracy), so the pruner stops it.
-    drop = lambda ref, cand, seed=0: PairedDrop(len(ref), 2.0, 3.0, (1.0, 3.5), 0.9)  # noqa: E731
+    drop = lambda ref, cand, metric=None, seed=0: PairedDrop(len(ref), 2.0, 3.0, (1.0, 3.5), 0.9)  # noqa: E731
     monkeypatch.setattr(search_trial, "paired_drop", drop)  # the trials' drop on dev
     monkeypatch.setattr(search, "paired_drop", drop)  # the chosen bundle's drop on test
     monkeypatch.setattr(distill, "dev_accuracy", lambda model, ctx: 0.0)
@@ -110,3 +112,111 @@ def test_pruned_candidate_exit_1_names_the_closest_then_a_resumed_run_chooses(
     lo, hi = summary["test_drop"]["interval_points"]
     assert lo <= summary["test_drop"]["drop_points"] <= hi and summary["test_drop"]["n"] == 80
     assert "**chosen**" in (out / "report.md").read_text()
+
+
+def task_run_args(model, dataset, out, seeds, *extra) -> list[str]:
+    return [
+        "run",
+        "--target",
+        "x86",
+        "--model",
+        str(model),
+        "--dataset",
+        str(dataset),
+        "--out",
+        str(out),
+        "--recipes",
+        str(seeds),
+        "--budget-minutes",
+        "10",
+        *map(str, extra),
+    ]
+
+
+def test_sentence_embedding_run_budgets_spearman_on_lee_halves(tmp_path, seeds):
+    """A tiny sentence-transformers model, pruned and distilled on unlabelled texts, chosen on 25 Lee documents and
+    reported on the other 25 (never the ones it chose on), Spearman x100 as the budget's unit."""
+    from test_embedding import build_sentence_model
+
+    model = build_sentence_model(tmp_path / "st", "mean", normalize=True, seed=1)
+    dataset = write_csv(tmp_path / "texts.csv", make_rows(800, seed=3))
+    one_seed = tmp_path / "seeds"
+    one_seed.mkdir()
+    (one_seed / "b-distilled.toml").write_text((seeds / "b-distilled.toml").read_text())  # the one that distils
+    out = tmp_path / "r"
+    result = CliRunner().invoke(
+        cli, task_run_args(model, dataset, out, one_seed, "--trials", 1, "--max-accuracy-drop", 100)
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metric"] == {
+        "task_type": "sentence-embedding",
+        "key": "spearman",
+        "label": "Spearman (Lee)",
+        "unit": "points of Spearman (Lee) x100",
+        "items": "Lee documents",
+    }
+    assert summary["dev_size"] == 25 and summary["test_size"] == 25
+    (t,) = summary["trials"]
+    assert t["seed_recipe"] == "b-distilled" and t["state"] == "COMPLETE" and t["steps_run"] == 20
+    # pruning measured by activation (gradient needs labels); distilled against the teacher's embeddings
+    assert t["recipe"]["prune_structured"]["importance"] == "activation"
+    stages = json.loads((Path(t["bundle"]).parent / "model" / "manifest.json").read_text())["stages"]
+    assert [s["stage"] for s in stages][-2:] == ["distill", "quantize"] and "dev_cosine_to_teacher_after" in stages[-2]
+    assert t["checkpoints"] == {}  # cosine to the teacher is no forecast of Spearman: no learning-curve pruning
+    if result.exit_code == 0:
+        assert summary["chosen"]["upper_points"] <= 100 and summary["test_drop"]["n"] == 25
+        ref, cand = summary["test_drop"]["fp32_value"], summary["test_drop"]["chosen_value"]
+        assert summary["test_drop"]["drop_points"] == pytest.approx(100 * (ref - cand))
+    else:
+        assert result.exit_code == 1 and "no trial is within 100 points of Spearman (Lee) x100" in result.output
+    md = (out / "report.md").read_text()
+    assert "Spearman (Lee)" in md and "25 dev Lee documents" in md and "Lee has no dev/test split" in md
+    assert "points of accuracy" not in md
+
+
+def test_token_classification_run_budgets_entity_f1_over_sentences(tmp_path, seeds, tagger):  # noqa: F811
+    """A tiny tagger on a token dataset: entity F1 on the dev sentences decides, the test sentences report. Until
+    compress supports token classification the study searches quantization settings only (and says so)."""
+    from test_ner import tagged_rows, write_rows
+
+    from edgebert.compress.recipe import COMPRESSIBLE_TASKS
+
+    rows = tagged_rows(800, seed=2)
+    for row in rows[::4]:  # a quarter of the sentences mislabelled (PER <-> LOC): an F1 the tagger cannot reach
+        row["tags"] = [t.replace("PER", "TMP").replace("LOC", "PER").replace("TMP", "LOC") for t in row["tags"]]
+    dataset = write_rows(tmp_path / "tagged.jsonl", rows)
+    out = tmp_path / "r"
+    args = task_run_args(tagger, dataset, out, seeds, "--trials", 5, "--max-accuracy-drop", 50)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code in (0, 1), result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metric"]["key"] == "entity_f1" and summary["metric"]["items"] == "sentences"
+    assert summary["dev_size"] == 80 and summary["test_size"] == 80
+    # entity F1 from the per-sentence counts the bootstrap resamples = bench's entity F1 on the same dev sentences
+    bench_dev = json.loads((out / "baselines" / "fp32" / "dev-results.json").read_text())["accuracy"]
+    assert summary["fp32_dev_value"] == pytest.approx(bench_dev["entity_f1"]) and 0.3 < bench_dev["entity_f1"] < 0.95
+    done = [t for t in summary["trials"] if t["state"] == "COMPLETE"]
+    assert done and all(t["dev_size"] == 80 for t in done)
+    if "token-classification" not in COMPRESSIBLE_TASKS:  # quantization only: 4 candidates, then repeats stop at once
+        assert all(t["params"]["layers_kept"] == 2 and t["params"]["distill_steps"] == 0 for t in summary["trials"])
+        measured = [t for t in summary["trials"] if t["state"] == "COMPLETE"]
+        assert len({t["params"]["quantization"] for t in measured}) == len(measured) <= 4
+        assert all("already measured" in t["why"] for t in summary["trials"] if t["state"] == "PRUNED")
+    if result.exit_code == 0:
+        t = summary["test_drop"]
+        assert t["n"] == 80 and t["drop_points"] == pytest.approx(100 * (t["fp32_value"] - t["chosen_value"]))
+        assert "points of entity F1" in (out / "report.md").read_text()
+    else:
+        assert "no trial is within 50 points of entity F1" in result.output
+
+
+@pytest.mark.parametrize("task", ["token-classification", "sentence-embedding"])
+def test_a_task_that_contradicts_the_model_is_one_line(tmp_path, tiny_trained_model, task):
+    out = tmp_path / "r"
+    result = CliRunner().invoke(
+        cli, ["run", "--target", "x86", "--model", str(tiny_trained_model), "--task", task, "--out", str(out)]
+    )
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: --task {task} contradicts"), result.output
+    assert not out.exists()  # refused before anything was written

@@ -161,3 +161,98 @@ def test_a_ctrl_c_inside_optunas_bookkeeping_is_still_an_interruption():
         raise ValueError("outer") from RuntimeError("inner")
     except ValueError as exc:
         assert not interrupted_by_user(exc)
+
+
+def _brute_force_drops(ref_items, cand_items, score, n: int, resamples: int, seed: int) -> np.ndarray:
+    """The bootstrap written out the slow way: for each drawn resample, rebuild both bundles' item lists and score
+    them from scratch with the metric's own reference implementation."""
+    from edgebert.search_stats import draws
+
+    rows = np.concatenate(list(draws(n, resamples, seed)))
+    return np.array([score([ref_items[i] for i in row]) - score([cand_items[i] for i in row]) for row in rows])
+
+
+def test_entity_f1_bootstrap_matches_seqeval_style_scoring_of_the_resampled_sentences():
+    """Per-sentence (TP, predicted, true) counts summed over a resample give the corpus micro-F1 of the resampled
+    sentences (a sentence drawn twice counts twice), not a mean of per-sentence F1s."""
+    from edgebert import ner_metric
+    from edgebert.search_stats import ENTITY_F1
+
+    gold = [
+        ["B-PER", "I-PER", "O"],
+        ["B-LOC", "O"],
+        ["O", "O"],
+        ["B-ORG", "I-ORG", "B-PER"],
+        ["B-MISC"],
+        ["O", "B-LOC"],
+    ]
+    ref_pred = [
+        ["B-PER", "I-PER", "O"],
+        ["B-LOC", "O"],
+        ["O", "B-PER"],
+        ["B-ORG", "I-ORG", "B-PER"],
+        ["O"],
+        ["O", "B-LOC"],
+    ]
+    cand_pred = [["B-PER", "O", "O"], ["B-LOC", "O"], ["O", "O"], ["B-ORG", "B-ORG", "B-PER"], ["B-MISC"], ["O", "O"]]
+
+    def counts(pred):
+        return np.array(
+            [
+                (
+                    len(set(ner_metric.entities(g)) & set(ner_metric.entities(p))),
+                    len(ner_metric.entities(p)),
+                    len(ner_metric.entities(g)),
+                )
+                for g, p in zip(gold, pred)
+            ]
+        )
+
+    def f1(pairs):  # pairs: [(gold tags, predicted tags)] of the resampled sentences
+        return 100 * ner_metric.entity_scores([g for g, _ in pairs], [p for _, p in pairs])["entity_f1"]
+
+    d = paired_drop(counts(ref_pred), counts(cand_pred), ENTITY_F1, resamples=400, seed=3)
+    assert d.drop_points == pytest.approx(f1(list(zip(gold, ref_pred))) - f1(list(zip(gold, cand_pred))))
+    brute = _brute_force_drops(list(zip(gold, ref_pred)), list(zip(gold, cand_pred)), f1, len(gold), 400, 3)
+    assert d.upper_points == pytest.approx(np.quantile(brute, 0.9))
+    assert d.interval_points == pytest.approx((np.quantile(brute, 0.05), np.quantile(brute, 0.95)))
+    assert d.drop_points > 0 and d.interval_points[0] < d.drop_points < d.upper_points
+
+
+def test_spearman_bootstrap_resamples_documents_and_keeps_pairs_of_distinct_ones():
+    """Spearman over the pairs among resampled documents, checked against scipy on explicitly built pair lists."""
+    from scipy.stats import spearmanr
+
+    from edgebert.bench.embedding import lee_spearman
+    from edgebert.search_stats import spearman_metric
+
+    rng = np.random.default_rng(0)
+    n = 9
+    upper = np.triu(rng.random((n, n)), 1)
+    ratings = upper + upper.T + np.eye(n)
+    ref = rng.normal(size=(n, 5))
+    cand = ref + 0.8 * rng.normal(size=(n, 5))
+
+    def rho(docs):  # docs: [(document id, its embedding)] of the resampled documents
+        sims, rated = [], []
+        for p in range(len(docs)):
+            for q in range(p + 1, len(docs)):
+                (i, a), (j, b) = sorted([docs[p], docs[q]], key=lambda doc: doc[0])
+                if i != j:  # a document drawn twice is not paired with itself
+                    sims.append(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+                    rated.append(ratings[i, j])
+        return 100 * spearmanr(sims, rated).statistic
+
+    d = paired_drop(ref, cand, spearman_metric(ratings), resamples=200, seed=1)
+    assert d.reference_points == pytest.approx(100 * lee_spearman(ref, ratings, resamples=2)["spearman"])
+    brute = _brute_force_drops(list(enumerate(ref)), list(enumerate(cand)), rho, n, 200, 1)
+    assert d.drop_points == pytest.approx(rho(list(enumerate(ref))) - rho(list(enumerate(cand))))
+    assert d.upper_points == pytest.approx(np.quantile(brute, 0.9))
+    assert d.interval_points == pytest.approx((np.quantile(brute, 0.05), np.quantile(brute, 0.95)))
+
+
+def test_accuracy_bootstrap_matches_recounting_the_resampled_texts():
+    ref, cand = vectors(40, 6, 2, both_wrong=5)
+    d = paired_drop(ref, cand, resamples=300, seed=2)
+    brute = _brute_force_drops(list(ref), list(cand), lambda xs: 100 * np.mean(xs), 40, 300, 2)
+    assert d.drop_points == pytest.approx(10.0) and d.upper_points == pytest.approx(np.quantile(brute, 0.9))
