@@ -139,14 +139,7 @@ def search_markdown(s: dict[str, Any]) -> str:
                 "",
             ]
         if s.get("recipe"):
-            what = (
-                "Recipe (`edgebert compress --recipe`):"
-                if s.get("compressible", True)
-                else f"Quantization (compress does not support {m['task_type']} models yet: the candidates were the "
-                "source model exported with these `[quantize]` settings; `edgebert export --target T` with a target "
-                "file holding them reproduces the bundle):"
-            )
-            lines += [what, "", "```toml", s["recipe"].rstrip(), "```", ""]
+            lines += ["Recipe (`edgebert compress --recipe`):", "", "```toml", s["recipe"].rstrip(), "```", ""]
     lines += [
         "## Trials (dev split)",
         "",

@@ -31,7 +31,7 @@ from edgebert import bundle, cpu, task_types
 from edgebert.errors import EdgebertError, UserError
 from edgebert.search_baselines import Baselines, real_p50, write_json_atomic
 from edgebert.search_choice import choose, trial_rows
-from edgebert.search_space import SearchSpace, quantization_only, shipped_seeds
+from edgebert.search_space import SearchSpace, shipped_seeds
 from edgebert.search_stats import CONFIDENCE, paired_drop
 from edgebert.search_storage import check_identity, mask_url, scrub
 from edgebert.search_study import Study
@@ -110,22 +110,17 @@ class Search(Baselines, Study, Trials):
         # evaluation (self.task.evals), instead of re-reading them.
         self.task.load(self.model_dir, self.config, self.out)
         self.data, self.splits = self.task.data, self.task.splits
-        self.compressible = self.kind.name in COMPRESSIBLE_TASKS
-        if not self.compressible:  # structured so that it widens by itself once compress supports the task
-            self.log(
-                f"compress does not support {self.kind.name} models yet: the study searches quantization settings only"
-            )
+        if self.kind.name not in COMPRESSIBLE_TASKS:  # every task type today; a new one must be taught to compress
+            raise UserError(f"compress does not support {self.kind.name} models, so run cannot search them")
         if self.config.recipes is not None and not Path(self.config.recipes).is_dir():
             raise UserError(f"--recipes {self.config.recipes} is not a directory of recipe .toml files")
         seeds, notes = shipped_seeds(
             self.num_layers, Path(self.config.recipes) if self.config.recipes else None, self.kind.name
         )
-        if not self.compressible:
-            seeds = [(n, p) for n, p in seeds if quantization_only(p, self.num_layers)]
         for note in notes:
             self.log(note)
         self.seeds = seeds
-        self.space = SearchSpace.for_model(self.num_layers, [p for _, p in seeds], compressible=self.compressible)
+        self.space = SearchSpace.for_model(self.num_layers, [p for _, p in seeds])
         self.identity = {
             "target": self.target.name,
             "model_sha256": bundle.sha256_file(self.weights),
@@ -223,7 +218,6 @@ def finish(
         "chosen_elsewhere": chosen is not None and not chosen_here,
         "trials": rows,
         "recipe": dumps_toml(chosen["recipe"]) if chosen is not None and chosen.get("recipe") else None,
-        "compressible": search.compressible,  # False: candidates were the source model at other quantizations
         "test": {
             k: {
                 "real_p50_ms": real_p50(v),

@@ -43,13 +43,10 @@ class SearchSpace:
     quantization: tuple[str, ...] = tuple(QUANTIZATION)
 
     @classmethod
-    def for_model(cls, num_layers: int, seeds: list[dict[str, Any]] = (), compressible: bool = True) -> SearchSpace:
-        """The space for a model of `num_layers` layers, widened to hold every seed's values. `compressible` False
-        (a task compress does not support yet): quantization settings only, the model's shape kept."""
+    def for_model(cls, num_layers: int, seeds: list[dict[str, Any]] = ()) -> SearchSpace:
+        """The space for a model of `num_layers` layers, widened to hold every seed's values."""
         kept = {num_layers, num_layers - 1, -(-2 * num_layers // 3), num_layers // 2, num_layers // 3}
         space = cls(layers_kept=tuple(sorted((k for k in kept if k >= 1), reverse=True)))
-        if not compressible:
-            space = cls(layers_kept=(num_layers,), heads_ratio=(0.0,), ffn_ratio=(0.0,), distill_steps=(0,))
         for seed in seeds:
             space = dataclasses.replace(space, **{k: _with(getattr(space, k), v) for k, v in seed.items()})
         return space
@@ -76,13 +73,6 @@ def _with(choices: tuple, value) -> tuple:
     if isinstance(value, str):
         return (*choices, value)
     return tuple(sorted((*choices, value), reverse=len(choices) > 1 and choices[0] > choices[-1]))
-
-
-def quantization_only(params: dict[str, Any], num_layers: int | None = None) -> bool:
-    """Whether a trial's parameters keep the model whole and untrained (only its quantization varies)."""
-    return not (params["heads_ratio"] or params["ffn_ratio"] or params["distill_steps"]) and (
-        num_layers is None or params["layers_kept"] == num_layers
-    )
 
 
 def importance_for(task: str | None) -> str | None:

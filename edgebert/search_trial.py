@@ -72,8 +72,8 @@ class Trials:
         trial.set_user_attr("dir", str(d))
         trial.set_user_attr("recipe", recipe)  # in the study itself: workers on other machines see it too
         trial.set_user_attr("planned_steps", params["distill_steps"])
-        # A small space (quantization only, for a task compress does not support yet) runs out: the sampler then
-        # proposes a finished candidate again, which stops at once (it counts toward --trials, so the study ends).
+        # A small space runs out: the sampler then proposes a finished candidate again, which stops at once (it
+        # counts toward --trials, so the study ends).
         same = [
             t.number
             for t in trial.study.get_trials(deepcopy=False)
@@ -90,9 +90,6 @@ class Trials:
             "force": True,
             "resolved": self.data,  # the run's data, resolved once in prepare()
         }
-        if not self.compressible:
-            latency, results, final_bundle, steps_run = self._quantize_only(trial, recipe, d)
-            return self._full_fidelity(trial, params, d, None, final_bundle, results, steps_run, started)
         # 1. The shape, untrained: its latency is the candidate's, whatever distillation later does to its weights.
         shape_recipe = {k: v for k, v in recipe.items() if k != "distill"}
         if not (d / "shape-model" / bundle.MANIFEST).is_file():
@@ -167,19 +164,6 @@ class Trials:
             ]
             steps_run = ran[-1] if ran else 0
         return self._full_fidelity(trial, params, d, final_model, final_bundle, results, steps_run, started)
-
-    def _quantize_only(self, trial, recipe: dict, d):
-        """A candidate of a task compress cannot work on yet: the source model exported with the trial's
-        quantization settings (no shape to bench before training: there is no training)."""
-        from edgebert.compress.quantize import QuantizeConfig, settings
-        from edgebert.config import from_dict
-
-        quantization, _ = settings(from_dict(QuantizeConfig, recipe["quantize"]))
-        final_bundle = self._export(self.model_dir, d / "bundle", quantization)
-        results = self.bench(final_bundle, d / "dev-results.json", self.dev_file)
-        latency = real_p50(results)
-        trial.set_user_attr("shape_latency_ms", latency)
-        return latency, results, final_bundle, 0
 
     def _full_fidelity(self, trial, params, d, final_model, final_bundle, results, steps_run: int, started) -> float:
         """3. Full fidelity: the primary metric, paired against fp32 on the same dev items."""
