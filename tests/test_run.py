@@ -61,8 +61,13 @@ def test_run_writes_report_and_keeps_every_trial(tmp_path, tiny_trained_model, r
     assert "<svg" in html and "Pareto" in html
     # each trial's distillation is bounded by what was left of the 10-minute budget when it started
     study = optuna.load_study(study_name=None, storage=f"sqlite:///{out / 'study.db'}")
-    bounds = [t.user_attrs["recipe"]["distill"]["minutes"] for t in study.trials if "distill" in t.user_attrs["recipe"]]
-    assert all(0 < m <= 10 - 1.5 for m in bounds)
+    # (a trial stopped before training, its shape no faster than one already in budget, never got a bound: on a busy
+    # machine the seed's shape can time slower than the first trial's)
+    distilling = [t.user_attrs for t in study.trials if "distill" in t.user_attrs["recipe"]]
+    assert all("minutes" in a["recipe"]["distill"] or not a.get("steps_run") for a in distilling)
+    assert all(
+        0 < a["recipe"]["distill"]["minutes"] <= 10 - 1.5 for a in distilling if "minutes" in a["recipe"]["distill"]
+    )
     # the test split is only used at the end: trials are scored on dev
     dev = json.loads((out / "trials" / "000" / "shape-dev-results.json").read_text())
     assert dev["accuracy"]["size"] == 80
