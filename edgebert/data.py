@@ -103,8 +103,12 @@ def _check_value(path: Path, n: int, column: str, value, label: bool) -> None:
         raise DatasetError(f"{path} line {n}: {column!r} holds an invalid Unicode escape (a lone surrogate)") from None
 
 
-def load_dataset(path: Path | str, text_column: str = "text", label_column: str = "label") -> LabelledTexts:
-    """Read a CSV/TSV (optionally .bz2) or JSONL file of labelled texts. Labels may be strings or integers."""
+def load_dataset(
+    path: Path | str, text_column: str = "text", label_column: str = "label", labelled: bool = True
+) -> LabelledTexts:
+    """Read a CSV/TSV (optionally .bz2) or JSONL file of labelled texts. Labels may be strings or integers.
+    `labelled=False` (texts a sentence-embedding model is distilled on): the label column is optional; without
+    it every label is the empty string."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"dataset file {path} does not exist")
@@ -124,7 +128,9 @@ def load_dataset(path: Path | str, text_column: str = "text", label_column: str 
         raise DatasetError(f"dataset {path} is not UTF-8 text; save it as UTF-8") from None
     except (csv.Error, OSError, EOFError) as exc:
         raise DatasetError(f"cannot read dataset {path}: {_one_line(exc)}") from None
-    missing = [c for c in (text_column, label_column) if c not in cols]
+    if not labelled and label_column not in cols:
+        label_column = ""  # texts only: no label column to read or check
+    missing = [c for c in (text_column, label_column) if c and c not in cols]
     if missing:
         shown = ", ".join(map(repr, cols[:20])) + (", …" if len(cols) > 20 else "")
         raise DatasetError(
@@ -134,17 +140,18 @@ def load_dataset(path: Path | str, text_column: str = "text", label_column: str 
     if numbered is not None:
         for n, row in numbered:
             for column, label in ((text_column, False), (label_column, True)):
-                if row.get(column) is not None:
+                if column and row.get(column) is not None:
                     _check_value(path, n, column, row[column], label)
     texts, labels = [], []
     for row in rows:
-        t, y = row.get(text_column), row.get(label_column)
-        if t is None or y is None or not str(t).strip() or not str(y).strip():
+        t, y = row.get(text_column), (row.get(label_column) if label_column else "")
+        if t is None or y is None or not str(t).strip() or (label_column and not str(y).strip()):
             continue  # a row without text or label (an empty CSV cell, null in JSONL) is no example
         texts.append(str(t))
         labels.append(str(y))
     if not texts:
-        raise DatasetError(f"dataset {path} has no rows with both {text_column!r} and {label_column!r}")
+        wanted = f"both {text_column!r} and {label_column!r}" if label_column else repr(text_column)
+        raise DatasetError(f"dataset {path} has no rows with {wanted}")
     return LabelledTexts(tuple(texts), tuple(labels), name=path.name)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from edgebert import bundle
 from edgebert.errors import EdgebertError, require
 from edgebert.search_baselines import real_p50
@@ -17,6 +19,28 @@ from edgebert.search_study import counts
 
 TRIAL_TAIL_S = 60  # a trial's export (with parity) and dev-split bench, after its distillation
 CHECKPOINTS = 4  # accuracy checkpoints per distillation (the last one is the finished model)
+
+
+def distill_rate(manifest: dict) -> float | None:
+    """Seconds per distillation step per million multiply-accumulates per token, from a distilled model's manifest
+    (the teacher's one-off outputs left out: they are cached for later trials); None when it did not distil."""
+    macs = manifest.get("macs_per_token")
+    for st in reversed(manifest.get("stages", [])):
+        result = st.get("result") or {}
+        if st.get("stage") == "distill" and result.get("steps_run") and macs:
+            seconds = st["seconds"] - (result.get("teacher_seconds") or 0.0)
+            return max(seconds, 0.0) / result["steps_run"] / (macs / 1e6)
+    return None
+
+
+def distill_need(rates: list[float], steps: int, macs_per_token: int | None) -> float | None:
+    """Seconds a distillation of `steps` steps of a model of `macs_per_token` should take, at the median rate this
+    study measured (None: nothing measured yet). Scaling by MACs per token is an approximation (the embedding
+    lookup, the optimizer and the checkpoints do not shrink with the matrices), good enough to tell a 300-step
+    candidate that fits from a 1500-step one that cannot."""
+    if not rates or not steps or not macs_per_token:
+        return None
+    return float(np.median(rates)) * steps * macs_per_token / 1e6
 
 
 class Trials:
@@ -128,6 +152,24 @@ class Trials:
         if params["distill_steps"]:
             # 2. Distillation from the unpruned model, checked at checkpoints against the budget.
             left = self.seconds_left()
+            # Cheap candidates first, expensive ones only when they can finish: a distillation the time left cannot
+            # hold would end cut short, at a learning rate its schedule had not yet decayed, so it is not started;
+            # its time goes to candidates that fit.
+            rates = [
+                t.user_attrs["distill_rate"]
+                for t in trial.study.get_trials(deepcopy=False)
+                if t.user_attrs.get("distill_rate")
+            ]
+            need = distill_need(rates, params["distill_steps"], shape_manifest.get("macs_per_token"))
+            if left is not None and need is not None and need > left - TRIAL_TAIL_S:
+                self._stop(
+                    trial,
+                    0,
+                    seen,
+                    f"stopped before training: its {params['distill_steps']} distillation steps need about "
+                    f"{need / 60:.1f} min at the rate measured in this study, {max(left - TRIAL_TAIL_S, 0) / 60:.1f} "
+                    "min are left",
+                )
             distil = dict(recipe["distill"], teacher=str(self.model_dir))
             if left is not None:  # bounded so the trial ends inside the run's budget; the manifest says what stopped it
                 distil["minutes"] = round(max(left - TRIAL_TAIL_S, 30) / 60, 2)
@@ -163,6 +205,9 @@ class Trials:
                 if st.get("stage") == "distill"
             ]
             steps_run = ran[-1] if ran else 0
+            rate = distill_rate(bundle.read_manifest(final_model))
+            if rate is not None:
+                trial.set_user_attr("distill_rate", rate)
         return self._full_fidelity(trial, params, d, final_model, final_bundle, results, steps_run, started)
 
     def _full_fidelity(self, trial, params, d, final_model, final_bundle, results, steps_run: int, started) -> float:

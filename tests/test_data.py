@@ -108,3 +108,16 @@ def test_split_is_seeded_disjoint_and_complete():
     sizes = {k: len(v) for k, v in s1.items()}
     assert sizes == {"train": 80, "dev": 10, "test": 10}
     assert len(set(s1["train"].texts) | set(s1["dev"].texts) | set(s1["test"].texts)) == 100
+
+
+def test_texts_only_when_unlabelled(tmp_path):
+    """A sentence-embedding model is distilled on texts alone: the label column may be missing, never the text."""
+    path = write_jsonl(tmp_path / "t.jsonl", [{"text": "news of the day"}, {"text": "  "}, {"text": "a film"}])
+    d = load_dataset(path, labelled=False)
+    assert d.texts == ("news of the day", "a film") and d.labels == ("", "")
+    with pytest.raises(DatasetError, match="no column 'label'"):
+        load_dataset(path)  # a labelled load still needs it
+    with pytest.raises(DatasetError, match="no column 'body'"):
+        load_dataset(path, text_column="body", labelled=False)
+    labelled = write_jsonl(tmp_path / "l.jsonl", [{"text": "a", "label": "x"}, {"text": "b", "label": None}])
+    assert load_dataset(labelled, labelled=False).texts == ("a",)  # a label column that is there is still read

@@ -133,3 +133,17 @@ def test_a_teacher_that_is_not_a_sentence_model_is_one_line(tmp_path, teacher, s
     result = run_cli("compress", "--model", teacher, "--dataset", sentence_data, *args)
     assert result.exit_code != 0 and len(result.output.strip().splitlines()) == 1, result.output
     assert "modules.json is missing" in result.output and not (tmp_path / "c").exists()
+
+
+def test_an_embedding_model_compresses_on_texts_without_labels(tmp_path, teacher, sentence_data):  # noqa: F811
+    """Distillation needs only texts: a JSONL with a text column and nothing else is a dataset here."""
+    from edgebert.data import load_dataset
+
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text("".join(json.dumps({"text": t}) + "\n" for t in load_dataset(sentence_data).texts))
+    out = tmp_path / "c"
+    args = ["--prune-ffn-ratio", "0.5", "--prune-importance", "activation", "--prune-samples", "32"]
+    result = run_cli("compress", "--model", teacher, "--dataset", texts, *args, "--distill-steps", "3", "--out", out)
+    assert result.exit_code == 0, result.output
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["shape"]["ffn"] == [32, 32] and m["stages"][-1]["stage"] == "distill"

@@ -219,3 +219,58 @@ def test_a_task_that_contradicts_the_model_is_one_line(tmp_path, tiny_trained_mo
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: --task {task} contradicts"), result.output
     assert not out.exists()  # refused before anything was written
+
+
+def test_a_distillation_the_time_left_cannot_hold_is_not_started(tmp_path, tiny_trained_model, monkeypatch):
+    """Trial 0 distils and records its step rate; trial 1's distillation, at that rate, would not fit the time left
+    (the estimate is scaled up here, as a longer candidate on a busier machine would be): it stops before training,
+    and the report says why."""
+    import edgebert.search_trial as search_trial
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "a.toml").write_text(
+        '[prune_structured]\nffn_ratio = 0.5\n[distill]\nsteps = 8\n[quantize]\nmode = "dynamic"\n'
+    )
+    (seeds / "b.toml").write_text(
+        '[prune_structured]\nheads_ratio = 0.5\n[distill]\nsteps = 16\n[quantize]\nmode = "dynamic"\n'
+    )
+    outside = lambda ref, cand, metric=None, seed=0: PairedDrop(len(ref), 2.0, 3.0, (1.0, 3.5), 0.9)  # noqa: E731
+    monkeypatch.setattr(search_trial, "paired_drop", outside)  # trial 0 does not meet the budget: no speed stop
+    asked = []
+
+    def scaled(rates, steps, macs):
+        asked.append((list(rates), steps))
+        real = search_trial.distill_need.__wrapped__(rates, steps, macs)
+        return None if real is None else real * 1e6
+
+    scaled.__wrapped__ = search_trial.distill_need
+    monkeypatch.setattr(search_trial, "distill_need", scaled)
+    dataset = write_csv(tmp_path / "data.csv", make_rows(800, seed=3))
+    out = tmp_path / "r"
+    result = CliRunner().invoke(cli, task_run_args(tiny_trained_model, dataset, out, seeds, "--trials", 2))
+    assert result.exit_code == 1, result.output  # trial 0 is outside the budget, trial 1 never trained
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{out / 'study.db'}")
+    t0, t1 = study.trials
+    assert t0.state.name == "COMPLETE" and t0.user_attrs["steps_run"] == 8 and t0.user_attrs["distill_rate"] > 0
+    assert asked == [([], 8), ([t0.user_attrs["distill_rate"]], 16)]  # trial 1 was judged by trial 0's rate
+    assert t1.state.name == "PRUNED" and t1.user_attrs["pruned_at_step"] == 0
+    assert "16 distillation steps need about" in t1.user_attrs["pruned_reason"]
+    assert not (out / "trials" / "001" / "model").exists()  # no distillation ran
+    assert "16 distillation steps need about" in (out / "report.md").read_text()
+
+
+def test_distill_rate_and_need():
+    from edgebert.search_trial import distill_need, distill_rate
+
+    manifest = {
+        "macs_per_token": 2_000_000,
+        "stages": [
+            {"stage": "prune_structured", "seconds": 3.0, "result": {}},
+            {"stage": "distill", "seconds": 110.0, "result": {"steps_run": 100, "teacher_seconds": 10.0}},
+        ],
+    }
+    assert distill_rate(manifest) == pytest.approx(0.5)  # (110 - 10) s / 100 steps / 2 M MACs
+    assert distill_rate({"macs_per_token": 1, "stages": [{"stage": "quantize", "seconds": 0.0}]}) is None
+    assert distill_need([0.5, 0.4, 2.0], 300, 4_000_000) == pytest.approx(0.5 * 300 * 4)  # the median rate
+    assert distill_need([], 300, 4_000_000) is None and distill_need([0.5], 0, 4_000_000) is None

@@ -155,7 +155,8 @@ def resolve_data(
     model_dir: Path, dataset, text_column: str, label_column: str, unlabelled: bool = False, tagged: bool = False
 ) -> tuple[dict[str, data.LabelledTexts] | None, dict | None]:
     """(train/dev/test splits, the task record to keep): the user's dataset split 80/10/10, else the model's task.
-    `unlabelled` (a sentence-embedding model, which only needs texts): without a dataset, Rotten Tomatoes' texts.
+    `unlabelled` (a sentence-embedding model, which only needs texts): without a dataset, Rotten Tomatoes' texts;
+    a dataset needs only its text column.
     `tagged` (a token classifier): tagged sentences instead of texts (compress/tagging.py)."""
     if tagged:
         tagging.check_columns(text_column, label_column)
@@ -163,7 +164,7 @@ def resolve_data(
     if dataset is None and unlabelled:
         return data.split(data.load_default_dataset()), None
     if dataset is not None:  # the user's data replaces the model's task (export then needs --dataset too)
-        return data.split(data.load_dataset(dataset, text_column, label_column)), None
+        return data.split(data.load_dataset(dataset, text_column, label_column, labelled=not unlabelled)), None
     task = model_manifest(model_dir).get("task")
     if task and task.get("name") == "rotten-tomatoes":
         return data.split(data.load_default_dataset(), seed=task.get("split_seed", data.SPLIT_SEED)), task
