@@ -46,7 +46,7 @@ def write_json_atomic(path: Path, value: Any) -> None:
 class Baselines:
     """Export and bench for one run directory (a part of `Search`)."""
 
-    def _export(self, model_dir: Path, out: Path, quantization=None) -> Path:
+    def _export(self, model_dir: Path, out: Path, quantization=None, timing_only: bool = False) -> Path:
         from edgebert.export.exporter import export_bundle
 
         if (out / bundle.MANIFEST).is_file():
@@ -64,6 +64,7 @@ class Baselines:
             force=True,
             evals=self.task.evals,
             task=self.kind.name,
+            timing_only=timing_only,
         )
 
     def bench(self, bundle_dir: Path, out: Path, dataset: Path | None) -> dict[str, Any]:

@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import pytest
@@ -110,6 +111,13 @@ def test_parity_failure_is_typed_and_leaves_no_bundle(tmp_path, tiny_trained_mod
     with pytest.raises(ParityError, match=r"failed parity on 160 sentences .*max \|logit diff\|"):
         export_bundle(str(path), tiny_trained_model, tmp_path / "b", dataset=tiny_dataset, max_length=32)
     assert [p.name for p in tmp_path.iterdir()] == ["strict.toml"]
+    # A bundle made only to be timed (edgebert run's untrained shapes) records the miss instead of stopping
+    out = export_bundle(
+        str(path), tiny_trained_model, tmp_path / "t", dataset=tiny_dataset, max_length=32, timing_only=True
+    )
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["timing_only"] is True and m["parity"]["passed"] is False
+    assert "failed parity on 160 sentences" in m["parity"]["error"]
 
 
 def test_ctrl_c_during_export_leaves_no_bundle(tmp_path, tiny_trained_model, tiny_dataset, monkeypatch):

@@ -90,14 +90,15 @@ def test_pruned_candidate_exit_1_names_the_closest_then_a_resumed_run_chooses(
     t0, t1 = study.trials
     assert (t0.user_attrs["seed_recipe"], t1.user_attrs["seed_recipe"]) == ("a-untrained", "b-distilled")
     assert t0.state.name == "COMPLETE" and t0.user_attrs["upper_points"] == 3.0
-    assert t1.state.name == "PRUNED" and t1.user_attrs["pruned_at_step"] == 5  # 20 steps, 4 checkpoints
-    assert sorted(t1.intermediate_values) == [0, 5] and t1.intermediate_values[5] == pytest.approx(100.0)
+    # 20 steps, 4 checkpoints; the pruner decides from the second checkpoint after training began
+    assert t1.state.name == "PRUNED" and t1.user_attrs["pruned_at_step"] == 10
+    assert sorted(t1.intermediate_values) == [0, 5, 10] and t1.intermediate_values[10] == pytest.approx(100.0)
     assert "shape_latency_ms" in t1.user_attrs  # its latency was known before any training
     summary = json.loads((out / "summary.json").read_text())
     assert summary["chosen"] is None and summary["closest"]["trial"] == 0
     md = (out / "report.md").read_text()
     assert "**No trial meets the budget** (exit code 1)" in md
-    assert "stopped at step 5 of 20" in md and "**stopped early**" in md and "**outside**" in md
+    assert "stopped at step 10 of 20" in md and "**stopped early**" in md and "**outside**" in md
 
     # Resumed with a budget trial 0 meets: nothing is re-run, trial 0 is chosen and shown on the test split.
     stamp = (out / "trials" / "000" / "shape-dev-results.json").stat().st_mtime_ns
@@ -274,3 +275,45 @@ def test_distill_rate_and_need():
     assert distill_rate({"macs_per_token": 1, "stages": [{"stage": "quantize", "seconds": 0.0}]}) is None
     assert distill_need([0.5, 0.4, 2.0], 300, 4_000_000) == pytest.approx(0.5 * 300 * 4)  # the median rate
     assert distill_need([], 300, 4_000_000) is None and distill_need([0.5], 0, 4_000_000) is None
+
+
+def test_a_shape_that_misses_parity_untrained_is_still_timed_and_distilled(
+    tmp_path, tiny_trained_model, seeds, monkeypatch
+):
+    """An untrained pruned shape's logits are near ties that int8 flips: its parity miss must not end a trial that
+    will be distilled (measured: 4 of 7 trials of one real run were lost that way, the fast-x86 seed among them).
+    The distilled model's own export is still checked, and a candidate without training still needs parity."""
+    import inspect
+
+    import edgebert.compress.distill as distill
+    import edgebert.search_trial as search_trial
+    from edgebert.errors import ParityError
+    from edgebert.export.task_exports import SequenceClassificationExport
+
+    real = SequenceClassificationExport.parity
+    missed = []
+
+    def strict_for_shapes(self, reference, got, tgt, what):
+        if inspect.stack()[1].frame.f_locals.get("timing_only"):
+            missed.append(what)
+            raise ParityError(f"{what} failed parity (simulated)")
+        return real(self, reference, got, tgt, what)
+
+    monkeypatch.setattr(SequenceClassificationExport, "parity", strict_for_shapes)
+    outside = lambda ref, cand, metric=None, seed=0: PairedDrop(len(ref), 2.0, 3.0, (1.0, 3.5), 0.9)  # noqa: E731
+    monkeypatch.setattr(search_trial, "paired_drop", outside)  # trial 0 does not meet the budget: no speed stop
+    monkeypatch.setattr(distill, "dev_accuracy", lambda model, ctx: 1.0)  # a curve the pruner lets through
+    dataset = write_csv(tmp_path / "data.csv", make_rows(800, seed=3))
+    out = tmp_path / "r"
+    result = CliRunner().invoke(cli, task_run_args(tiny_trained_model, dataset, out, seeds, "--trials", 2))
+    assert result.exit_code == 1, result.output
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{out / 'study.db'}")
+    t0, t1 = study.trials
+    assert t0.state.name == "COMPLETE" and t1.state.name == "COMPLETE" and t1.user_attrs["steps_run"] == 20
+    assert len(missed) == 1  # only the distilled seed's shape was exported for timing only
+    shape = json.loads((out / "trials" / "001" / "shape-bundle" / "manifest.json").read_text())
+    final = json.loads((out / "trials" / "001" / "bundle" / "manifest.json").read_text())
+    assert shape["timing_only"] and shape["parity"]["passed"] is False and "simulated" in shape["parity"]["error"]
+    assert final["parity"]["passed"] and "timing_only" not in final
+    untrained = json.loads((out / "trials" / "000" / "shape-bundle" / "manifest.json").read_text())
+    assert untrained["parity"]["passed"] and "timing_only" not in untrained  # a candidate without training

@@ -69,7 +69,9 @@ def test_paired_drop_rejects_unpaired_input():
     [
         ({0: 12.0}, 1000, None),  # one point: no rate yet
         ({0: 12.0, 250: 6.0}, 1000, None),  # 2.4 points per 100 steps: could reach 0
-        ({0: 12.0, 250: 11.5}, 1000, "stopped at step 250 of 1000"),  # 0.2 per 100 steps: 10 points left at the end
+        ({0: 12.0, 250: 11.5}, 1000, None),  # one checkpoint after the warm-up's interval: no decision yet
+        ({0: 12.0, 250: 12.9}, 1000, None),  # a dip in the first interval (warm-up) does not end it either
+        ({0: 12.0, 250: 11.8, 500: 11.5}, 1000, "stopped at step 500 of 1000"),  # 0.12 per 100 steps: 10.9 at the end
         ({0: 12.0, 250: 6.0, 500: 6.2}, 1000, "stopped at step 500 of 1000"),  # no longer improving, far outside
         ({0: 12.0, 250: 6.0, 500: 2.4}, 1000, None),  # within the noise margin of the budget
         ({0: 12.0, 1000: 11.0}, 1000, None),  # finished: nothing left to stop
@@ -90,6 +92,8 @@ def test_the_pruner_answers_should_prune_from_the_reported_curve():
     stopped.report(10.0, 0)
     assert not stopped.should_prune()
     stopped.report(9.8, 100)
+    assert not stopped.should_prune()  # one checkpoint after training began: no trend yet
+    stopped.report(9.7, 200)
     assert stopped.should_prune()
     learning = study.ask()
     learning.set_user_attr("planned_steps", 400)

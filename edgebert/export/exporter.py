@@ -17,7 +17,7 @@ import numpy as np
 
 from edgebert import bundle, task_types
 from edgebert.architectures import architecture
-from edgebert.errors import UserError
+from edgebert.errors import ParityError, UserError
 from edgebert.export.task_exports import EvalData, export_task, model_manifest
 from edgebert.targets import QuantizationSettings, Target, load_target
 
@@ -63,6 +63,7 @@ def export_bundle(
     log: Log | None = None,
     task: str | None = None,
     evals: EvalData | None = None,
+    timing_only: bool = False,
 ) -> Path:
     """Export, validate and write a bundle; returns its path.
 
@@ -71,6 +72,10 @@ def export_bundle(
     `max_length` None: the task's default for the model (128; a sentence-transformers model's max_seq_length).
     `evals`: the evaluation data the caller already holds (`edgebert run` resolves its data once and passes it to
     every export); None: resolved here from the model directory or `dataset`.
+    `timing_only`: a bundle made only to be timed (edgebert run's untrained shapes, whose weights distillation is about
+    to change): parity still runs and is recorded, but a miss is recorded (`parity.passed` false, `timing_only` true)
+    instead of stopping the export. An untrained pruned model's logits are near ties, so int8 flips its labels
+    wherever it is timed; what its distilled weights do is checked when they are exported.
     """
     from edgebert.models import count_parameters
 
@@ -164,8 +169,15 @@ def export_bundle(
         manifest["files"] = bundle.file_hashes(tmp)  # the runtime opens only listed files (write_manifest refreshes it)
         runner = make_runner(tmp, manifest, trust_torchscript=True)  # the TorchScript this export just traced
         got = handler.bundle_outputs(runner, Encoder(tmp, manifest), evals)
-        result = handler.parity(reference, got, tgt, f"{tgt.name} {fmt} {tgt.precision} export")
-        manifest["parity"] = result.to_dict()
+        try:
+            result = handler.parity(reference, got, tgt, f"{tgt.name} {fmt} {tgt.precision} export")
+            manifest["parity"] = result.to_dict()
+        except ParityError as exc:
+            if not timing_only:
+                raise
+            result, manifest["parity"] = None, {"passed": False, "error": str(exc)}
+        if timing_only:
+            manifest["timing_only"] = True
         manifest["reference"] = {
             "dataset": evals.evaluation.name,
             "file": "eval.jsonl",
@@ -176,7 +188,7 @@ def export_bundle(
         }
         manifest["export_seconds"] = round(time.time() - started, 1)
         bundle.write_manifest(tmp, manifest)
-        log(f"parity passed: {handler.passed_line(result)}")
+        log(f"parity passed: {handler.passed_line(result)}" if result else "parity missed (a bundle for timing only)")
     return out_path
 
 
