@@ -150,7 +150,7 @@ def cannot_reach(intermediate: dict[int, float], planned_steps: int, budget: flo
     is an optimistic forecast; `margin` (one standard error of dev accuracy) keeps a noisy checkpoint from ending it.
     It needs two checkpoints after training began: the first interval holds the learning-rate warm-up, where dev
     accuracy can dip before it climbs (measured: the heads-ffn-int8 seed went from 5.0 to 5.9 points below fp32 in its
-    first 75 steps with one seed, and from 5.3 to 3.1 with another, ending at 0.6)."""
+    first 75 steps with one seed, and from 5.3 to 3.1 with another, finishing 0.1 above fp32)."""
     steps = sorted(intermediate)
     if len([s for s in steps if s > 0]) < 2 or steps[-1] >= planned_steps:
         return None
