@@ -201,13 +201,10 @@ class Trials:
                 )
             final_bundle = self._export(final_model, d / "bundle")
             results = self.bench(final_bundle, d / "dev-results.json", self.dev_file)
-            ran = [
-                st["result"]["steps_run"]
-                for st in bundle.read_manifest(final_model).get("stages", [])
-                if st.get("stage") == "distill"
-            ]
+            distilled = bundle.read_manifest(final_model)
+            ran = [st["result"]["steps_run"] for st in distilled.get("stages", []) if st.get("stage") == "distill"]
             steps_run = ran[-1] if ran else 0
-            rate = distill_rate(bundle.read_manifest(final_model))
+            rate = distill_rate(distilled)
             if rate is not None:
                 trial.set_user_attr("distill_rate", rate)
         return self._full_fidelity(trial, params, d, final_model, final_bundle, results, steps_run, started)
