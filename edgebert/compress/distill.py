@@ -219,7 +219,9 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
     teacher_seconds = time.time() - started
 
     torch.manual_seed(ctx.seed)
-    optim = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
+    # fused: the same AdamW update in one kernel; on 2 cores the unfused step over a MiniLM's 22.7M parameters took
+    # 106 ms of a ~400 ms distillation step, fused 12 ms (the word embeddings alone are half the parameters)
+    optim = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01, fused=True)
     warmup = max(1, int(config.warmup_ratio * config.steps))
     sched = warmup_linear_decay(optim, warmup, config.steps)
     T, deadline = config.temperature, (started + 60 * config.minutes) if config.minutes else None
