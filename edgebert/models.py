@@ -74,6 +74,9 @@ def check_weights(model_dir: Path) -> None:
             ) from None
 
 
+HEAD_INIT_SEED = 0  # the seed of a new task head's initial weights (load_classifier with num_labels)
+
+
 def load_classifier(
     model_dir: Path | str, num_labels: int | None = None, auto_class: str = "AutoModelForSequenceClassification"
 ):
@@ -91,8 +94,12 @@ def load_classifier(
     kwargs: dict[str, Any] = {"use_safetensors": True, "local_files_only": True}
     if num_labels is not None:
         kwargs["num_labels"] = num_labels
+    torch = require("torch")
     try:
-        with _quiet_loading(config, new_head=num_labels is not None):
+        # A new head is drawn from torch's global generator: seeded here (and the caller's generator left as it was),
+        # or every process would start the default task's fine-tune from another head and train another model.
+        with _quiet_loading(config, new_head=num_labels is not None), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(HEAD_INIT_SEED)
             model, info = getattr(transformers, auto_class).from_pretrained(
                 str(model_dir), output_loading_info=True, **kwargs
             )

@@ -134,7 +134,7 @@ def _cache_key(encoder_sha: str, cfg: tasks.TrainConfig) -> str:
             "data": ner_data.CONLL_SHA256,
             "labels": ner_data.CONLL_LABELS,
             "train": asdict(cfg),
-            "recipe": 2,
+            "recipe": 3,  # 3: the new head is seeded (before, each process drew another one)
             **tasks.kernel_family(),
         },
         sort_keys=True,

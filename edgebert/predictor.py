@@ -144,6 +144,11 @@ def load(bundle: str | os.PathLike[str], *, threads: int | None = None) -> Predi
 
     bundle_dir = Path(bundle)
     manifest = check_bundle(bundle_dir)
+    if manifest.get("timing_only") and not (manifest.get("parity") or {}).get("passed"):
+        raise BundleError(
+            f"{bundle_dir} was exported for timing only and failed parity, so it does not predict what its source "
+            "does; load the trial's distilled bundle (trials/NNN/bundle) or export the model again"
+        )
     task = task_types.of_manifest(manifest).name
     if task not in TASKS:
         raise BundleError(f"{bundle_dir} is a {task!r} bundle; this edgebert runs {', '.join(TASKS)} bundles only")

@@ -57,7 +57,7 @@ def _cache_key(encoder_sha: str, cfg: TrainConfig) -> str:
             "data": data.DEFAULT_DATA_SHA256,
             "split": [data.SPLIT_SEED, data.SPLIT_FRACTIONS],
             "train": asdict(cfg),
-            "recipe": 2,
+            "recipe": 3,  # 3: the new head is seeded (before, each process drew another one)
             **kernel_family(),
         },
         sort_keys=True,

@@ -118,6 +118,16 @@ def test_parity_failure_is_typed_and_leaves_no_bundle(tmp_path, tiny_trained_mod
     m = json.loads((out / "manifest.json").read_text())
     assert m["timing_only"] is True and m["parity"]["passed"] is False
     assert "failed parity on 160 sentences" in m["parity"]["error"]
+    # ... which bench says when it times it, and which is never loaded to predict
+    from edgebert import predictor
+    from edgebert.bench.plan import check_bundle
+    from edgebert.errors import BundleError
+
+    warnings: list[str] = []
+    check_bundle(out, warnings)
+    assert any("exported for timing only" in w for w in warnings)
+    with pytest.raises(BundleError, match="exported for timing only and failed parity"):
+        predictor.load(out)
 
 
 def test_ctrl_c_during_export_leaves_no_bundle(tmp_path, tiny_trained_model, tiny_dataset, monkeypatch):

@@ -20,6 +20,11 @@ from edgebert.manifest import parse_bundle_manifest
 from edgebert.runtime import UNTRUSTED_TORCHSCRIPT, check_threads
 
 DEFAULT_BATCH_SIZES = (1, 8)
+# edgebert run exports each trial's untrained shape only to time it (search_trial.py); its parity miss is recorded
+TIMING_ONLY = (
+    "{bundle_dir} was exported for timing only (an untrained shape from edgebert run) and failed parity: its "
+    "outputs are not its source model's; its latency is valid, its accuracy is not the candidate's"
+)
 
 
 DEFAULT_SEQ_LEN = 32  # with the bundle's max length: a short and a full-length figure
@@ -49,6 +54,8 @@ def check_bundle(bundle_dir: Path, warnings: list[str] | None = None) -> dict[st
     parse_bundle_manifest(manifest, bundle_dir)  # every field bench and the runtime read, typed and in range
     _check_shape(bundle_dir, manifest)
     extra = verify_files(bundle_dir, manifest)
+    if manifest.get("timing_only") and not (manifest.get("parity") or {}).get("passed"):
+        extra.append(TIMING_ONLY.format(bundle_dir=bundle_dir))
     if warnings is not None:
         warnings.extend(extra)
     return manifest
