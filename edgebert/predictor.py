@@ -139,12 +139,12 @@ def load(bundle: str | os.PathLike[str], *, threads: int | None = None) -> Predi
 
     `threads`: intra-op threads (default: the bundle target's setting; 0 = onnxruntime's default).
     """
-    from edgebert.bench.plan import check_bundle
+    from edgebert.bench.plan import check_bundle, timing_only_miss
     from edgebert.runtime import Encoder, make_runner
 
     bundle_dir = Path(bundle)
     manifest = check_bundle(bundle_dir)
-    if manifest.get("timing_only") and not (manifest.get("parity") or {}).get("passed"):
+    if timing_only_miss(manifest):
         raise BundleError(
             f"{bundle_dir} was exported for timing only and failed parity, so it does not predict what its source "
             "does; load the trial's distilled bundle (trials/NNN/bundle) or export the model again"

@@ -42,6 +42,11 @@ def _positive_ints(values: Sequence[int], what: str) -> tuple[int, ...]:
     return tuple(out)
 
 
+def timing_only_miss(manifest: dict[str, Any]) -> bool:
+    """Whether the bundle was exported for timing only and missed parity (its outputs are not its source's)."""
+    return bool(manifest.get("timing_only")) and not (manifest.get("parity") or {}).get("passed")
+
+
 def check_bundle(bundle_dir: Path, warnings: list[str] | None = None) -> dict[str, Any]:
     """The bundle's manifest, after its kind, fields, paths and every file's sha256 were checked (bundle.py's closed
     world); files nobody listed are added to `warnings`."""
@@ -54,7 +59,7 @@ def check_bundle(bundle_dir: Path, warnings: list[str] | None = None) -> dict[st
     parse_bundle_manifest(manifest, bundle_dir)  # every field bench and the runtime read, typed and in range
     _check_shape(bundle_dir, manifest)
     extra = verify_files(bundle_dir, manifest)
-    if manifest.get("timing_only") and not (manifest.get("parity") or {}).get("passed"):
+    if timing_only_miss(manifest):
         extra.append(TIMING_ONLY.format(bundle_dir=bundle_dir))
     if warnings is not None:
         warnings.extend(extra)
