@@ -4,8 +4,9 @@ The space spans the methods that make this CPU faster (fewer layers, heads and F
 back (distillation steps, learning rate, hidden-state loss) and how the result is quantized (dynamic or static
 int8, per-channel or per-tensor weights). The shipped recipes (benchmarks/recipes/*.toml) seed the study: each is
 read from its file and projected onto the space; a recipe the space cannot express exactly (layer sharing,
-unstructured sparsity, a setting the space does not vary) is not a seed, and the log says why. Seeds run first,
-cheapest first (fewest distillation steps); the sampler proposes the rest.
+unstructured sparsity, a setting the space does not vary, more distillation steps than its longest fidelity) is
+not a seed, and the log says why. Seeds run first, cheapest first (fewest distillation steps); the sampler proposes
+the rest.
 
 Per task: a sentence-embedding model is distilled against its own embeddings on unlabelled text, and its heads and
 FFN neurons are ranked by activation (`importance_for`: the gradient score needs labels), so a shipped recipe seeds
@@ -135,6 +136,9 @@ def seed_from_recipe(
     key = f"{mode}-{'per-channel' if q is None or q.per_channel else 'per-tensor'}"
     if key not in QUANTIZATION:
         return None, f"it quantizes with mode {mode!r}, which the search space does not hold"
+    longest = max(SearchSpace.distill_steps)
+    if dist is not None and dist.steps > longest:  # a seed runs first: one this long would eat the study's budget
+        return None, f"its {dist.steps} distillation steps are more than the study's longest fidelity ({longest})"
     params: dict[str, Any] = {
         "layers_kept": num_layers - int(round((ps.layers_ratio if ps else 0.0) * num_layers)),
         "heads_ratio": ps.heads_ratio if ps else 0.0,

@@ -155,6 +155,20 @@ def test_seeds_are_read_from_the_shipped_recipe_files():
     # recipes the space cannot express are named, not silently dropped or approximated
     assert {n for n in files if n not in names} == {n.split()[1] for n in notes}
     assert "fast-x86" in names and any("shared-pairs" in n and "share" in n for n in notes)
+    # fast-x86-long: fast-x86 distilled 3,000 steps, longer than the study's longest fidelity; a seed runs first
+    assert "fast-x86-long" not in names and any("fast-x86-long" in n and "longest fidelity" in n for n in notes)
+
+
+def test_a_recipe_distilled_longer_than_the_longest_fidelity_is_not_a_seed(tmp_path):
+    base = (recipes_dir() / "fast-x86.toml").read_text()
+    longest = max(SearchSpace.distill_steps)
+    for steps in (longest, longest + 1):
+        (tmp_path / f"s{steps}.toml").write_text(base.replace("steps = 1000", f"steps = {steps}"))
+    seeds, notes = shipped_seeds(6, tmp_path)
+    assert [(n, p["distill_steps"]) for n, p in seeds] == [(f"s{longest}", longest)]
+    assert notes == [
+        f"recipe s{longest + 1} is not a seed: its {longest + 1} distillation steps are more than the study's longest fidelity ({longest})"
+    ]
 
 
 def test_the_space_is_more_than_the_seeds():
