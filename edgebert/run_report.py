@@ -144,7 +144,9 @@ def search_markdown(s: dict[str, Any]) -> str:
         "## Trials (dev split)",
         "",
         "Fidelity: distillation steps run. A trial is stopped before training when its untrained shape is no faster "
-        "than one that already meets the budget, and during training when its learning curve cannot reach the budget.",
+        "than one that already meets the budget, and during training when its learning curve cannot reach the budget. "
+        "p50: each trial timed alone on dev; when several meet the budget they are timed again side by side, every "
+        "dev text once each, round-robin, and that time decides.",
         "",
         f"| trial | seed recipe | layers | heads cut | FFN cut | quantization | fidelity | p50 ms (real) | dev {m['label']} drop (pts) | {conf} bound | MB | verdict: why |",
         "|---:|---|---:|---:|---:|---|---|---:|---:|---:|---:|---|",
@@ -153,6 +155,8 @@ def search_markdown(s: dict[str, Any]) -> str:
         p = r["params"]
         lat = r["latency_ms"] if r["latency_ms"] is not None else r.get("shape_latency_ms")
         lat_text = "" if lat is None else (f"{lat:.2f}" if r["latency_ms"] is not None else f"({lat:.2f} untrained)")
+        if r.get("runoff_ms") is not None:  # search.runoff: timed again beside the other trials that meet the budget
+            lat_text += f"; {r['runoff_ms']:.2f} side by side"
         drop = "" if r.get("drop_points") is None else f"{r['drop_points']:+.2f}"
         if drop == "" and r.get("checkpoints"):
             last = max(r["checkpoints"], key=int)

@@ -85,9 +85,12 @@ class Baselines:
             trust_torchscript=True,
         )  # bundles this run exported itself
 
-    def bench_together(self, named: dict[str, str], paths: dict[str, Path], dataset: Path | None) -> None:
+    def bench_together(
+        self, named: dict[str, str], paths: dict[str, Path], dataset: Path | None, full_pass: bool = False
+    ) -> None:
         """Bench `named` bundles interleaved round by round (edgebert.bench.interleave), so their ratios are measured
-        side by side; skipped when every results file already holds its bundle (a resumed run)."""
+        side by side; skipped when every results file already holds its bundle (a resumed run). `full_pass`: every
+        text of `dataset` once per bundle instead of --bench-iterations calls."""
         from edgebert.bench.interleave import bench_interleaved
 
         if all(
@@ -102,7 +105,7 @@ class Baselines:
             seq_lens=(seq,),
             real=True,
             warmup=5,
-            iterations=self.config.bench_iterations,
+            iterations=None if full_pass else self.config.bench_iterations,
             dataset=dataset,
             out_files=[paths[n] for n in named],
             log=self.log,

@@ -68,6 +68,11 @@ def test_run_writes_report_and_keeps_every_trial(tmp_path, tiny_trained_model, r
     assert all(
         0 < a["recipe"]["distill"]["minutes"] <= 10 - 1.5 for a in distilling if "minutes" in a["recipe"]["distill"]
     )
+    # two trials in budget are timed again side by side on dev (search.runoff), and that time picks the faster
+    meeting = [t for t in summary["trials"] if t["verdict"] in ("chosen", "slower")]
+    if len(meeting) > 1:
+        assert all((out / "runoff" / f"trial-{t['trial']:03d}.json").is_file() for t in meeting)
+        assert summary["chosen"]["runoff_ms"] == min(t["runoff_ms"] for t in meeting) and "side by side" in md
     # the test split is only used at the end: trials are scored on dev
     dev = json.loads((out / "trials" / "000" / "shape-dev-results.json").read_text())
     assert dev["accuracy"]["size"] == 80

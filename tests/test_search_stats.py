@@ -1,6 +1,7 @@
 """The statistics behind `edgebert run`'s choice: the paired bootstrap bound, its verdicts, the budget pruner, and
 which trial is chosen (or named closest) and why the others lost. No model needed."""
 
+import json
 import math
 
 import numpy as np
@@ -260,3 +261,54 @@ def test_accuracy_bootstrap_matches_recounting_the_resampled_texts():
     d = paired_drop(ref, cand, resamples=300, seed=2)
     brute = _brute_force_drops(list(ref), list(cand), lambda xs: 100 * np.mean(xs), 40, 300, 2)
     assert d.drop_points == pytest.approx(10.0) and d.upper_points == pytest.approx(np.quantile(brute, 0.9))
+
+
+def test_trials_timed_side_by_side_are_ranked_by_that_time():
+    """Timed alone, minutes apart, trial 0 read faster; side by side (search.runoff), trial 1 is: that decides."""
+    rows = [row(0, latency=0.82, upper=0.5, runoff_ms=1.80), row(1, latency=0.85, upper=0.8, runoff_ms=1.45)]
+    chosen, _ = choose(rows, budget=1.0)
+    assert chosen["trial"] == 1
+    assert "side by side" in rows[1]["why"] and "1.80 ms vs 1.45 ms, side by side on dev" in rows[0]["why"]
+
+
+def fake_bench_together(calls, p50s):
+    def bench_together(named, paths, dataset, full_pass=False):
+        calls.append((dict(named), dataset, full_pass))
+        for name, path in paths.items():
+            path.write_text(json.dumps({"latency": [{"mode": "real", "batch_size": 1, "p50_ms": p50s[name]}]}))
+
+    return bench_together
+
+
+def test_the_runoff_times_the_trials_that_meet_the_budget_together_on_dev(tmp_path):
+    from types import SimpleNamespace
+
+    from edgebert.search import runoff
+
+    bundles = {n: tmp_path / f"t{n}" for n in range(4)}
+    for n in (0, 1, 2):
+        bundles[n].mkdir()
+        (bundles[n] / "manifest.json").write_text("{}")
+    rows = [
+        row(0, latency=0.82, upper=0.5, bundle=str(bundles[0])),
+        row(1, latency=0.85, upper=0.8, bundle=str(bundles[1])),
+        row(2, latency=0.50, drop=3.0, upper=4.0, bundle=str(bundles[2])),  # outside the budget: not timed again
+    ]
+    choose(rows, budget=1.0)
+    calls = []
+    search = SimpleNamespace(out=tmp_path, dev_file=tmp_path / "dev.jsonl", log=lambda m: None)
+    search.bench_together = fake_bench_together(calls, {"trial-000": 1.8, "trial-001": 1.45})
+    assert runoff(search, rows)
+    assert calls == [({"trial-000": str(bundles[0]), "trial-001": str(bundles[1])}, tmp_path / "dev.jsonl", True)]
+    assert [r.get("runoff_ms") for r in rows] == [1.8, 1.45, None]
+    assert choose(rows, budget=1.0)[0]["trial"] == 1
+
+    # one that meets the budget is another worker's (its bundle is not here): no runoff, the times stay as measured
+    rows = [
+        row(0, latency=0.82, upper=0.5, bundle=str(bundles[0])),
+        row(3, latency=0.85, upper=0.8, bundle=str(bundles[3])),
+    ]
+    choose(rows, budget=1.0)
+    assert not runoff(search, rows) and len(calls) == 1 and choose(rows, budget=1.0)[0]["trial"] == 0
+    # a single trial in budget has no rival to be timed against
+    assert not runoff(search, [row(0, upper=0.5, bundle=str(bundles[0]), verdict="chosen")])
