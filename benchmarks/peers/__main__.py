@@ -65,8 +65,9 @@ QUICK = {
 }
 TASKS = ("classification", "embedding", "ner")
 # edgebert's compressed bundles, built by default when no --compressed-bundle or --recipe is given: fast-x86 (what
-# `edgebert run` seeds its study with) and fast-x86-long (the same shape distilled 3x as long: the same speed, more
-# accuracy). --quick caps distillation, which makes the two the same model, so it builds the first only.
+# `edgebert run` seeds its study with) and fast-x86-long (the same shape distilled 3x as long: the same speed; over
+# three seeds, reports/recipe-seeds-fast-x86-long.md, about the fp32 model's accuracy). --quick caps distillation,
+# which makes the two the same model, so it builds the first only.
 DEFAULT_RECIPES = [
     Path(__file__).resolve().parents[1] / "recipes" / f"{name}.toml" for name in ("fast-x86", "fast-x86-long")
 ]
