@@ -48,7 +48,8 @@ def run_seed(work: Path, seed: int) -> dict:
         s = json.loads(summary_path.read_text())
         trials = s["trials"]
         result.update(
-            evaluated=sum(t["state"] in ("COMPLETE", "PRUNED") for t in trials),
+            # candidates, not trials: a screened trial's re-run (its distillation) is the same candidate again
+            evaluated=sum(t["state"] in ("COMPLETE", "PRUNED") and t.get("screened_in") is None for t in trials),
             full_fidelity=sum(
                 t["state"] == "COMPLETE" and (t.get("steps_run") or 0) >= (t.get("planned_steps") or 0) for t in trials
             ),

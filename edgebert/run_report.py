@@ -64,6 +64,8 @@ def fidelity(r: dict[str, Any]) -> str:
     planned = r.get("planned_steps")
     if r["state"] not in ("COMPLETE", "PRUNED"):
         return ""
+    if r.get("screened"):
+        return "shape only (screened)"
     if r["state"] == "PRUNED":
         return f"stopped at step {r.get('pruned_at_step', 0)} of {planned}"
     if planned is None:
@@ -74,6 +76,14 @@ def fidelity(r: dict[str, Any]) -> str:
     if run is None:
         return f"? of {planned}"
     return f"full ({run} steps)" if run >= planned else f"{run} of {planned} (time bound)"
+
+
+def _origin(r: dict[str, Any]) -> str:
+    """Where a trial came from: a seed recipe, and the screened trial it distils (search_schedule.py)."""
+    parts = [r.get("seed_recipe") or ""] + (
+        [f"re-run of {r['screened_in']}"] if r.get("screened_in") is not None else []
+    )
+    return "; ".join(p for p in parts if p)
 
 
 def _confidence(s: dict[str, Any]) -> str:
@@ -143,12 +153,14 @@ def search_markdown(s: dict[str, Any]) -> str:
     lines += [
         "## Trials (dev split)",
         "",
-        "Fidelity: distillation steps run. A trial is stopped before training when its untrained shape is no faster "
+        "Fidelity: distillation steps run. A larger study first times several candidates' shapes (screened: no "
+        "training yet), then distils them cheapest first, each as a trial of its own (`re-run of`). "
+        "A trial is stopped before training when its untrained shape is no faster "
         "than one that already meets the budget, and during training when its learning curve cannot reach the budget. "
         "p50: each trial timed alone on dev; when several meet the budget they are timed again side by side, every "
         "dev text once each, round-robin, and that time decides.",
         "",
-        f"| trial | seed recipe | layers | heads cut | FFN cut | quantization | fidelity | p50 ms (real) | dev {m['label']} drop (pts) | {conf} bound | MB | verdict: why |",
+        f"| trial | from | layers | heads cut | FFN cut | quantization | fidelity | p50 ms (real) | dev {m['label']} drop (pts) | {conf} bound | MB | verdict: why |",
         "|---:|---|---:|---:|---:|---|---|---:|---:|---:|---:|---|",
     ]
     for r in s["trials"]:
@@ -164,7 +176,7 @@ def search_markdown(s: dict[str, Any]) -> str:
         upper = "" if r.get("upper_points") is None else f"{r['upper_points']:+.2f}"
         size = "" if r.get("size_bytes") is None else f"{r['size_bytes'] / 1e6:.1f}"
         lines.append(
-            f"| {r['trial']} | {r.get('seed_recipe') or ''} | {p.get('layers_kept', '')} | {p.get('heads_ratio', '')} | "
+            f"| {r['trial']} | {_origin(r)} | {p.get('layers_kept', '')} | {p.get('heads_ratio', '')} | "
             f"{p.get('ffn_ratio', '')} | {p.get('quantization', '')} | {fidelity(r)} | {lat_text} | {drop} | {upper} | {size} | "
             f"**{r.get('verdict', '')}**: {r.get('why', '').replace('|', '/')} |"
         )

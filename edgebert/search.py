@@ -162,6 +162,12 @@ class Search(Baselines, Study, Trials):
             return None
         return self.config.budget_minutes * 60 - (time.time() - self.started) - FINAL_RESERVE_S
 
+    def spent_share(self) -> float | None:
+        """The share of the run's budget spent so far (None: unbounded)."""
+        if self.unbounded:
+            return None
+        return (time.time() - self.started) / (self.config.budget_minutes * 60)
+
 
 class _Stored:
     """A run directory's identity record, shaped like the study attribute check_identity reads."""

@@ -47,8 +47,14 @@ def trial_rows(study) -> list[dict[str, Any]]:
                 "recipe": a.get("recipe"),
                 "error": a.get("error") or t.system_attrs.get("fail_reason"),
                 "interrupted": t.state.name == "FAIL" and bool(a.get("interrupted")),
+                "screened": bool(a.get("deferred")),  # shape timed, distillation queued (search_schedule.py)
+                "screened_in": a.get("screened_in"),
             }
         )
+    reruns = {r["screened_in"]: r["trial"] for r in rows if r["screened_in"] is not None}
+    for r in rows:
+        if r["screened"]:
+            r["rerun"] = reruns.get(r["trial"])
     return rows
 
 
@@ -74,6 +80,15 @@ def speed(r: dict[str, Any]) -> float:
 
 def _why(r: dict[str, Any], chosen: dict[str, Any] | None, budget: float, items: str) -> tuple[str, str]:
     pct = f"{100 * CONFIDENCE:.0f} %"
+    if r.get("screened"):
+        shape = (
+            f"shape timed first ({r['shape_latency_ms']:.2f} ms untrained)"
+            if r.get("shape_latency_ms")
+            else "shape timed first"
+        )
+        if r.get("rerun") is not None:
+            return "screened", f"{shape}; distilled as trial {r['rerun']}"
+        return "screened", f"{shape}; the time budget or --trials ran out before its distillation"
     if r["state"] == "PRUNED":
         return "stopped early", r.get("pruned_reason") or "stopped by the pruner"
     if r["state"] == "FAIL" and r.get("interrupted"):

@@ -115,12 +115,13 @@ def requeue_interrupted(study) -> None:
     for t in trials:
         params = dict(t.params) or dict(t.system_attrs.get("fixed_params") or {})
         if interrupted(t) and t.number not in owed and params:
-            attrs = {k: t.user_attrs[k] for k in ("seed_recipe",) if k in t.user_attrs}
+            attrs = {k: t.user_attrs[k] for k in ("seed_recipe", "screened_in") if k in t.user_attrs}
             study.enqueue_trial(params, user_attrs=attrs | {"rerun_of": t.number})
 
 
 def counts(t) -> bool:
-    """Whether a trial counts toward --trials: finished, stopped, or failed by itself (not interrupted, not a duplicate)."""
-    if "duplicate_of" in t.user_attrs:
+    """Whether a trial counts toward --trials: finished, stopped, or failed by itself (not interrupted, not a duplicate,
+    not screened: a screened trial's re-run counts for it, search_schedule.py)."""
+    if "duplicate_of" in t.user_attrs or t.user_attrs.get("deferred"):
         return False
     return t.state.name in ("COMPLETE", "PRUNED") or (t.state.name == "FAIL" and not interrupted(t))

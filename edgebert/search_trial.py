@@ -15,6 +15,7 @@ from edgebert.errors import EdgebertError, require
 from edgebert.search_baselines import real_p50
 from edgebert.search_space import recipe_for
 from edgebert.search_stats import cannot_reach, paired_drop
+from edgebert.search_schedule import release, screened, screening
 from edgebert.search_study import counts
 
 TRIAL_TAIL_S = 60  # a trial's export (with parity) and dev-split bench, after its distillation
@@ -76,19 +77,23 @@ class Trials:
     def _trial(self, trial) -> float:
         from edgebert.compress.recipe import compress_model
 
-        name = trial.user_attrs.get("seed_recipe")
+        # Two workers opening a new study both enqueue the seeds, and two releasing the screened queue both enqueue
+        # its re-runs: the later copy stops at once.
+        prior = trial.user_attrs.get("screened_in")
+        key = ("screened_in", prior) if prior is not None else ("seed_recipe", trial.user_attrs.get("seed_recipe"))
         twins = [
             t.number
             for t in trial.study.get_trials(deepcopy=False)
             if t.number < trial.number
-            and name
-            and t.user_attrs.get("seed_recipe") == name
+            and key[1] is not None
+            and t.user_attrs.get(key[0]) == key[1]
             and counts(t)
             and "duplicate_of" not in t.user_attrs
         ]
-        if twins:  # two workers opening a new study both enqueued the seeds: the later copy stops at once
+        if twins:
             trial.set_user_attr("duplicate_of", twins[0])
-            self._stop(trial, 0, {}, f"a duplicate of trial {twins[0]} (the same seed, enqueued by another worker)")
+            what = "re-run of a screened trial" if prior is not None else "seed"
+            self._stop(trial, 0, {}, f"a duplicate of trial {twins[0]} (the same {what}, enqueued by another worker)")
         params = self.space.suggest(trial)
         recipe = recipe_for(params, self.num_layers, seed=self.config.seed, task=self.kind.name)
         d = self.out / "trials" / f"{trial.number:03d}"
@@ -101,7 +106,9 @@ class Trials:
         same = [
             t.number
             for t in trial.study.get_trials(deepcopy=False)
-            if t.number < trial.number and t.state.name == "COMPLETE" and dict(t.params) == params
+            if t.number < trial.number
+            and (t.state.name == "COMPLETE" or (screened(t) and t.number != prior))
+            and dict(t.params) == params
         ]
         if same:
             self._stop(trial, 0, {}, f"the same candidate as trial {same[0]}, already measured")
@@ -115,15 +122,18 @@ class Trials:
             "resolved": self.data,  # the run's data, resolved once in prepare()
         }
         # 1. The shape, untrained: its latency is the candidate's, whatever distillation later does to its weights.
+        # A screened trial's re-run reads the shape that trial built (search_schedule.py), when it is on this machine.
+        s = self.out / "trials" / f"{prior:03d}" if prior is not None else d
+        s = s if (s / "shape-model" / bundle.MANIFEST).is_file() and (s / "shape-dev-results.json").is_file() else d
         shape_recipe = {k: v for k, v in recipe.items() if k != "distill"}
-        if not (d / "shape-model" / bundle.MANIFEST).is_file():
-            compress_model(self.model_dir, shape_recipe, d / "shape-model", **kw)
+        if not (s / "shape-model" / bundle.MANIFEST).is_file():
+            compress_model(self.model_dir, shape_recipe, s / "shape-model", **kw)
         # A shape that will be distilled is exported for timing only: its untrained logits are near ties that int8
         # flips, so parity there says nothing of the distilled model, whose own export is checked (step 2).
-        shape_bundle = self._export(d / "shape-model", d / "shape-bundle", timing_only=bool(params["distill_steps"]))
-        shape_results = self.bench(shape_bundle, d / "shape-dev-results.json", self.dev_file)
+        shape_bundle = self._export(s / "shape-model", s / "shape-bundle", timing_only=bool(params["distill_steps"]))
+        shape_results = self.bench(shape_bundle, s / "shape-dev-results.json", self.dev_file)
         latency = real_p50(shape_results)
-        shape_manifest = bundle.read_manifest(d / "shape-model")
+        shape_manifest = bundle.read_manifest(s / "shape-model")
         accuracy = shape_manifest["accuracy"]
         # The learning curve steers the pruner only when compress measures the task's primary metric while it works
         # (accuracy; entity F1): an embedding model's dev cosine to its teacher is no forecast of its Spearman.
@@ -131,6 +141,7 @@ class Trials:
         curve = dev_metric in self.task.curve_metrics and accuracy.get("dev") is not None
         reference = accuracy["dev_source"]  # the unpruned model, same texts, same max_length: the checkpoints' zero
         trial.set_user_attr("shape_latency_ms", latency)
+        trial.set_user_attr("shape_macs_per_token", shape_manifest.get("macs_per_token"))
         seen: dict[int, float] = {}  # {steps run: dev points below fp32}: this trial's learning curve
         if curve:
             seen[0] = 100 * (reference - accuracy["dev"])
@@ -149,7 +160,18 @@ class Trials:
                 f"stopped before training: its shape ({latency:.2f} ms) is no faster than trial {rival[0]} "
                 f"({rival[1]:.2f} ms), which already meets the budget",
             )
-        final_model, final_bundle, results = d / "shape-model", shape_bundle, shape_results
+        if params["distill_steps"] and prior is None and self._screening(trial.study, trial.number):
+            trial.set_user_attr("deferred", True)
+            self._release_when_screened(trial.study, trial.number)  # this may have been the screening's last shape
+            self._stop(
+                trial,
+                0,
+                seen,
+                f"screened: shape timed first ({latency:.2f} ms); its {params['distill_steps']} distillation steps "
+                "were queued, cheapest first, for after the screening",
+            )
+        self._release_when_screened(trial.study, trial.number)
+        final_model, final_bundle, results = s / "shape-model", shape_bundle, shape_results
         steps_run = 0
         if params["distill_steps"]:
             # 2. Distillation from the unpruned model, checked at checkpoints against the budget.
@@ -192,7 +214,7 @@ class Trials:
             final_model = d / "model"
             if not (final_model / bundle.MANIFEST).is_file():
                 compress_model(
-                    d / "shape-model",
+                    s / "shape-model",
                     {k: v for k, v in recipe.items() if k != "prune_structured"} | {"distill": distil},
                     final_model,
                     checkpoint=checkpoint,
@@ -237,6 +259,17 @@ class Trials:
             f"(90 % bound {drop.upper_points:+.2f})"
         )
         return latency
+
+    def _screening(self, study, number: int) -> bool:
+        return screening(study.get_trials(deepcopy=False), number, self.config.trials, self.spent_share())
+
+    def _release_when_screened(self, study, number: int) -> None:
+        """Queue the screened trials' distillations once the screening is over (the shapes up to trial `number`
+        included; a no-op while it goes on, and once every screened trial is queued)."""
+        if not self._screening(study, number + 1):
+            numbers = release(study)
+            if numbers:
+                self.log(f"screening done: the distillations of trials {numbers} are queued, cheapest first")
 
     def _stop(self, trial, step: int, curve: dict[int, float], why: str) -> None:
         optuna = require("optuna")

@@ -115,6 +115,59 @@ def test_pruned_candidate_exit_1_names_the_closest_then_a_resumed_run_chooses(
     assert "**chosen**" in (out / "report.md").read_text()
 
 
+def test_a_larger_study_times_shapes_first_then_distils_the_screened_cheapest_first(
+    tmp_path, tiny_trained_model, seeds, monkeypatch
+):
+    """search_schedule.py with a screening of 3 shapes (6 in a real run) and a space whose distillations take seconds."""
+    import dataclasses
+
+    import edgebert.search_schedule as schedule
+    import edgebert.search_trial as search_trial
+    from edgebert.search_space import SearchSpace
+
+    monkeypatch.setattr(schedule, "SCREEN_SHAPES", 3)
+    real_for_model = SearchSpace.for_model.__func__
+    monkeypatch.setattr(
+        SearchSpace,
+        "for_model",
+        classmethod(lambda cls, n, s=(): dataclasses.replace(real_for_model(cls, n, s), distill_steps=(0, 10, 20))),
+    )
+    # Nothing meets the budget, so no candidate is stopped for being slower than one that does: the order is the
+    # schedule's alone.
+    drop = lambda ref, cand, metric=None, seed=0: PairedDrop(len(ref), 2.0, 3.0, (1.0, 3.5), 0.9)  # noqa: E731
+    monkeypatch.setattr(search_trial, "paired_drop", drop)
+    dataset = write_csv(tmp_path / "data.csv", make_rows(800, seed=3))
+    out = tmp_path / "r"
+    result = CliRunner().invoke(cli, task_run_args(tiny_trained_model, dataset, out, seeds, "--trials", 4))
+    assert result.exit_code == 1, result.output  # (no trial is within the budget)
+
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{out / 'study.db'}")
+    trials = [t for t in study.trials if t.state.name != "WAITING"]
+    screened = [t for t in trials if t.user_attrs.get("deferred")]
+    distilled = [t for t in trials if t.user_attrs.get("steps_run")]
+    # the seed that distils (trial 1) is screened: its shape timed, no training, stopped at step 0
+    assert trials[1].user_attrs["seed_recipe"] == "b-distilled" and trials[1] in screened
+    assert trials[1].state.name == "PRUNED" and trials[1].user_attrs["pruned_at_step"] == 0
+    assert "shape_latency_ms" in trials[1].user_attrs and not (out / "trials" / "001" / "model").exists()
+    # no distillation before the screening's three shapes were timed
+    shapes = [t for t in trials if "shape_latency_ms" in t.user_attrs and "screened_in" not in t.user_attrs]
+    assert len(shapes) >= 3 and distilled and min(t.number for t in distilled) > shapes[2].number
+    # every screened candidate was distilled later by a re-run that reused its shape; only the re-run counts
+    reruns = {t.user_attrs["screened_in"]: t for t in trials if "screened_in" in t.user_attrs}
+    assert {t.number for t in screened} <= set(reruns)
+    seed_rerun = reruns[1]
+    assert seed_rerun.user_attrs["seed_recipe"] == "b-distilled" and dict(seed_rerun.params) == dict(trials[1].params)
+    assert seed_rerun.state.name == "COMPLETE" and seed_rerun.user_attrs["steps_run"] == 20
+    assert not (out / "trials" / f"{seed_rerun.number:03d}" / "shape-model").exists()  # trial 1's shape, reused
+    queued = [reruns[t.number].number for t in sorted(screened, key=schedule.queue_order)]
+    assert queued == sorted(queued)  # cheapest distillation first
+    from edgebert.search_study import counts
+
+    assert sum(counts(t) for t in trials) == 4
+    md = (out / "report.md").read_text()
+    assert "shape only (screened)" in md and "re-run of 1" in md and f"distilled as trial {seed_rerun.number}" in md
+
+
 def task_run_args(model, dataset, out, seeds, *extra) -> list[str]:
     return [
         "run",
