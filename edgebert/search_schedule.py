@@ -10,7 +10,9 @@ already inside the budget, and its distillation must fit the time left. Without 
 budget distilling the first two seeds and evaluated nothing else (reports/search-seeds-27fc044.md: 2 candidates).
 
 The screening ends after `SCREEN_SHAPES` shapes or once `SCREEN_SHARE` of the run's budget is spent, whichever is
-first, so that time is left to distil. A study of at most `SCREEN_SHAPES` trials distils every candidate anyway, and
+first, so that time is left to distil. The trial that finds it over joins the queue too (a first version let that
+trial distil at once: on a slow machine a sampler's 1,000-step proposal then took the rest of the budget ahead of
+the seeds). A study of at most `SCREEN_SHAPES` trials distils every candidate anyway, and
 is not screened. A screened trial does not count toward --trials: its queued re-run (marked `screened_in`, reusing
 its shape's files when they are on this machine) does. Several workers may release the queue at once; the later
 copy of a re-run stops at once as a duplicate (search_trial.py).
@@ -59,14 +61,19 @@ def queue_order(t) -> tuple[float, float, int]:
     return (steps * macs, t.user_attrs.get("shape_latency_ms") or 0.0, t.number)
 
 
-def release(study) -> list[int]:
-    """Queue the distillation of every screened trial that has no re-run yet, cheapest first. Returns their numbers."""
+def owed(study) -> list:
+    """Screened trials whose distillation is not queued yet."""
     trials = study.get_trials(deepcopy=False)
     queued = {t.user_attrs.get("screened_in") for t in trials}
-    owed = sorted((t for t in trials if screened(t) and t.number not in queued), key=queue_order)
-    for t in owed:
+    return [t for t in trials if screened(t) and t.number not in queued]
+
+
+def release(study) -> list[int]:
+    """Queue the distillation of every screened trial that has no re-run yet, cheapest first. Returns their numbers."""
+    waiting = sorted(owed(study), key=queue_order)
+    for t in waiting:
         attrs: dict[str, Any] = {"screened_in": t.number}
         if t.user_attrs.get("seed_recipe"):
             attrs["seed_recipe"] = t.user_attrs["seed_recipe"]
         study.enqueue_trial(dict(t.params), user_attrs=attrs)
-    return [t.number for t in owed]
+    return [t.number for t in waiting]

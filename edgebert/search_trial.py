@@ -15,7 +15,7 @@ from edgebert.errors import EdgebertError, require
 from edgebert.search_baselines import real_p50
 from edgebert.search_space import recipe_for
 from edgebert.search_stats import cannot_reach, paired_drop
-from edgebert.search_schedule import release, screened, screening
+from edgebert.search_schedule import owed, release, screened, screening
 from edgebert.search_study import counts
 
 TRIAL_TAIL_S = 60  # a trial's export (with parity) and dev-split bench, after its distillation
@@ -160,7 +160,13 @@ class Trials:
                 f"stopped before training: its shape ({latency:.2f} ms) is no faster than trial {rival[0]} "
                 f"({rival[1]:.2f} ms), which already meets the budget",
             )
-        if params["distill_steps"] and prior is None and self._screening(trial.study, trial.number):
+        # A candidate proposed while screened ones wait to be queued (the screening's share of the budget ran out
+        # under it) joins them, so the queue's order holds: it must not spend the rest of the budget ahead of them.
+        if (
+            params["distill_steps"]
+            and prior is None
+            and (self._screening(trial.study, trial.number) or owed(trial.study))
+        ):
             trial.set_user_attr("deferred", True)
             self._release_when_screened(trial.study, trial.number)  # this may have been the screening's last shape
             self._stop(

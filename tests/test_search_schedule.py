@@ -5,7 +5,7 @@ import optuna
 import pytest
 
 from edgebert.search_choice import choose, trial_rows
-from edgebert.search_schedule import SCREEN_SHAPES, release, screening
+from edgebert.search_schedule import SCREEN_SHAPES, owed, release, screening
 from edgebert.search_study import counts
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -63,7 +63,9 @@ def test_release_queues_the_screened_cheapest_first_once_and_keeps_their_seed_na
     add(study, params(300), deferred=True, shape_latency_ms=1.2, shape_macs_per_token=9e6)  # 2.7e9: cheaper
     add(study, params(300), deferred=True, shape_latency_ms=0.8, shape_macs_per_token=9e6)  # as cheap, faster
     add(study, params(0), state=optuna.trial.TrialState.COMPLETE, shape_latency_ms=2.0)  # not screened
+    assert [t.number for t in owed(study)] == [0, 1, 2]  # a candidate proposed now joins them (search_trial.py)
     assert release(study) == [2, 1, 0]
+    assert owed(study) == []
     waiting = [t for t in study.trials if t.state == optuna.trial.TrialState.WAITING]
     assert [t.user_attrs["screened_in"] for t in waiting] == [2, 1, 0]  # Optuna runs the lowest number first
     assert [t.system_attrs["fixed_params"] for t in waiting] == [params(300), params(300), params(1000)]
