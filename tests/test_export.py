@@ -90,6 +90,45 @@ def test_static_int8_export(tmp_path, tiny_trained_model, tiny_dataset):
     assert m["parity"]["label_agreement"] >= 0.97
 
 
+def test_static_int8_keeps_outlier_inputs_in_float():
+    """Static int8 keeps float: MatMuls of two activations, the MatMul after GELU's formula, embedding lookups; it
+    quantizes the MatMul that reads a LayerNorm."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from edgebert.export.onnx import outlier_nodes
+
+    def w(name, *shape):
+        return numpy_helper.from_array(np.ones(shape, np.float32), name)
+
+    nodes = [
+        helper.make_node("Gather", ["emb", "ids"], ["x"], name="lookup"),
+        helper.make_node("LayerNormalization", ["x", "g", "b"], ["ln"], name="ln"),
+        helper.make_node("MatMul", ["ln", "w_up"], ["up"], name="up_proj"),
+        helper.make_node("Div", ["up", "sqrt2"], ["d"], name="div"),
+        helper.make_node("Erf", ["d"], ["e"], name="erf"),
+        helper.make_node("Add", ["e", "one"], ["a"], name="add"),
+        helper.make_node("Mul", ["up", "a"], ["m"], name="mul"),
+        helper.make_node("Mul", ["m", "half"], ["gelu"], name="mul_1"),
+        helper.make_node("MatMul", ["gelu", "w_down"], ["down"], name="down_proj"),
+        helper.make_node("MatMul", ["down", "down_t"], ["scores"], name="scores"),
+    ]
+    inits = [w("emb", 10, 4), w("g", 4), w("b", 4), w("w_up", 4, 8), w("w_down", 8, 4)]
+    inits += [w("sqrt2"), w("one"), w("half")]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [
+            helper.make_tensor_value_info("ids", onnx.TensorProto.INT64, [1, 3]),
+            helper.make_tensor_value_info("down_t", onnx.TensorProto.FLOAT, [1, 4, 3]),
+        ],
+        [helper.make_tensor_value_info("scores", onnx.TensorProto.FLOAT, None)],
+        inits,
+    )
+    assert sorted(outlier_nodes(graph)) == ["down_proj", "lookup", "scores"]
+
+
 def test_fp16_export_for_cuda_converts_weights(tmp_path, tiny_trained_model, tiny_dataset):
     out = export_bundle("cuda", tiny_trained_model, tmp_path / "f16", dataset=tiny_dataset, max_length=32)
     m = bundle.read_manifest(out)

@@ -7,7 +7,8 @@ against the fp32 source (parity). Modes:
   per-tensor int8 dropped MiniLM's minimum embedding cosine to 0.85 against 0.97 per-channel, at the same speed.
 - static: int8 weights and activations, ranges calibrated on `calibration_samples` texts of the evaluation data's
   calibration split; `keep_sensitive_float` keeps LayerNorm, GELU, Softmax and residual Add in float (quantizing
-  everything collapsed MiniLM's fidelity here: cosine 0.40).
+  everything collapsed MiniLM's fidelity here: cosine 0.40), and the MatMuls whose inputs one range cannot hold
+  (export/onnx.py outlier_nodes).
 - fp16: half precision weights and math, for GPU targets (tensor cores); CPUs have no fast fp16 GEMM.
 - bf16: bfloat16, where the CPU has AVX-512 BF16 (PyTorch bf16 MiniLM ran 1.7x faster than fp32 here at
   0.9999 cosine); exported through TorchScript (`edgebert export --format torchscript`).

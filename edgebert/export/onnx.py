@@ -163,9 +163,11 @@ def quantize(src: Path, dst: Path, q: QuantizationSettings, calibration_inputs: 
             raise EdgebertError("static quantization needs calibration texts; none were given")
         pre = Path(work) / "pre.onnx"
         oq.quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        graph_ops = {n.op_type for n in onnx.load(str(pre)).graph.node}
+        graph = onnx.load(str(pre)).graph
+        graph_ops = {n.op_type for n in graph.node}
         supported = set(oq.registry.QDQRegistry) | set(oq.registry.QLinearOpsRegistry)
         op_types = sorted((graph_ops & supported) - set(q.keep_float_ops))
+        float_nodes = outlier_nodes(graph) if q.keep_float_ops else []
 
         class Reader(oq.CalibrationDataReader):
             def __init__(self, batches):
@@ -180,6 +182,7 @@ def quantize(src: Path, dst: Path, q: QuantizationSettings, calibration_inputs: 
             Reader(calibration_inputs),
             quant_format=oq.QuantFormat.QDQ if q.format == "QDQ" else oq.QuantFormat.QOperator,
             op_types_to_quantize=op_types,
+            nodes_to_exclude=float_nodes,
             per_channel=q.per_channel,
             reduce_range=q.reduce_range,
             activation_type=getattr(oq.QuantType, _QTYPES[q.activation_type]),
@@ -187,6 +190,35 @@ def quantize(src: Path, dst: Path, q: QuantizationSettings, calibration_inputs: 
             calibrate_method=oq.CalibrationMethod.MinMax,
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
+
+
+GELU_OPS = ("Erf", "Gelu", "BiasGelu", "FastGelu", "Tanh")  # Erf/Tanh: GELU exported as its formula
+
+
+def outlier_nodes(graph) -> list[str]:
+    """Nodes static int8 keeps in float, besides the sensitive op types: MatMuls whose input one fixed uint8 range
+    cannot hold. Measured on the default model (500 dev texts, MinMax ranges on 128): quantizing every MatMul and
+    Gather agreed with fp32 on 93.4 % of labels; keeping the two-activation MatMuls (attention scores and context)
+    float changed nothing; keeping the FFN down-projections float too (their input is GELU's output, whose rare
+    large values stretch the range) gave 97.4 %; keeping the embedding lookups float as well gave 98.4 %."""
+    weights = {i.name for i in graph.initializer}
+    weights |= {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    producer = {o: n for n in graph.node for o in n.output}
+
+    def after_gelu(name: str, depth: int = 3) -> bool:  # x * 0.5 * (1 + erf(x / √2)): Mul, Mul, Add, then Erf
+        node = producer.get(name)
+        if node is None or node.op_type in GELU_OPS:
+            return node is not None
+        return depth > 0 and node.op_type in ("Mul", "Add") and any(after_gelu(i, depth - 1) for i in node.input)
+
+    keep = []
+    for n in graph.node:
+        acts = [i for i in n.input if i and i not in weights]
+        if n.op_type == "MatMul" and (len(acts) > 1 or any(after_gelu(a) for a in acts)):
+            keep.append(n.name)
+        elif n.op_type == "Gather" and n.input and n.input[0] in weights:  # embedding tables: a lookup, no math
+            keep.append(n.name)
+    return keep
 
 
 def graph_summary(path: Path) -> dict:
