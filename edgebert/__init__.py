@@ -287,8 +287,9 @@ def run(
     text_column: str = "text",
     label_column: str = "label",
     max_accuracy_drop: float = 1.0,
+    min_speedup: float = 1.0,
     budget_minutes: float = 12.0,
-    trials: int = 4,
+    trials: int = 12,
     storage: str | None = None,
     study_name: str | None = None,
     out: PathLike | None = None,
@@ -297,7 +298,8 @@ def run(
     """Search compression recipes for the fastest bundle within an accuracy budget; return the run's summary.
 
     The same as `edgebert run` (out: runs/<target>; running it again resumes). Raises
-    `edgebert.search.BudgetNotMet` when no trial stays within `max_accuracy_drop` points of fp32 on dev.
+    `edgebert.search.BudgetNotMet` when no trial stays within `max_accuracy_drop` points of fp32 on dev, or none
+    that does is `min_speedup` times faster than the plain int8 export (0: any speed).
     """
     from edgebert.config import from_dict
     from edgebert.search import RunConfig, run_search
@@ -311,6 +313,7 @@ def run(
             "text_column": text_column,
             "label_column": label_column,
             "max_accuracy_drop": max_accuracy_drop,
+            "min_speedup": min_speedup,
             "budget_minutes": budget_minutes,
             "trials": trials,
             "storage": storage,

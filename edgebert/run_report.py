@@ -115,7 +115,14 @@ def search_markdown(s: dict[str, Any]) -> str:
             "packed (Rotten Tomatoes' test split, or your --dataset's).",
             "",
         ]
-    if c is None:
+    if c is None and (s.get("closest") or {}).get("verdict") == "no faster":
+        k = s["closest"]
+        lines += [
+            f"**No trial inside the budget beats the plain int8 export** (exit code 1): use the plain export. The "
+            f"fastest of them, trial {k['trial']} ({_params_text(k['params'])}), {k['why']}.",
+            "",
+        ]
+    elif c is None:
         k = s.get("closest")
         lines += [
             "**No trial meets the budget** (exit code 1)."
@@ -196,7 +203,13 @@ def search_html(s: dict[str, Any]) -> str:
         parts.append(
             "<p><strong>Latency is a proxy</strong>: these bundles were timed on this machine, not on the target.</p>"
         )
-    if c is None:
+    if c is None and (s.get("closest") or {}).get("verdict") == "no faster":
+        k = s["closest"]
+        parts.append(
+            "<p><strong>No trial inside the budget beats the plain int8 export</strong>: use the plain export. "
+            f"The fastest of them, trial {k['trial']}, {html.escape(k['why'])}.</p>"
+        )
+    elif c is None:
         k = s.get("closest")
         parts.append(
             "<p><strong>No trial meets the budget.</strong>"

@@ -30,7 +30,7 @@ import numpy as np
 from edgebert import bundle, cpu, task_types
 from edgebert.errors import EdgebertError, UserError
 from edgebert.search_baselines import Baselines, real_p50, write_json_atomic
-from edgebert.search_choice import choose, trial_rows
+from edgebert.search_choice import choose, speed, trial_rows
 from edgebert.search_space import SearchSpace, shipped_seeds
 from edgebert.search_stats import CONFIDENCE, paired_drop
 from edgebert.search_storage import check_identity, mask_url, scrub
@@ -52,6 +52,7 @@ class RunConfig:
     text_column: str = "text"
     label_column: str = "label"
     max_accuracy_drop: float = 1.0  # points of the task's primary metric below fp32 the 90 % bound may reach
+    min_speedup: float = 1.0  # times faster than the plain int8 export on dev a trial must be to be chosen (0: any)
     budget_minutes: float = 12.0  # the whole run: baselines, trials and the final bench
     trials: int = 12
     storage: str | None = None
@@ -70,6 +71,8 @@ class RunConfig:
             raise ValueError(f"--budget-minutes must be more than 0, got {self.budget_minutes}")
         if not 0 <= self.max_accuracy_drop <= 100:
             raise ValueError(f"--max-accuracy-drop is in points (0-100), got {self.max_accuracy_drop}")
+        if not (self.min_speedup >= 0 and np.isfinite(self.min_speedup)):
+            raise ValueError(f"--min-speedup is a ratio to the plain int8 export (0 or more), got {self.min_speedup}")
         if self.seed < 0:
             raise ValueError(f"--seed must be 0 or more, got {self.seed}")
 
@@ -263,25 +266,28 @@ def finish(
     return summary
 
 
-def runoff(search: Search, rows: list[dict[str, Any]]) -> bool:
-    """Time the trials that meet the budget side by side on dev, every dev text once each, round-robin, and record
-    each one's p50 as `runoff_ms` (what choose() then ranks by). Each trial's own latency was timed alone and minutes
-    apart; the choice between two candidates a few tenths of a millisecond apart needs them timed together. Skipped
-    when one of them was another worker's and its bundle is not on this machine: times from two ways of measuring are
-    not ranked against each other. Returns whether it ran."""
-    meeting = [r for r in rows if r.get("verdict") in ("chosen", "slower")]
-    if len(meeting) < 2 or not all(
-        r.get("bundle") and (Path(r["bundle"]) / bundle.MANIFEST).is_file() for r in meeting
-    ):
-        return False
+def runoff(search: Search, rows: list[dict[str, Any]], int8_bundle: str | None) -> float | None:
+    """Time the trials that meet the budget side by side on dev, with the plain int8 export (`int8_bundle`) they must
+    beat, every dev text once each, round-robin; record each trial's p50 as `runoff_ms` (what choose() then ranks
+    by) and return int8's (None: not run; NaN: int8 was not timed, with `int8_bundle` None and two or more trials). Each trial's own latency was timed alone and minutes apart; the choice
+    between two candidates a few tenths of a millisecond apart needs them timed together. Skipped when one of them
+    was another worker's and its bundle is not on this machine: times from two ways of measuring are not ranked
+    against each other."""
+    meeting = [r for r in rows if r.get("verdict") in ("chosen", "slower", "no faster")]
+    if not meeting or not all(r.get("bundle") and (Path(r["bundle"]) / bundle.MANIFEST).is_file() for r in meeting):
+        return None
     named = {f"trial-{r['trial']:03d}": r["bundle"] for r in meeting}
+    if int8_bundle:
+        named["int8"] = int8_bundle
+    if len(named) < 2:
+        return None
     paths = {name: search.out / "runoff" / f"{name}.json" for name in named}
     (search.out / "runoff").mkdir(exist_ok=True)
-    search.log(f"runoff on dev, interleaved, the {len(meeting)} trials that meet the budget: {', '.join(named)}")
+    search.log(f"runoff on dev, interleaved, the trials that meet the budget and plain int8: {', '.join(named)}")
     search.bench_together(named, paths, search.dev_file, full_pass=True)
     for r, name in zip(meeting, named):
         r["runoff_ms"] = real_p50(json.loads(paths[name].read_text()))
-    return True
+    return real_p50(json.loads(paths["int8"].read_text())) if int8_bundle else float("nan")
 
 
 def _fraction(points: float | None) -> float | None:
@@ -311,14 +317,26 @@ def run_search(config: RunConfig, log: Log | None = None, progress=None) -> dict
         raise UserError(
             scrub(f"the Optuna storage {search.storage_url!r} failed: {first[:200]}", search.storage_url)
         ) from None
-    chosen, closest = choose(rows, config.max_accuracy_drop, search.task.items)
-    if runoff(search, rows):
-        chosen, closest = choose(rows, config.max_accuracy_drop, search.task.items)
+    rival = config.min_speedup > 0  # a trial must beat the plain int8 export (by this much)
+    int8_ms = real_p50(search.base["int8"]["dev"]) if rival else None  # timed with fp32 first, alone as each trial
+    budget, items = config.max_accuracy_drop, search.task.items
+    chosen, closest = choose(rows, budget, items, int8_ms, config.min_speedup)
+    timed = runoff(search, rows, search.base["int8"]["bundle"] if rival else None)
+    if timed is not None:
+        int8_ms = timed if rival else None
+        chosen, closest = choose(rows, budget, items, int8_ms, config.min_speedup)
     summary = finish(search, rows, chosen, closest)
     summary.update(write_report(summary, search.out))
     if chosen is None:
         if closest is None:
             raise BudgetNotMet(f"no trial finished (see {summary['report_md']}); raise --budget-minutes or --trials")
+        if closest.get("verdict") == "no faster":
+            raise BudgetNotMet(
+                f"no trial inside the budget is {config.min_speedup:g}x faster than the plain int8 export "
+                f"({int8_ms:.2f} ms on dev); the fastest, trial {closest['trial']}, took {speed(closest):.2f} ms: use "
+                f"the plain int8 export (edgebert export --target {search.target.name}) or lower --min-speedup "
+                f"(report: {summary['report_md']})"
+            )
         undecided = [r["trial"] for r in rows if r.get("verdict") == "undecided"]
         raise BudgetNotMet(
             f"no trial is within {config.max_accuracy_drop:g} {search.task.unit} of fp32 with {100 * CONFIDENCE:.0f} % "

@@ -59,17 +59,30 @@ def trial_rows(study) -> list[dict[str, Any]]:
 
 
 def choose(
-    rows: list[dict[str, Any]], budget: float, items: str = "texts"
+    rows: list[dict[str, Any]],
+    budget: float,
+    items: str = "texts",
+    int8_ms: float | None = None,
+    min_speedup: float = 1.0,
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(the fastest finished trial whose 90 % bound meets the budget, None) or (None, the closest: lowest bound).
+    `int8_ms`: the plain int8 export's time on dev, measured as the trials' were; a trial not `min_speedup` times
+    faster is not chosen (a seeds run chose a static-int8 trial at 0.52x the plain export's speed: the plain export
+    was the better bundle), and when no trial in budget is, the closest is the fastest of them.
 
     Every row gets `verdict` and `why`: the reason it was chosen or lost."""
     complete = [r for r in rows if r["state"] == "COMPLETE" and r.get("upper_points") is not None]
-    meeting = [r for r in complete if r["upper_points"] <= budget + 1e-9]
+    in_budget = [r for r in complete if r["upper_points"] <= budget + 1e-9]
+    meeting = [r for r in in_budget if int8_ms is None or speed(r) * min_speedup < int8_ms]
     chosen = min(meeting, key=lambda r: (speed(r), r["trial"])) if meeting else None
-    closest = None if chosen or not complete else min(complete, key=lambda r: (r["upper_points"], r["latency_ms"]))
+    if chosen is not None or not complete:
+        closest = None
+    elif in_budget:
+        closest = min(in_budget, key=lambda r: (speed(r), r["trial"]))
+    else:
+        closest = min(complete, key=lambda r: (r["upper_points"], r["latency_ms"]))
     for r in rows:
-        r["verdict"], r["why"] = _why(r, chosen, budget, items)
+        r["verdict"], r["why"] = _why(r, chosen, budget, items, int8_ms, min_speedup)
     return chosen, closest
 
 
@@ -78,7 +91,14 @@ def speed(r: dict[str, Any]) -> float:
     return r["runoff_ms"] if r.get("runoff_ms") is not None else r["latency_ms"]
 
 
-def _why(r: dict[str, Any], chosen: dict[str, Any] | None, budget: float, items: str) -> tuple[str, str]:
+def _why(
+    r: dict[str, Any],
+    chosen: dict[str, Any] | None,
+    budget: float,
+    items: str,
+    int8_ms: float | None = None,
+    min_speedup: float = 1.0,
+) -> tuple[str, str]:
     pct = f"{100 * CONFIDENCE:.0f} %"
     if r.get("screened"):
         shape = (
@@ -105,6 +125,14 @@ def _why(r: dict[str, Any], chosen: dict[str, Any] | None, budget: float, items:
         return (
             "chosen",
             f"the fastest trial{side} whose {pct} bound on the drop ({u:+.2f} points) is within the {budget:g}-point budget",
+        )
+    if u <= budget + 1e-9 and int8_ms is not None and speed(r) * min_speedup >= int8_ms:
+        side = ", side by side on dev" if r.get("runoff_ms") is not None else ""
+        than = "no faster than" if min_speedup == 1 else f"not {min_speedup:g}x faster than"
+        return (
+            "no faster",
+            f"meets the budget ({pct} bound {u:+.2f} points) but is {than} the plain int8 export: "
+            f"{speed(r):.2f} ms vs {int8_ms:.2f} ms{side}",
         )
     if u <= budget + 1e-9:
         side = ", side by side on dev" if r.get("runoff_ms") is not None and chosen.get("runoff_ms") is not None else ""

@@ -34,6 +34,8 @@ def run_args(model, dataset, out, *extra):
         str(out),
         "--budget-minutes",
         "10",
+        "--min-speedup",  # a tiny model's pruned shapes are not faster than its plain int8 export (call overhead
+        "0",  # rules); test_the_plain_int8_export_is_a_rival_every_trial_must_beat checks the rule itself
         *map(str, extra),
     ]
 
@@ -88,6 +90,24 @@ def test_a_spent_budget_still_runs_one_unbounded_trial(tmp_path, tiny_trained_mo
     ran = [t for t in study.trials if t.state.name != "WAITING"]  # the other seeds stay queued for a later run
     assert len(ran) == 1
     assert "minutes" not in ran[0].user_attrs["recipe"].get("distill", {})
+
+
+def test_the_plain_int8_export_is_a_rival_every_trial_must_beat(tmp_path, tiny_trained_model, run_dataset):
+    """A trial inside the budget but not --min-speedup times faster than the plain int8 export (timed side by side on
+    dev) is not chosen: the run exits 1, says to use the plain export, and the report says why each trial lost."""
+    out = tmp_path / "r"
+    args = run_args(tiny_trained_model, run_dataset, out, "--trials", 1, "--max-accuracy-drop", 100)
+    args[args.index("--min-speedup") + 1] = "1000"
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "no trial inside the budget is 1000x faster than the plain int8 export" in errors[0]
+    assert "use the plain int8 export" in errors[0] and "Traceback" not in result.output
+    assert (out / "runoff" / "int8.json").is_file()  # timed with the trial, not from minutes earlier
+    md = (out / "report.md").read_text()
+    assert "**no faster**" in md and "not 1000x faster than the plain int8 export" in md
+    assert "**No trial inside the budget beats the plain int8 export** (exit code 1)" in md
+    assert "beats the plain int8 export</strong>" in (out / "report.html").read_text()
 
 
 def test_interrupt_then_resume_does_not_redo_finished_trials(tmp_path, tiny_trained_model, run_dataset, monkeypatch):
@@ -170,6 +190,7 @@ def test_two_workers_share_one_sqlite_study(tmp_path, tiny_trained_model, run_da
         (["--budget-minutes", "0"], "--budget-minutes must be more than 0"),
         (["--storage", "sqlite:////no/such/dir/study.db"], "cannot open the Optuna storage"),
         (["--seed", "-1"], "--seed must be 0 or more"),
+        (["--min-speedup", "-1"], "--min-speedup is a ratio to the plain int8 export (0 or more), got -1.0"),
         (["--recipes", "/no/such/dir"], "--recipes /no/such/dir is not a directory"),
     ],
 )

@@ -141,6 +141,20 @@ def test_choose_the_fastest_whose_bound_meets_the_budget_and_say_why_others_lost
     assert "too few to decide" in rows[2]["why"] and "stopped at step 250" in rows[4]["why"]
 
 
+def test_a_trial_no_faster_than_plain_int8_is_not_chosen():
+    """A static-int8 trial met the budget at 0.52x the plain int8 export's speed and was chosen (a seeds run): the
+    plain export is the better bundle. Only a trial faster than int8 wins; with none, the fastest in budget is the
+    closest and says why it lost."""
+    rows = [row(0, latency=3.0, upper=0.4), row(1, latency=1.5, upper=0.9), row(2, latency=1.0, drop=2.0, upper=3.0)]
+    chosen, closest = choose(rows, budget=1.0, int8_ms=2.0)
+    assert chosen["trial"] == 1 and closest is None
+    assert rows[0]["verdict"] == "no faster" and "3.00 ms vs 2.00 ms" in rows[0]["why"]
+
+    chosen, closest = choose(rows, budget=1.0, int8_ms=1.2)
+    assert chosen is None and closest["trial"] == 1
+    assert [r["verdict"] for r in rows] == ["no faster", "no faster", "outside"]
+
+
 def test_nothing_meets_the_budget_names_the_closest():
     rows = [row(0, latency=1.0, drop=1.5, upper=2.5), row(1, latency=2.0, drop=0.8, upper=1.9), row(2, "PRUNED")]
     chosen, closest = choose(rows, budget=1.0)
@@ -297,11 +311,12 @@ def test_the_runoff_times_the_trials_that_meet_the_budget_together_on_dev(tmp_pa
     choose(rows, budget=1.0)
     calls = []
     search = SimpleNamespace(out=tmp_path, dev_file=tmp_path / "dev.jsonl", log=lambda m: None)
-    search.bench_together = fake_bench_together(calls, {"trial-000": 1.8, "trial-001": 1.45})
-    assert runoff(search, rows)
-    assert calls == [({"trial-000": str(bundles[0]), "trial-001": str(bundles[1])}, tmp_path / "dev.jsonl", True)]
+    search.bench_together = fake_bench_together(calls, {"trial-000": 1.8, "trial-001": 1.45, "int8": 2.5})
+    assert runoff(search, rows, "int8-bundle") == 2.5
+    timed = {"trial-000": str(bundles[0]), "trial-001": str(bundles[1]), "int8": "int8-bundle"}
+    assert calls == [(timed, tmp_path / "dev.jsonl", True)]
     assert [r.get("runoff_ms") for r in rows] == [1.8, 1.45, None]
-    assert choose(rows, budget=1.0)[0]["trial"] == 1
+    assert choose(rows, budget=1.0, int8_ms=2.5)[0]["trial"] == 1
 
     # one that meets the budget is another worker's (its bundle is not here): no runoff, the times stay as measured
     rows = [
@@ -309,6 +324,9 @@ def test_the_runoff_times_the_trials_that_meet_the_budget_together_on_dev(tmp_pa
         row(3, latency=0.85, upper=0.8, bundle=str(bundles[3])),
     ]
     choose(rows, budget=1.0)
-    assert not runoff(search, rows) and len(calls) == 1 and choose(rows, budget=1.0)[0]["trial"] == 0
-    # a single trial in budget has no rival to be timed against
-    assert not runoff(search, [row(0, upper=0.5, bundle=str(bundles[0]), verdict="chosen")])
+    assert runoff(search, rows, "int8-bundle") is None and len(calls) == 1
+    assert choose(rows, budget=1.0)[0]["trial"] == 0
+    # a single trial in budget is still timed against the plain int8 export it must beat
+    assert runoff(search, [row(0, upper=0.5, bundle=str(bundles[0]), verdict="chosen")], "int8-bundle") == 2.5
+    assert calls[-1][0] == {"trial-000": str(bundles[0]), "int8": "int8-bundle"}
+    assert runoff(search, [row(2, drop=3.0, upper=4.0, verdict="outside")], "int8-bundle") is None  # none in budget

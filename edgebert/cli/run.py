@@ -10,7 +10,7 @@ from edgebert.cli.common import console, examples, log, model_option, target_opt
 @click.command(
     "run",
     epilog=examples(
-        "edgebert run --target x86                                        # the default model, 12 minutes, 4 trials",
+        "edgebert run --target x86                                        # the default model, 12 minutes, 12 trials",
         "edgebert run --target x86 --max-accuracy-drop 1.0 --budget-minutes 12 --trials 4 --out runs/x86",
         "edgebert run --target arm64 --model ./my-bert --dataset reviews.csv --budget-minutes 60 --trials 10",
         "edgebert run --target x86 --task sentence-embedding --max-accuracy-drop 2   # Spearman on Lee, x100",
@@ -36,6 +36,14 @@ from edgebert.cli.common import console, examples, log, model_option, target_opt
     type=float,
     help="Points of the task's primary metric the result may lose against fp32 (accuracy; entity F1; Spearman on Lee "
     "x100): the 90 % upper bound of the drop on dev must stay within it.",
+)
+@click.option(
+    "--min-speedup",
+    default=1.0,
+    show_default=True,
+    type=float,
+    help="Times faster than the plain int8 export (on dev, timed side by side) a trial must be to be chosen; "
+    "0 chooses the fastest trial in budget whatever its speed.",
 )
 @click.option(
     "--budget-minutes", default=12.0, show_default=True, type=float, help="Stop starting new trials after this long."
@@ -82,6 +90,7 @@ def command(
     text_column,
     label_column,
     max_accuracy_drop,
+    min_speedup,
     budget_minutes,
     trials,
     seed,
@@ -105,6 +114,7 @@ def command(
             "text_column": text_column,
             "label_column": label_column,
             "max_accuracy_drop": max_accuracy_drop,
+            "min_speedup": min_speedup,
             "budget_minutes": budget_minutes,
             "trials": trials,
             "seed": seed,
