@@ -331,8 +331,9 @@ def run_search(config: RunConfig, log: Log | None = None, progress=None) -> dict
         if closest is None:
             raise BudgetNotMet(f"no trial finished (see {summary['report_md']}); raise --budget-minutes or --trials")
         if closest.get("verdict") == "no faster":
+            times = "" if config.min_speedup == 1 else f"{config.min_speedup:g}x "
             raise BudgetNotMet(
-                f"no trial inside the budget is {config.min_speedup:g}x faster than the plain int8 export "
+                f"no trial inside the budget is {times}faster than the plain int8 export "
                 f"({int8_ms:.2f} ms on dev); the fastest, trial {closest['trial']}, took {speed(closest):.2f} ms: use "
                 f"the plain int8 export (edgebert export --target {search.target.name}) or lower --min-speedup "
                 f"(report: {summary['report_md']})"
