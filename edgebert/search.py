@@ -269,10 +269,10 @@ def finish(
 def runoff(search: Search, rows: list[dict[str, Any]], int8_bundle: str | None) -> float | None:
     """Time the trials that meet the budget side by side on dev, with the plain int8 export (`int8_bundle`) they must
     beat, every dev text once each, round-robin; record each trial's p50 as `runoff_ms` (what choose() then ranks
-    by) and return int8's (None: not run; NaN: int8 was not timed, with `int8_bundle` None and two or more trials). Each trial's own latency was timed alone and minutes apart; the choice
-    between two candidates a few tenths of a millisecond apart needs them timed together. Skipped when one of them
-    was another worker's and its bundle is not on this machine: times from two ways of measuring are not ranked
-    against each other."""
+    by) and return int8's (None: not run; NaN: int8 was not timed, `int8_bundle` being None). Each trial's own
+    latency was timed alone and minutes apart; the choice between two candidates a few tenths of a millisecond apart
+    needs them timed together. Skipped when one of them was another worker's and its bundle is not on this machine:
+    times from two ways of measuring are not ranked against each other."""
     meeting = [r for r in rows if r.get("verdict") in ("chosen", "slower", "no faster")]
     if not meeting or not all(r.get("bundle") and (Path(r["bundle"]) / bundle.MANIFEST).is_file() for r in meeting):
         return None

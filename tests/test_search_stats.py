@@ -149,6 +149,7 @@ def test_a_trial_no_faster_than_plain_int8_is_not_chosen():
     chosen, closest = choose(rows, budget=1.0, int8_ms=2.0)
     assert chosen["trial"] == 1 and closest is None
     assert rows[0]["verdict"] == "no faster" and "3.00 ms vs 2.00 ms" in rows[0]["why"]
+    assert rows[1]["why"].endswith("1.33x the plain int8 export's speed on dev")
 
     chosen, closest = choose(rows, budget=1.0, int8_ms=1.2)
     assert chosen is None and closest["trial"] == 1
