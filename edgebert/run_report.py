@@ -164,8 +164,8 @@ def search_markdown(s: dict[str, Any]) -> str:
         "training yet), then distils them cheapest first, each as a trial of its own (`re-run of`). "
         "A trial is stopped before training when its untrained shape is no faster "
         "than one that already meets the budget, and during training when its learning curve cannot reach the budget. "
-        "p50: each trial timed alone on dev; when several meet the budget they are timed again side by side, every "
-        "dev text once each, round-robin, and that time decides.",
+        "p50: each trial timed alone on dev; the trials that meet the budget are timed again side by side with the "
+        "plain int8 export, on the same sample of dev texts, round-robin, and that time decides.",
         "",
         f"| trial | from | layers | heads cut | FFN cut | quantization | fidelity | p50 ms (real) | dev {m['label']} drop (pts) | {conf} bound | MB | verdict: why |",
         "|---:|---|---:|---:|---:|---|---|---:|---:|---:|---:|---|",

@@ -268,7 +268,7 @@ def finish(
 
 def runoff(search: Search, rows: list[dict[str, Any]], int8_bundle: str | None) -> float | None:
     """Time the trials that meet the budget side by side on dev, with the plain int8 export (`int8_bundle`) they must
-    beat, every dev text once each, round-robin; record each trial's p50 as `runoff_ms` (what choose() then ranks
+    beat, the same sample of dev texts each, round-robin; record each trial's p50 as `runoff_ms` (what choose() then ranks
     by) and return int8's (None: not run; NaN: int8 was not timed, `int8_bundle` being None). Each trial's own
     latency was timed alone and minutes apart; the choice between two candidates a few tenths of a millisecond apart
     needs them timed together. Skipped when one of them was another worker's and its bundle is not on this machine:
@@ -284,7 +284,7 @@ def runoff(search: Search, rows: list[dict[str, Any]], int8_bundle: str | None) 
     paths = {name: search.out / "runoff" / f"{name}.json" for name in named}
     (search.out / "runoff").mkdir(exist_ok=True)
     search.log(f"runoff on dev, interleaved, the trials that meet the budget and plain int8: {', '.join(named)}")
-    search.bench_together(named, paths, search.dev_file, full_pass=True)
+    search.bench_together(named, paths, search.dev_file, runoff=True)
     for r, name in zip(meeting, named):
         r["runoff_ms"] = real_p50(json.loads(paths[name].read_text()))
     return real_p50(json.loads(paths["int8"].read_text())) if int8_bundle else float("nan")

@@ -15,6 +15,11 @@ import numpy as np
 
 from edgebert import bundle, data
 
+# Rounds of the runoff (search.runoff): enough real-length calls that a p50 ratio is steady (the dev texts are
+# visited in a random order, so a sample of them is unbiased); the whole 1,275-text split, with scoring, took over two
+# minutes of a 12-minute run on a 2-core machine, while the trials it ranks waited for time.
+RUNOFF_CALLS = 400
+
 
 def real_p50(results: dict[str, Any]) -> float:
     rows = [r for r in results["latency"] if r["mode"] == "real" and r["batch_size"] == 1]
@@ -86,11 +91,12 @@ class Baselines:
         )  # bundles this run exported itself
 
     def bench_together(
-        self, named: dict[str, str], paths: dict[str, Path], dataset: Path | None, full_pass: bool = False
+        self, named: dict[str, str], paths: dict[str, Path], dataset: Path | None, runoff: bool = False
     ) -> None:
         """Bench `named` bundles interleaved round by round (edgebert.bench.interleave), so their ratios are measured
-        side by side; skipped when every results file already holds its bundle (a resumed run). `full_pass`: every
-        text of `dataset` once per bundle instead of --bench-iterations calls."""
+        side by side; skipped when every results file already holds its bundle (a resumed run). `runoff`: only the
+        real-length workload, `RUNOFF_CALLS` texts of `dataset` (a random sample, the same for every bundle) instead
+        of --bench-iterations calls, and no scoring (the trials' metric was measured on the same texts already)."""
         from edgebert.bench.interleave import bench_interleaved
 
         if all(
@@ -102,14 +108,15 @@ class Baselines:
         bench_interleaved(
             list(named.values()),
             batch_sizes=(1,),
-            seq_lens=(seq,),
+            seq_lens=() if runoff else (seq,),
             real=True,
             warmup=5,
-            iterations=None if full_pass else self.config.bench_iterations,
+            iterations=RUNOFF_CALLS if runoff else self.config.bench_iterations,
             dataset=dataset,
             out_files=[paths[n] for n in named],
             log=self.log,
             trust_torchscript=True,
+            score=not runoff,
         )
 
     def baselines(self) -> dict[str, dict[str, Any]]:

@@ -238,6 +238,29 @@ def test_interleaved_bench_writes_one_paired_document_per_bundle(tiny_fp32_bundl
     assert "x86-avx512-vnni onnx int8" in render_report([tmp_path / n for n in names])
 
 
+def test_a_runoff_times_real_lengths_only_and_scores_nothing(tiny_fp32_bundle, tiny_int8_bundle, tmp_path, monkeypatch):
+    """edgebert run's runoff: no synthetic workload, a sample of the texts, and no scoring pass (its trials' metric on
+    those texts is already known)."""
+    from edgebert.bench import interleave
+
+    monkeypatch.setattr(interleave, "score_bundle", lambda *a: pytest.fail("a timing-only bench scored a bundle"))
+    docs = bench_interleaved(
+        [tiny_fp32_bundle, tiny_int8_bundle],
+        batch_sizes=[1],
+        seq_lens=[],
+        real=True,
+        warmup=1,
+        iterations=5,
+        quiet_wait_s=0,
+        score=False,
+    )
+    for doc in docs:
+        assert [(r["mode"], len(r["samples_ms"])) for r in doc["latency"]] == [("real", 5)]
+        assert doc["accuracy"] is None and doc["settings"]["seq_lens"] == []
+    with pytest.raises(UserError, match="give at least one sequence length"):  # without real lengths, nothing to time
+        bench_interleaved([tiny_fp32_bundle, tiny_int8_bundle], batch_sizes=[1], seq_lens=[], real=False)
+
+
 def test_interleave_cli_prints_ratios_with_intervals(tiny_fp32_bundle, tiny_int8_bundle, tmp_path):
     result = CliRunner().invoke(
         cli,

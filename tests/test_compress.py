@@ -399,6 +399,30 @@ def test_teacher_logits_are_computed_once(tiny_trained_model, train_csv, tmp_pat
     assert bundle.read_manifest(first)["accuracy"] == bundle.read_manifest(second)["accuracy"]  # seeded
 
 
+def test_the_sources_dev_accuracy_is_measured_once_per_weights_and_texts(
+    tiny_trained_model, train_csv, tmp_path, monkeypatch
+):
+    """edgebert run compresses the same source once per trial: its dev accuracy is cached by weights, labels, dev texts
+    and max_length; the figure is the one measured, and another max_length measures again."""
+    from edgebert.compress import common
+
+    monkeypatch.setenv("EDGEBERT_CACHE_DIR", str(tmp_path / "cache"))
+    measured = []
+    real = common.dev_accuracy
+    monkeypatch.setattr(common, "dev_accuracy", lambda model, ctx: measured.append(ctx.max_length) or real(model, ctx))
+    recipe = {"max_length": 32, "prune_structured": {"heads_ratio": 0.5}}
+    first = bundle.read_manifest(compress_model(tiny_trained_model, recipe, tmp_path / "a", dataset=train_csv))
+    second = bundle.read_manifest(compress_model(tiny_trained_model, recipe, tmp_path / "b", dataset=train_csv))
+    assert measured == [32, 32, 32]  # the source once, each pruned model once
+    assert first["accuracy"] == second["accuracy"] and first["accuracy"]["dev_source"] is not None
+    compress_model(tiny_trained_model, recipe | {"max_length": 24}, tmp_path / "c", dataset=train_csv)
+    assert measured[3:] == [24, 24]
+    for entry in (tmp_path / "cache" / "dev-metric").glob("*.json"):
+        entry.write_text("{not json")  # a damaged entry is measured again, never trusted
+    compress_model(tiny_trained_model, recipe, tmp_path / "d", dataset=train_csv)
+    assert measured[5:] == [32, 32]
+
+
 def test_hidden_state_loss_pairs_layers_with_their_origin(tiny_trained_model, train_csv, tmp_path):
     recipe = {
         "max_length": 32,

@@ -287,8 +287,8 @@ def test_trials_timed_side_by_side_are_ranked_by_that_time():
 
 
 def fake_bench_together(calls, p50s):
-    def bench_together(named, paths, dataset, full_pass=False):
-        calls.append((dict(named), dataset, full_pass))
+    def bench_together(named, paths, dataset, runoff=False):
+        calls.append((dict(named), dataset, runoff))
         for name, path in paths.items():
             path.write_text(json.dumps({"latency": [{"mode": "real", "batch_size": 1, "p50_ms": p50s[name]}]}))
 

@@ -74,6 +74,7 @@ def bench_interleaved(
     log: Log | None = None,
     wrap=None,
     trust_torchscript: bool = False,
+    score: bool = True,
 ) -> list[dict[str, Any]]:
     """Time `bundles` interleaved; return (and with `out_dir`, write) one results document per bundle, in order.
 
@@ -81,6 +82,8 @@ def bench_interleaved(
     over the split for real lengths). `quiet_wait_s`: how
     long in all to wait for other processes to quieten before redoing a busy block of rounds. `wrap(i, runner)`,
     for experiments only (benchmarks/compare_noise.py plants a slowdown with it), replaces bundle i's runner.
+    `score` False: timing only, each document's "accuracy" is None (edgebert run's runoff, whose trials' metric on
+    the same texts is known).
     """
     log = log or (lambda message: None)
     if len(bundles) < 2:
@@ -155,8 +158,9 @@ def bench_interleaved(
         load_during["others"] = gate.others_mean  # the foreign load of the rounds kept, not of the ones redone
         scores = []
         for p, ld in zip(plans, loaded):
-            log(f"scoring {len(p.evaluation.texts)} texts of {p.evaluation.name} with {p.bundle_dir}")
-            scores.append(score_bundle(p, ld.runner, ld.encoder))
+            if score:
+                log(f"scoring {len(p.evaluation.texts)} texts of {p.evaluation.name} with {p.bundle_dir}")
+            scores.append(score_bundle(p, ld.runner, ld.encoder) if score else None)
     group = uuid.uuid4().hex
     warning = gate.message()
     members = [{"position": i, "path": str(p.bundle_dir.absolute())} for i, p in enumerate(plans)]

@@ -163,8 +163,13 @@ def plan(
         raise UserError("pass either iterations or min_time, not both")
     batch_sizes = _positive_ints(batch_sizes, "batch sizes")
     max_len = int(manifest["tokenizer"]["max_length"])
-    seq_lens = _positive_ints(
-        sorted({min(DEFAULT_SEQ_LEN, max_len), max_len}) if seq_lens is None else seq_lens, "sequence lengths"
+    # No synthetic lengths at all is allowed when real lengths are timed (edgebert run's runoff times only those).
+    seq_lens = (
+        ()
+        if real and seq_lens is not None and len(seq_lens) == 0
+        else _positive_ints(
+            sorted({min(DEFAULT_SEQ_LEN, max_len), max_len}) if seq_lens is None else seq_lens, "sequence lengths"
+        )
     )
     too_long = [n for n in seq_lens if n > max_len]
     if too_long:

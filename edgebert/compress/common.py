@@ -125,6 +125,38 @@ def dev_accuracy(model, ctx: CompressContext) -> float | None:
     return float((pred == y).mean())
 
 
+def source_dev_accuracy(model, ctx: CompressContext, weights_sha256: str) -> float | None:
+    """`dev_accuracy` of a model as read from weights with this sha256, cached: the same weights, labels, dev texts
+    and max_length give the same figure, and `edgebert run` compresses the same source once per trial (6.5 s of each
+    trial's ~55 on a 2-core machine for MiniLM)."""
+    import hashlib
+    import json
+    import os
+
+    from edgebert import ner_data
+    from edgebert.config import cache_dir
+    from edgebert.data import dataset_digest
+
+    if ctx.dev is None or len(ctx.dev) == 0:
+        return None
+    kind = "embedding" if ctx.embedding is not None else "tagging" if ctx.tagging is not None else "labels"
+    texts = ner_data.digest(ctx.dev) if ctx.tagging is not None else dataset_digest(ctx.dev)
+    labels = json.dumps(ctx.label2id, sort_keys=True)
+    key = hashlib.sha256(f"{weights_sha256} {texts} {ctx.max_length} {kind} {labels}".encode()).hexdigest()[:24]
+    cached = cache_dir() / "dev-metric" / f"{key}.json"
+    try:
+        return float(json.loads(cached.read_text())["value"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not measured yet, or a damaged entry: measured again
+    value = dev_accuracy(model, ctx)
+    if value is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"value": value}) + "\n")
+        tmp.replace(cached)
+    return value
+
+
 def batches(model, texts: LabelledTexts, ctx: CompressContext, samples: int, batch_size: int):
     """A seeded sample of `samples` texts as (encoded inputs, label tensor) batches, sorted by length (little padding).
     Unlabelled use (a sentence-embedding model): the tensor holds the texts' indices in `texts` instead.

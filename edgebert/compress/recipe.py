@@ -251,7 +251,7 @@ def compress_model(
         "macs_per_token": common.macs_per_token(model),
         "shape": common.shape_summary(model),
     }
-    acc = common.dev_accuracy(model, ctx)
+    acc = common.source_dev_accuracy(model, ctx, source["sha256"])
     source[metric] = acc
     log(
         f"source: {source['parameters']:,} parameters, {source['macs_per_token']:,} MACs/token"
