@@ -417,6 +417,10 @@ def test_the_sources_dev_accuracy_is_measured_once_per_weights_and_texts(
     assert first["accuracy"] == second["accuracy"] and first["accuracy"]["dev_source"] is not None
     compress_model(tiny_trained_model, recipe | {"max_length": 24}, tmp_path / "c", dataset=train_csv)
     assert measured[3:] == [24, 24]
+    # a compress of what compress wrote (edgebert run distils the shapes it built) reads the figure it recorded
+    again = bundle.read_manifest(compress_model(tmp_path / "a", recipe, tmp_path / "e", dataset=train_csv))
+    assert measured[5:] == [32] and again["accuracy"]["dev_source"] == first["accuracy"]["dev"]
+    del measured[5:]
     for entry in (tmp_path / "cache" / "dev-metric").glob("*.json"):
         entry.write_text("{not json")  # a damaged entry is measured again, never trusted
     compress_model(tiny_trained_model, recipe, tmp_path / "d", dataset=train_csv)

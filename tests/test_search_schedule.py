@@ -53,7 +53,7 @@ def test_screening_ends_after_enough_shapes_and_re_runs_or_duplicates_are_not_ne
     assert screening(study.trials, n, 12, None)  # what a trial numbered before it saw
 
 
-@pytest.mark.parametrize("spent,screened", [(0.0, True), (0.39, True), (0.4, False), (0.9, False)])
+@pytest.mark.parametrize("spent,screened", [(0.0, True), (0.44, True), (0.45, False), (0.9, False)])
 def test_screening_ends_once_its_share_of_the_budget_is_spent(study, spent, screened):
     assert screening(study.trials, 0, 12, spent) is screened
 

@@ -128,10 +128,42 @@ def dev_accuracy(model, ctx: CompressContext) -> float | None:
 def source_dev_accuracy(model, ctx: CompressContext, weights_sha256: str) -> float | None:
     """`dev_accuracy` of a model as read from weights with this sha256, cached: the same weights, labels, dev texts
     and max_length give the same figure, and `edgebert run` compresses the same source once per trial (6.5 s of each
-    trial's ~55 on a 2-core machine for MiniLM)."""
-    import hashlib
+    trial's ~55 on a 2-core machine for MiniLM), then distils each shape it wrote (whose figure compress measured
+    as it wrote it: `remember_dev_accuracy`)."""
+    import json
+
+    cached = _dev_cache(ctx, weights_sha256)
+    if cached is None:
+        return None
+    try:
+        return float(json.loads(cached.read_text())["value"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not measured yet, or a damaged entry: measured again
+    value = dev_accuracy(model, ctx)
+    remember_dev_accuracy(ctx, weights_sha256, value)
+    return value
+
+
+def remember_dev_accuracy(ctx: CompressContext, weights_sha256: str, value: float | None) -> None:
+    """Cache the dev figure of the model whose weights have this sha256 (see source_dev_accuracy). Not for a
+    sentence-embedding model: its figure is the cosine to the teacher it was compressed from, and as a source it is
+    its own reference."""
     import json
     import os
+
+    cached = _dev_cache(ctx, weights_sha256)
+    if cached is None or value is None:
+        return
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"value": value}) + "\n")
+    tmp.replace(cached)
+
+
+def _dev_cache(ctx: CompressContext, weights_sha256: str) -> Path | None:
+    """The cache entry of a dev figure: keyed by the weights, the dev texts, max_length, the task and the labels."""
+    import hashlib
+    import json
 
     from edgebert import ner_data
     from edgebert.config import cache_dir
@@ -143,18 +175,7 @@ def source_dev_accuracy(model, ctx: CompressContext, weights_sha256: str) -> flo
     texts = ner_data.digest(ctx.dev) if ctx.tagging is not None else dataset_digest(ctx.dev)
     labels = json.dumps(ctx.label2id, sort_keys=True)
     key = hashlib.sha256(f"{weights_sha256} {texts} {ctx.max_length} {kind} {labels}".encode()).hexdigest()[:24]
-    cached = cache_dir() / "dev-metric" / f"{key}.json"
-    try:
-        return float(json.loads(cached.read_text())["value"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # not measured yet, or a damaged entry: measured again
-    value = dev_accuracy(model, ctx)
-    if value is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"value": value}) + "\n")
-        tmp.replace(cached)
-    return value
+    return cache_dir() / "dev-metric" / f"{key}.json"
 
 
 def batches(model, texts: LabelledTexts, ctx: CompressContext, samples: int, batch_size: int):
