@@ -22,6 +22,15 @@ from edgebert.search_study import counts
 # measured for a 6-layer MiniLM on a slow 2-core machine, kept with room.
 TRIAL_TAIL_S = 35
 CHECKPOINTS = 4  # accuracy checkpoints per distillation (the last one is the finished model)
+# A shape stops before training only when it is this much slower than a trial already inside the budget: both were
+# timed alone, minutes apart, and such times drift by more than the gap between close shapes (a seeds run stopped
+# fast-x86, usually ~1.2x faster than heads-ffn-int8, at 2.57 ms against heads-ffn-int8's 2.53 ms).
+SHAPE_MARGIN = 0.10
+
+
+def clearly_slower(latency_ms: float, rival_ms: float) -> bool:
+    """Whether a shape timed alone is slower than a rival timed alone by more than their drift (SHAPE_MARGIN)."""
+    return latency_ms > rival_ms * (1 + SHAPE_MARGIN)
 
 
 def distill_rate(manifest: dict) -> float | None:
@@ -154,13 +163,13 @@ class Trials:
             + (f", {dev_metric.replace('_', ' ')} {untrained:.4f} untrained" if untrained is not None else "")
         )
         rival = self._fastest_meeting(trial.study, trial.number)
-        if rival is not None and latency >= rival[1]:
+        if rival is not None and clearly_slower(latency, rival[1]):
             self._stop(
                 trial,
                 0,
                 seen,
-                f"stopped before training: its shape ({latency:.2f} ms) is no faster than trial {rival[0]} "
-                f"({rival[1]:.2f} ms), which already meets the budget",
+                f"stopped before training: its shape ({latency:.2f} ms) is more than {SHAPE_MARGIN:.0%} slower than "
+                f"trial {rival[0]} ({rival[1]:.2f} ms), which already meets the budget",
             )
         # A candidate proposed while screened ones wait to be queued (the screening's share of the budget ran out
         # under it) joins them, so the queue's order holds: it must not spend the rest of the budget ahead of them.
