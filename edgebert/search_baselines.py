@@ -96,7 +96,8 @@ class Baselines:
         """Bench `named` bundles interleaved round by round (edgebert.bench.interleave), so their ratios are measured
         side by side; skipped when every results file already holds its bundle (a resumed run). `runoff`: only the
         real-length workload, `RUNOFF_CALLS` texts of `dataset` (a random sample, the same for every bundle; a smaller
-        split is visited more than once) instead of --bench-iterations calls, and no scoring (the trials' metric was measured on the same texts already)."""
+        split is visited more than once) instead of --bench-iterations calls, and no scoring (the trials' metric was
+        measured on the same texts already)."""
         from edgebert.bench.interleave import bench_interleaved
 
         if all(

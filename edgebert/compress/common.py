@@ -145,9 +145,10 @@ def source_dev_accuracy(model, ctx: CompressContext, weights_sha256: str) -> flo
 
 
 def remember_dev_accuracy(ctx: CompressContext, weights_sha256: str, value: float | None) -> None:
-    """Cache the dev figure of the model whose weights have this sha256 (see source_dev_accuracy). Not for a
-    sentence-embedding model: its figure is the cosine to the teacher it was compressed from, and as a source it is
-    its own reference."""
+    """Cache the dev figure of the model whose weights have this sha256 (see source_dev_accuracy). compress does not
+    record its output's figure for a sentence-embedding model: that figure is the cosine to the teacher it was
+    compressed from, while as a source the model is its own reference (the key's task part keeps the two apart
+    from the classifiers' figures anyway)."""
     import json
     import os
 
