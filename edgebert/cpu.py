@@ -77,6 +77,12 @@ def kernel_features() -> list[str]:
     return [f for f in KERNEL_FEATURES if f in have]
 
 
+def trains_in_bf16() -> bool:
+    """Whether training here should run its matrix products in bf16: only where the CPU has Intel AMX, which
+    multiplied a MiniLM-sized bf16 matrix 4.4x faster than fp32 on 2 cores (AVX-512 BF16 alone is no such win)."""
+    return "amx_bf16" in cpu_features()
+
+
 def usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))

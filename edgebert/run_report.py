@@ -161,7 +161,8 @@ def search_markdown(s: dict[str, Any]) -> str:
         "## Trials (dev split)",
         "",
         "Fidelity: distillation steps run. A larger study first times several candidates' shapes (screened: no "
-        "training yet), then distils them cheapest first, each as a trial of its own (`re-run of`). "
+        "training yet), then distils them cheapest first (the fastest seed first when its distillation fits the time "
+        "left), each as a trial of its own (`re-run of`). "
         "A trial is stopped before training when its untrained shape is no faster "
         "than one that already meets the budget, and during training when its learning curve cannot reach the budget. "
         "p50: each trial timed alone on dev; the trials that meet the budget are timed again side by side with the "

@@ -4,7 +4,9 @@ A candidate's latency needs no training (its shape decides it), its accuracy nee
 study that will run more than `SCREEN_SHAPES` trials first times that many shapes — the seeds' and the sampler's
 first proposals alike — and defers every distillation they ask for: a candidate that needs training stops after its
 shape is benched (a *screened* trial, pruned at step 0) and is queued to be distilled once the screening ends. The
-queue is then run cheapest first (distillation steps × multiply-accumulates per token), and each queued candidate
+queue is then run cheapest first (distillation steps × multiply-accumulates per token), except that the fastest
+seed goes first when its distillation fits the time left (`lead`; the rate comes from a few timed steps of the first
+screened shape when nothing has distilled yet, search_trial.py), and each queued candidate
 still has to pass the checks every trial does before it trains: its shape must be faster than the fastest trial
 already inside the budget, and its distillation must fit the time left. Without this, a slow machine spent the whole
 budget distilling the first two seeds and evaluated nothing else (reports/search-seeds-27fc044.md: 2 candidates).
@@ -20,6 +22,7 @@ copy of a re-run stops at once as a duplicate (search_trial.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 SCREEN_SHAPES = 6  # shapes timed before any distillation
@@ -27,6 +30,15 @@ SCREEN_SHAPES = 6  # shapes timed before any distillation
 # slow 2-core machine, 0.45 holds the baselines and six shapes (~45 s each) and leaves the cheapest seed's 300
 # distillation steps (~4 min) room to finish; 0.4 stopped at five.
 SCREEN_SHARE = 0.45
+# A shape stops before training only when it is this much slower than a trial already inside the budget: both were
+# timed alone, minutes apart, and such times drift by more than the gap between close shapes (a seeds run stopped
+# fast-x86, usually ~1.2x faster than heads-ffn-int8, at 2.57 ms against heads-ffn-int8's 2.53 ms).
+SHAPE_MARGIN = 0.10
+
+
+def clearly_slower(latency_ms: float, rival_ms: float) -> bool:
+    """Whether a shape timed alone is slower than a rival timed alone by more than their drift (SHAPE_MARGIN)."""
+    return latency_ms > rival_ms * (1 + SHAPE_MARGIN)
 
 
 def screened(t) -> bool:
@@ -71,9 +83,39 @@ def owed(study) -> list:
     return [t for t in trials if screened(t) and t.number not in queued]
 
 
-def release(study) -> list[int]:
-    """Queue the distillation of every screened trial that has no re-run yet, cheapest first. Returns their numbers."""
+def lead(waiting: list, fits: Callable[[Any], bool] | None):
+    """The screened seed that goes ahead of the cheapest-first queue, or None: the fastest shape among the shipped
+    recipes' whose distillation `fits` the time left, when it is clearly faster than the cheapest candidate's.
+
+    Why: once a candidate meets the budget, every clearly slower one stops before training, so the fastest candidate
+    that can meet it is worth its minutes first. On a slow 2-core machine the cheapest seed (heads-ffn-int8, 300
+    steps) took the minutes that fast-x86's 1,000 steps needed, and fast-x86 (~1.2x faster) never ran
+    (reports/search-seeds-748498f.md). Only seeds lead: a shipped recipe comes with measured evidence that it reaches
+    the budget; a sampler's proposal, possibly the fastest shape of all, has none, and one that failed would spend the
+    time the cheap candidates needed."""
+    if fits is None or len(waiting) < 2:
+        return None
+    cheapest = waiting[0].user_attrs.get("shape_latency_ms")
+    seeds = [
+        t
+        for t in waiting[1:]
+        if t.user_attrs.get("seed_recipe") and t.user_attrs.get("shape_latency_ms") is not None and fits(t)
+    ]
+    if cheapest is None or not seeds:
+        return None
+    fastest = min(seeds, key=lambda t: t.user_attrs["shape_latency_ms"])
+    return fastest if clearly_slower(cheapest, fastest.user_attrs["shape_latency_ms"]) else None
+
+
+def release(study, fits: Callable[[Any], bool] | None = None) -> list[int]:
+    """Queue the distillation of every screened trial that has no re-run yet, cheapest first (`lead` may go first).
+    Returns their numbers in queue order. `fits(trial)`: whether its distillation fits the time left (None: no
+    time bound, or no rate to tell)."""
     waiting = sorted(owed(study), key=queue_order)
+    first = lead(waiting, fits)
+    if first is not None:
+        waiting.remove(first)
+        waiting.insert(0, first)
     for t in waiting:
         attrs: dict[str, Any] = {"screened_in": t.number}
         if t.user_attrs.get("seed_recipe"):

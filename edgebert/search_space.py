@@ -82,8 +82,11 @@ def importance_for(task: str | None) -> str | None:
     return "activation" if task == "sentence-embedding" else None
 
 
-def recipe_for(params: dict[str, Any], num_layers: int, seed: int = 0, task: str | None = None) -> dict[str, Any]:
-    """The compress recipe a trial's parameters stand for (every stage the space does not vary at its default)."""
+def recipe_for(
+    params: dict[str, Any], num_layers: int, seed: int = 0, task: str | None = None, precision: str = "fp32"
+) -> dict[str, Any]:
+    """The compress recipe a trial's parameters stand for (every stage the space does not vary at its default).
+    `precision`: the distillation's (compress/distill.py), a fact of the machine rather than of the candidate."""
     recipe: dict[str, Any] = {"name": "trial", "seed": seed, "max_length": MAX_LENGTH}
     kept = params["layers_kept"]
     layers_ratio = round(1 - kept / num_layers, 6) if kept < num_layers else 0.0
@@ -99,6 +102,8 @@ def recipe_for(params: dict[str, Any], num_layers: int, seed: int = 0, task: str
         recipe["distill"] = {"steps": params["distill_steps"], "learning_rate": params.get("learning_rate", 2e-4)}
         if params.get("hidden_weight"):
             recipe["distill"]["hidden_weight"] = params["hidden_weight"]
+        if precision != "fp32":
+            recipe["distill"]["precision"] = precision
     recipe["quantize"] = dict(QUANTIZATION[params["quantization"]])
     return recipe
 

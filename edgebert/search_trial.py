@@ -6,7 +6,10 @@ of the task's primary metric against fp32 with a paired bootstrap over the dev i
 
 from __future__ import annotations
 
+import shutil
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -15,22 +18,16 @@ from edgebert.errors import EdgebertError, require
 from edgebert.search_baselines import real_p50
 from edgebert.search_space import recipe_for
 from edgebert.search_stats import cannot_reach, paired_drop
-from edgebert.search_schedule import owed, release, screened, screening
+from edgebert.search_schedule import SHAPE_MARGIN, clearly_slower, owed, release, screened, screening
 from edgebert.search_study import counts
 
 # A trial's work after its distillation: dev accuracy, export (with parity), dev-split bench and statistics; 25 s
 # measured for a 6-layer MiniLM on a slow 2-core machine, kept with room.
 TRIAL_TAIL_S = 35
 CHECKPOINTS = 4  # accuracy checkpoints per distillation (the last one is the finished model)
-# A shape stops before training only when it is this much slower than a trial already inside the budget: both were
-# timed alone, minutes apart, and such times drift by more than the gap between close shapes (a seeds run stopped
-# fast-x86, usually ~1.2x faster than heads-ffn-int8, at 2.57 ms against heads-ffn-int8's 2.53 ms).
-SHAPE_MARGIN = 0.10
-
-
-def clearly_slower(latency_ms: float, rival_ms: float) -> bool:
-    """Whether a shape timed alone is slower than a rival timed alone by more than their drift (SHAPE_MARGIN)."""
-    return latency_ms > rival_ms * (1 + SHAPE_MARGIN)
+# Distillation steps a screened shape is timed for when the study has no distillation rate yet: the rate tells the
+# queue which distillations fit the time left before any of them has run (search_schedule.release).
+PROBE_STEPS = 10
 
 
 def distill_rate(manifest: dict) -> float | None:
@@ -106,7 +103,9 @@ class Trials:
             what = "re-run of a screened trial" if prior is not None else "seed"
             self._stop(trial, 0, {}, f"a duplicate of trial {twins[0]} (the same {what}, enqueued by another worker)")
         params = self.space.suggest(trial)
-        recipe = recipe_for(params, self.num_layers, seed=self.config.seed, task=self.kind.name)
+        recipe = recipe_for(
+            params, self.num_layers, seed=self.config.seed, task=self.kind.name, precision=self.train_precision
+        )
         d = self.out / "trials" / f"{trial.number:03d}"
         d.mkdir(parents=True, exist_ok=True)
         trial.set_user_attr("dir", str(d))
@@ -179,13 +178,15 @@ class Trials:
             and (self._screening(trial.study, trial.number) or owed(trial.study))
         ):
             trial.set_user_attr("deferred", True)
+            if not self._rates(trial.study):
+                self._probe(trial, s / "shape-model", d / "probe-model", recipe, kw)
             self._release_when_screened(trial.study, trial.number)  # this may have been the screening's last shape
             self._stop(
                 trial,
                 0,
                 seen,
                 f"screened: shape timed first ({latency:.2f} ms); its {params['distill_steps']} distillation steps "
-                "were queued, cheapest first, for after the screening",
+                "were queued for after the screening",
             )
         self._release_when_screened(trial.study, trial.number)
         final_model, final_bundle, results = s / "shape-model", shape_bundle, shape_results
@@ -196,12 +197,7 @@ class Trials:
             # Cheap candidates first, expensive ones only when they can finish: a distillation the time left cannot
             # hold would end cut short, at a learning rate its schedule had not yet decayed, so it is not started;
             # its time goes to candidates that fit.
-            rates = [
-                t.user_attrs["distill_rate"]
-                for t in trial.study.get_trials(deepcopy=False)
-                if t.user_attrs.get("distill_rate")
-            ]
-            need = distill_need(rates, params["distill_steps"], shape_manifest.get("macs_per_token"))
+            need = distill_need(self._rates(trial.study), params["distill_steps"], shape_manifest.get("macs_per_token"))
             if left is not None and need is not None and need > left - TRIAL_TAIL_S:
                 self._stop(
                     trial,
@@ -277,6 +273,52 @@ class Trials:
         )
         return latency
 
+    @staticmethod
+    def _rates(study) -> list[float]:
+        """The distillation rates measured in this study (search_trial.distill_rate), probes included."""
+        return [
+            t.user_attrs["distill_rate"] for t in study.get_trials(deepcopy=False) if t.user_attrs.get("distill_rate")
+        ]
+
+    def _probe(self, trial, shape_model, probe_dir, recipe, kw) -> None:
+        """Time PROBE_STEPS distillation steps of this shape: the study's first distillation rate, so that the queue
+        released after the screening knows which distillations fit the time left before any has run. About 10 s on
+        a slow 2-core machine; its model is not kept."""
+        from edgebert.compress.recipe import compress_model
+
+        distil = dict(recipe["distill"], steps=PROBE_STEPS, teacher=str(self.model_dir))
+        try:
+            compress_model(
+                shape_model,
+                {"max_length": recipe["max_length"], "seed": recipe["seed"], "distill": distil},
+                probe_dir,
+                **kw,
+            )
+            rate = distill_rate(bundle.read_manifest(probe_dir))
+        finally:
+            shutil.rmtree(probe_dir, ignore_errors=True)
+        if rate is not None:
+            trial.set_user_attr("distill_rate", rate)
+            trial.set_user_attr("distill_rate_probe_steps", PROBE_STEPS)
+            macs = bundle.read_manifest(shape_model).get("macs_per_token") or 0
+            self.log(
+                f"trial {trial.number}: {PROBE_STEPS} distillation steps timed, {rate * macs / 1e6:.2f} s per step "
+                "(the study's first distillation rate: which distillations fit the time left)"
+            )
+
+    def _fits(self, study) -> Callable[[Any], bool] | None:
+        """Whether a queued candidate's distillation fits the time left at the rates measured so far (None: no time
+        bound, or nothing measured)."""
+        left, rates = self.seconds_left(), self._rates(study)
+        if left is None or not rates:
+            return None
+
+        def fits(t) -> bool:
+            need = distill_need(rates, t.params.get("distill_steps") or 0, t.user_attrs.get("shape_macs_per_token"))
+            return need is not None and need <= left - TRIAL_TAIL_S
+
+        return fits
+
     def _screening(self, study, number: int) -> bool:
         return screening(study.get_trials(deepcopy=False), number, self.config.trials, self.spent_share())
 
@@ -284,9 +326,9 @@ class Trials:
         """Queue the screened trials' distillations once the screening is over (the shapes up to trial `number`
         included; a no-op while it goes on, and once every screened trial is queued)."""
         if not self._screening(study, number + 1):
-            numbers = release(study)
+            numbers = release(study, self._fits(study))
             if numbers:
-                self.log(f"screening done: the distillations of trials {numbers} are queued, cheapest first")
+                self.log(f"screening done: the distillations of trials {numbers} are queued, in that order")
 
     def _stop(self, trial, step: int, curve: dict[int, float], why: str) -> None:
         optuna = require("optuna")

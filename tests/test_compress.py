@@ -484,3 +484,34 @@ def test_distillation_batches_are_length_grouped_and_seeded():
     padded = sum(lengths[b].max() * len(b) for b in schedule)  # what a batch padded to its longest text computes
     unsorted = [np.random.default_rng(3).choice(len(train), size=8, replace=False) for _ in range(40)]
     assert padded < 0.8 * sum(lengths[b].max() * len(b) for b in unsorted)
+
+
+def test_bf16_distillation_trains_under_autocast_and_the_recipe_says_so(tiny_trained_model, train_csv, tmp_path):
+    """The same seeded 5 steps in fp32 and bf16 (with the hidden-state loss, so the teacher runs too): both finish,
+    the manifests record which, and the weights differ (the forward passes really ran in bf16); stored weights stay fp32."""
+    from safetensors import safe_open
+
+    weights = {}
+    for precision in ("fp32", "bf16"):
+        recipe = {
+            "max_length": 32,
+            "distill": {"steps": 5, "learning_rate": 1e-2, "hidden_weight": 1.0, "precision": precision},
+        }
+        out = compress_model(tiny_trained_model, recipe, tmp_path / precision, dataset=train_csv)
+        record = bundle.read_manifest(out)["stages"][-1]
+        assert record["config"]["precision"] == precision
+        assert np.isfinite(record["result"]["loss_last"])
+        with safe_open(str(out / "model.safetensors"), "np") as f:
+            weights[precision] = {k: f.get_tensor(k) for k in f.keys()}
+    assert {v.dtype for v in weights["bf16"].values()} == {np.dtype("float32")}
+    assert any(not np.array_equal(weights["fp32"][k], weights["bf16"][k]) for k in weights["fp32"])
+
+
+@pytest.mark.parametrize(
+    "flags, expected", [({"amx_bf16", "avx512_bf16"}, True), ({"avx512_bf16", "avx512f"}, False), (set(), False)]
+)
+def test_training_runs_in_bf16_only_where_the_cpu_has_amx(monkeypatch, flags, expected):
+    from edgebert import cpu
+
+    monkeypatch.setattr(cpu, "cpu_features", lambda: frozenset(flags))
+    assert cpu.trains_in_bf16() is expected

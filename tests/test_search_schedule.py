@@ -73,6 +73,26 @@ def test_release_queues_the_screened_cheapest_first_once_and_keeps_their_seed_na
     assert release(study) == []  # two workers releasing: the second finds nothing owed
 
 
+@pytest.mark.parametrize(
+    "fits, fast_ms, order",
+    [
+        (lambda t: True, 1.8, [1, 0, 2]),  # the fastest seed that fits goes first; the sampler's proposal does not
+        (lambda t: t.params["distill_steps"] < 1000, 1.8, [0, 2, 1]),  # it does not fit: cheapest first
+        (None, 1.8, [0, 2, 1]),  # no time bound or no rate: cheapest first
+        (lambda t: True, 3.0, [0, 2, 1]),  # not clearly faster than the cheapest (SHAPE_MARGIN): cheapest first
+    ],
+    ids=["leads", "does-not-fit", "no-rate", "not-clearly-faster"],
+)
+def test_the_fastest_seed_leads_the_queue_only_when_its_distillation_fits(study, fits, fast_ms, order):
+    seed = {"deferred": True, "shape_macs_per_token": 9e6}
+    add(study, params(300, 6), **seed, shape_latency_ms=3.1, seed_recipe="heads-ffn-int8")  # 2.7e9: the cheapest
+    add(study, params(1000), **seed | {"shape_macs_per_token": 4e6}, shape_latency_ms=fast_ms, seed_recipe="fast-x86")
+    add(study, params(1000, 2), deferred=True, shape_macs_per_token=3e6, shape_latency_ms=1.0)  # no seed: never leads
+    assert release(study, fits) == order
+    waiting = [t.user_attrs["screened_in"] for t in study.trials if t.state == optuna.trial.TrialState.WAITING]
+    assert waiting == order  # Optuna runs the queue in the order it was enqueued
+
+
 def test_a_screened_trial_does_not_count_toward_trials_and_the_report_says_where_it_went(study):
     first = add(study, params(300), deferred=True, shape_latency_ms=0.8, pruned_reason="screened")
     left = add(study, params(600), deferred=True, shape_latency_ms=0.7)

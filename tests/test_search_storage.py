@@ -184,19 +184,19 @@ def test_the_space_is_more_than_the_seeds():
         "static-per-tensor",
     }
     assert 1.0 in space.hidden_weight
-    r = recipe_for(
-        {
-            "layers_kept": 3,
-            "heads_ratio": 0.5,
-            "ffn_ratio": 0.25,
-            "distill_steps": 600,
-            "learning_rate": 4e-4,
-            "hidden_weight": 1.0,
-            "quantization": "static-per-tensor",
-        },
-        6,
-        seed=7,
-    )
+    r_params = {
+        "layers_kept": 3,
+        "heads_ratio": 0.5,
+        "ffn_ratio": 0.25,
+        "distill_steps": 600,
+        "learning_rate": 4e-4,
+        "hidden_weight": 1.0,
+        "quantization": "static-per-tensor",
+    }
+    r = recipe_for(r_params, 6, seed=7)
     assert r["prune_structured"] == {"heads_ratio": 0.5, "ffn_ratio": 0.25, "layers_ratio": 0.5} and r["seed"] == 7
     assert r["distill"] == {"steps": 600, "learning_rate": 4e-4, "hidden_weight": 1.0}
     assert r["quantize"] == {"mode": "static", "per_channel": False}
+    # the distillation's precision is the machine's (cpu.trains_in_bf16), written only when it is not fp32
+    bf16 = recipe_for({**r_params, "distill_steps": 300}, 6, precision="bf16")
+    assert bf16["distill"]["precision"] == "bf16" and bf16["distill"]["steps"] == 300
