@@ -18,7 +18,7 @@ from edgebert.errors import EdgebertError, require
 from edgebert.search_baselines import real_p50
 from edgebert.search_space import recipe_for
 from edgebert.search_stats import cannot_reach, paired_drop
-from edgebert.search_schedule import SHAPE_MARGIN, clearly_slower, owed, release, screened, screening
+from edgebert.search_schedule import SHAPE_MARGIN, clearly_slower, costs_the_lead, owed, release, screened, screening
 from edgebert.search_study import counts
 
 # A trial's work after its distillation: dev accuracy, export (with parity), dev-split bench and statistics; 25 s
@@ -28,6 +28,10 @@ CHECKPOINTS = 4  # accuracy checkpoints per distillation (the last one is the fi
 # Distillation steps a screened shape is timed for when the study has no distillation rate yet: the rate tells the
 # queue which distillations fit the time left before any of them has run (search_schedule.release).
 PROBE_STEPS = 10
+# What one more screened shape costs, looked ahead when deciding whether the screening may go on: a shape took 35-46 s
+# on a slow 2-core machine (pruning, a timing-only export, a dev bench), and the trial that ends the screening still
+# finishes its own before the queue runs.
+NEXT_SHAPE_S = 60
 
 
 def distill_rate(manifest: dict) -> float | None:
@@ -306,21 +310,26 @@ class Trials:
                 "(the study's first distillation rate: which distillations fit the time left)"
             )
 
-    def _fits(self, study) -> Callable[[Any], bool] | None:
-        """Whether a queued candidate's distillation fits the time left at the rates measured so far (None: no time
-        bound, or nothing measured)."""
+    def _fits(self, study, later: float = 0.0) -> Callable[[Any], bool] | None:
+        """Whether a queued candidate's distillation fits the time left (`later` seconds from now) at the rates
+        measured so far (None: no time bound, or nothing measured)."""
         left, rates = self.seconds_left(), self._rates(study)
         if left is None or not rates:
             return None
 
         def fits(t) -> bool:
             need = distill_need(rates, t.params.get("distill_steps") or 0, t.user_attrs.get("shape_macs_per_token"))
-            return need is not None and need <= left - TRIAL_TAIL_S
+            return need is not None and need <= left - later - TRIAL_TAIL_S
 
         return fits
 
     def _screening(self, study, number: int) -> bool:
-        return screening(study.get_trials(deepcopy=False), number, self.config.trials, self.spent_share())
+        """Whether the screening goes on: it ends early when one more shape would leave the leading seed's
+        distillation no room (search_schedule.lead)."""
+        trials = study.get_trials(deepcopy=False)
+        if not screening(trials, number, self.config.trials, self.spent_share()):
+            return False
+        return not costs_the_lead(study, self._fits(study), self._fits(study, NEXT_SHAPE_S))
 
     def _release_when_screened(self, study, number: int) -> None:
         """Queue the screened trials' distillations once the screening is over (the shapes up to trial `number`

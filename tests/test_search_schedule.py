@@ -5,7 +5,7 @@ import optuna
 import pytest
 
 from edgebert.search_choice import choose, trial_rows
-from edgebert.search_schedule import SCREEN_SHAPES, owed, release, screening
+from edgebert.search_schedule import SCREEN_SHAPES, costs_the_lead, owed, release, screening
 from edgebert.search_study import counts
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -91,6 +91,20 @@ def test_the_fastest_seed_leads_the_queue_only_when_its_distillation_fits(study,
     assert release(study, fits) == order
     waiting = [t.user_attrs["screened_in"] for t in study.trials if t.state == optuna.trial.TrialState.WAITING]
     assert waiting == order  # Optuna runs the queue in the order it was enqueued
+
+
+@pytest.mark.parametrize(
+    "now, later, ends",
+    [(True, False, True), (True, True, False), (False, False, False)],
+    ids=["one-more-shape-loses-the-lead", "room-for-both", "no-lead-anyway"],
+)
+def test_the_screening_ends_early_when_one_more_shape_would_cost_the_lead(study, now, later, ends):
+    seed = {"deferred": True, "shape_macs_per_token": 9e6}
+    add(study, params(300, 6), **seed, shape_latency_ms=3.1, seed_recipe="heads-ffn-int8")
+    add(study, params(1000), **seed, shape_latency_ms=1.8, seed_recipe="fast-x86")
+    long = lambda ok: lambda t: ok or t.params["distill_steps"] < 1000  # noqa: E731
+    assert costs_the_lead(study, long(now), long(later)) is ends
+    assert costs_the_lead(study, None, None) is False  # no rate measured yet
 
 
 def test_a_screened_trial_does_not_count_toward_trials_and_the_report_says_where_it_went(study):
