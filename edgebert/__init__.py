@@ -288,7 +288,7 @@ def run(
     label_column: str = "label",
     max_accuracy_drop: float = 1.0,
     min_speedup: float = 1.0,
-    budget_minutes: float = 13.0,
+    budget_minutes: float = 14.0,
     trials: int = 12,
     storage: str | None = None,
     study_name: str | None = None,

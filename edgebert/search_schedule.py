@@ -27,9 +27,9 @@ from collections.abc import Callable
 from typing import Any
 
 SCREEN_SHAPES = 6  # shapes timed before any distillation
-# ... or this share of the run's budget (baselines included), whichever comes first. With the default 13 minutes on a
-# slow 2-core machine, 0.45 holds the baselines and six shapes (~45 s each) and leaves the cheapest seed's 300
-# distillation steps (~4 min) room to finish; 0.4 stopped at five.
+# ... or this share of the run's budget (baselines included), whichever comes first. With 13 minutes on a slow 2-core
+# machine, 0.45 held the baselines and six shapes (~45 s each) and left the cheapest seed's 300 distillation steps
+# (~4 min) room to finish; 0.4 stopped at five. (costs_the_lead may end it sooner.)
 SCREEN_SHARE = 0.45
 # A shape stops before training only when it is this much slower than a trial already inside the budget: both were
 # timed alone, minutes apart, and such times drift by more than the gap between close shapes (a seeds run stopped

@@ -28,21 +28,23 @@ CHECKPOINTS = 4  # accuracy checkpoints per distillation (the last one is the fi
 # Distillation steps a screened shape is timed for when the study has no distillation rate yet: the rate tells the
 # queue which distillations fit the time left before any of them has run (search_schedule.release).
 PROBE_STEPS = 10
-# What one more screened shape costs, looked ahead when deciding whether the screening may go on: a shape took 35-46 s
-# on a slow 2-core machine (pruning, a timing-only export, a dev bench), and the trial that ends the screening still
-# finishes its own before the queue runs.
-NEXT_SHAPE_S = 60
+# What one more screened shape costs, looked ahead when deciding whether the screening may go on (the question is asked
+# after each shape): a shape took 31-46 s on a slow 2-core machine (pruning, a timing-only export, a dev bench).
+NEXT_SHAPE_S = 50
 
 
 def distill_rate(manifest: dict) -> float | None:
     """Seconds per distillation step per million multiply-accumulates per token, from a distilled model's manifest
-    (the teacher's one-off outputs left out: they are cached for later trials); None when it did not distil."""
+    (the teacher's one-off outputs left out: they are cached for later trials; so is the first step, which sets up
+    the kernels: 10 timed steps of a probe read up to 17 % slow with it); None when it did not distil."""
     macs = manifest.get("macs_per_token")
     for st in reversed(manifest.get("stages", [])):
         result = st.get("result") or {}
         if st.get("stage") == "distill" and result.get("steps_run") and macs:
-            seconds = st["seconds"] - (result.get("teacher_seconds") or 0.0)
-            return max(seconds, 0.0) / result["steps_run"] / (macs / 1e6)
+            seconds, steps = st["seconds"] - (result.get("teacher_seconds") or 0.0), result["steps_run"]
+            if steps > 1 and result.get("first_step_seconds") is not None:
+                seconds, steps = seconds - result["first_step_seconds"], steps - 1
+            return max(seconds, 0.0) / steps / (macs / 1e6)
     return None
 
 

@@ -501,6 +501,7 @@ def test_bf16_distillation_trains_under_autocast_and_the_recipe_says_so(tiny_tra
         record = bundle.read_manifest(out)["stages"][-1]
         assert record["config"]["precision"] == precision
         assert np.isfinite(record["result"]["loss_last"])
+        assert 0 < record["result"]["first_step_seconds"] < record["seconds"]
         with safe_open(str(out / "model.safetensors"), "np") as f:
             weights[precision] = {k: f.get_tensor(k) for k in f.keys()}
     assert {v.dtype for v in weights["bf16"].values()} == {np.dtype("float32")}

@@ -337,6 +337,8 @@ def test_distill_rate_and_need():
         ],
     }
     assert distill_rate(manifest) == pytest.approx(0.5)  # (110 - 10) s / 100 steps / 2 M MACs
+    manifest["stages"][1]["result"]["first_step_seconds"] = 1.0  # the first step (kernel set-up) is left out
+    assert distill_rate(manifest) == pytest.approx((110 - 10 - 1) / 99 / 2)
     assert distill_rate({"macs_per_token": 1, "stages": [{"stage": "quantize", "seconds": 0.0}]}) is None
     assert distill_need([0.5, 0.4, 2.0], 300, 4_000_000) == pytest.approx(0.5 * 300 * 4)  # the median rate
     assert distill_need([], 300, 4_000_000) is None and distill_need([0.5], 0, 4_000_000) is None

@@ -10,7 +10,7 @@ from edgebert.cli.common import console, examples, log, model_option, target_opt
 @click.command(
     "run",
     epilog=examples(
-        "edgebert run --target x86                                        # the default model, 13 minutes, 12 trials",
+        "edgebert run --target x86                                        # the default model, 14 minutes, 12 trials",
         "edgebert run --target x86 --max-accuracy-drop 1.0 --budget-minutes 12 --trials 4 --out runs/x86",
         "edgebert run --target arm64 --model ./my-bert --dataset reviews.csv --budget-minutes 60 --trials 10",
         "edgebert run --target x86 --task sentence-embedding --max-accuracy-drop 2   # Spearman on Lee, x100",
@@ -46,7 +46,7 @@ from edgebert.cli.common import console, examples, log, model_option, target_opt
     "0 chooses the fastest trial in budget whatever its speed.",
 )
 @click.option(
-    "--budget-minutes", default=13.0, show_default=True, type=float, help="Stop starting new trials after this long."
+    "--budget-minutes", default=14.0, show_default=True, type=float, help="Stop starting new trials after this long."
 )
 @click.option(
     "--trials",

@@ -248,12 +248,13 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
     sched = warmup_linear_decay(optim, warmup, config.steps)
     T, deadline = config.temperature, (started + 60 * config.minutes) if config.minutes else None
     losses: list[float] = []
+    first_step: float | None = None
     model.train()
     advance = ctx.progress("distilling", config.steps) if ctx.progress is not None else None
     for step in range(config.steps):
         if deadline is not None and time.time() > deadline:
             break
-        idx = schedule[step]
+        idx, step_started = schedule[step], time.time()
         if tag is not None:
             enc, word_ids = tag.encode(model, ctx.tokenizer, [train.tokens[i] for i in idx], ctx.max_length)
         else:
@@ -289,6 +290,8 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
             ) / len(pairs)
             loss = loss + config.hidden_weight * mse
         losses.append(optimizer_step(model, loss, optim, sched))
+        if step == 0:
+            first_step = time.time() - step_started
         if advance is not None:
             advance(1)
         if (
@@ -307,6 +310,8 @@ def distill_(model, config: DistillConfig, ctx: CompressContext) -> dict[str, An
         "stopped_by": "steps" if len(losses) == config.steps else "minutes",
         _computed_key(emb, tag): computed,
         "teacher_seconds": round(teacher_seconds, 1),
+        # the first step sets up the kernels (edgebert run's rate estimate leaves it out, search_trial.distill_rate)
+        "first_step_seconds": None if first_step is None else round(first_step, 3),
         "loss_first": round(float(np.mean(losses[:10])), 4) if losses else None,
         "loss_last": round(float(np.mean(losses[-10:])), 4) if losses else None,
         "hidden_pairs": pairs or None,
