@@ -333,6 +333,7 @@ def run_search(config: RunConfig, log: Log | None = None, progress=None) -> dict
     summary = finish(search, rows, chosen, closest)
     summary.update(write_report(summary, search.out))
     if chosen is None:
+        undecided = undecided_note(rows)
         if closest is None:
             raise BudgetNotMet(f"no trial finished (see {summary['report_md']}); raise --budget-minutes or --trials")
         if closest.get("verdict") == "no faster":
@@ -340,16 +341,25 @@ def run_search(config: RunConfig, log: Log | None = None, progress=None) -> dict
             raise BudgetNotMet(
                 f"no trial inside the budget is {times}faster than the plain int8 export "
                 f"({int8_ms:.2f} ms on dev); the fastest, trial {closest['trial']}, took {speed(closest):.2f} ms: use "
-                f"the plain int8 export (edgebert export --target {search.target.name}) or lower --min-speedup "
-                f"(report: {summary['report_md']})"
+                f"the plain int8 export (edgebert export --target {search.target.name}) or lower --min-speedup"
+                f"{undecided} (report: {summary['report_md']})"
             )
-        undecided = [r["trial"] for r in rows if r.get("verdict") == "undecided"]
         raise BudgetNotMet(
             f"no trial is within {config.max_accuracy_drop:g} {search.task.unit} of fp32 with {100 * CONFIDENCE:.0f} % "
             f"confidence; the closest, "
             f"trial {closest['trial']} ({closest['latency_ms']:.2f} ms), is {closest['drop_points']:+.2f} points on dev "
-            f"(bound {closest['upper_points']:+.2f})"
-            + (f"; dev is too small to decide trials {undecided}" if undecided else "")
-            + f" (report: {summary['report_md']})"
+            f"(bound {closest['upper_points']:+.2f})" + f"{undecided} (report: {summary['report_md']})"
         )
     return summary
+
+
+def undecided_note(rows: list[dict[str, Any]]) -> str:
+    """The trials whose drop on dev is inside the budget but whose bound is not ("; dev is too small to decide trial 8
+    (+0.00 points, bound +1.10)"), or "": a run that exits 1 says which candidates a larger dev split might pass."""
+    undecided = [r for r in rows if r.get("verdict") == "undecided"]
+    if not undecided:
+        return ""
+    named = ", ".join(
+        f"{r['trial']} ({r['drop_points']:+.2f} points, bound {r['upper_points']:+.2f})" for r in undecided
+    )
+    return f"; dev is too small to decide trial{'s' if len(undecided) > 1 else ''} {named}"

@@ -228,3 +228,18 @@ def test_a_worker_that_loses_the_schema_race_retries_and_loads_the_study(tmp_pat
     search.identity = {"target": search.target.name, "model_sha256": "m", "dataset_sha256": "d", "space_sha256": "s"}
     study = search.study()
     assert len(calls) == 2 and study.study_name == "edgebert-" + search.target.name
+
+
+@pytest.mark.parametrize(
+    "verdicts, note",
+    [
+        (["no faster", "undecided"], "; dev is too small to decide trial 1 (+0.00 points, bound +1.10)"),
+        (["undecided", "undecided"], "; dev is too small to decide trials 0 (+0.00 points, bound +1.10), 1 (+0.00"),
+        (["no faster", "outside"], ""),
+    ],
+)
+def test_a_run_that_exits_1_names_the_trials_dev_is_too_small_to_decide(verdicts, note):
+    from edgebert.search import undecided_note
+
+    rows = [{"trial": i, "verdict": v, "drop_points": 0.0, "upper_points": 1.1} for i, v in enumerate(verdicts)]
+    assert undecided_note(rows).startswith(note) and bool(undecided_note(rows)) is bool(note)
