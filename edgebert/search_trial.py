@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
@@ -313,14 +312,14 @@ class Trials:
                 "(the study's first distillation rate: which distillations fit the time left)"
             )
 
-    def _fits(self, study, later: float = 0.0) -> Callable[[Any], bool] | None:
-        """Whether a queued candidate's distillation fits the time left (`later` seconds from now) at the rates
-        measured so far (None: no time bound, or nothing measured)."""
+    def _fits(self, study) -> Callable[..., bool] | None:
+        """`fits(trial, later=0.0)`: whether a queued candidate's distillation fits the time left (`later` seconds from
+        now) at the rates measured so far; None when there is no time bound or nothing measured."""
         left, rates = self.seconds_left(), self._rates(study)
         if left is None or not rates:
             return None
 
-        def fits(t) -> bool:
+        def fits(t, later: float = 0.0) -> bool:
             need = distill_need(rates, t.params.get("distill_steps") or 0, t.user_attrs.get("shape_macs_per_token"))
             return need is not None and need <= left - later - TRIAL_TAIL_S
 
@@ -329,10 +328,10 @@ class Trials:
     def _screening(self, study, number: int) -> bool:
         """Whether the screening goes on: it ends early when one more shape would leave the leading seed's
         distillation no room (search_schedule.lead)."""
-        trials = study.get_trials(deepcopy=False)
-        if not screening(trials, number, self.config.trials, self.spent_share()):
+        if not screening(study.get_trials(deepcopy=False), number, self.config.trials, self.spent_share()):
             return False
-        return not costs_the_lead(study, self._fits(study), self._fits(study, NEXT_SHAPE_S))
+        fits = self._fits(study)
+        return fits is None or not costs_the_lead(study, fits, lambda t: fits(t, NEXT_SHAPE_S))
 
     def _release_when_screened(self, study, number: int) -> None:
         """Queue the screened trials' distillations once the screening is over (the shapes up to trial `number`
