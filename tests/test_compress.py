@@ -516,3 +516,54 @@ def test_training_runs_in_bf16_only_where_the_cpu_has_amx(monkeypatch, flags, ex
 
     monkeypatch.setattr(cpu, "cpu_features", lambda: frozenset(flags))
     assert cpu.trains_in_bf16() is expected
+
+
+def test_augmented_copies_are_distilled_on_the_teachers_logits_alone(
+    tiny_trained_model, train_csv, splits, tmp_path, monkeypatch
+):
+    """The copies join the transfer set: the schedule draws them and the teacher labels them (cached like the
+    training texts' logits). Cross-entropy takes only the labelled rows of a batch, so kd_weight 0 trains too."""
+    from edgebert.compress.augment import augment_texts
+    from edgebert.compress.distill import DistillConfig, batch_schedule
+
+    monkeypatch.setenv("EDGEBERT_CACHE_DIR", str(tmp_path / "cache"))
+    results = {}
+    for name, augment, kd in [("plain", 0, 0.5), ("aug-ce", 2, 0.0), ("aug-kd", 2, 0.5)]:
+        recipe = {"max_length": 32, "distill": {"steps": 6, "augment": augment, "kd_weight": kd}}
+        out = compress_model(tiny_trained_model, recipe, tmp_path / name, dataset=train_csv)
+        results[name] = bundle.read_manifest(out)["stages"][-1]["result"]
+        assert np.isfinite(results[name]["loss_last"])
+    train = splits["train"]
+    copies = augment_texts(train.texts, 2)
+    assert results["plain"]["augmented_texts"] == 0 and results["aug-kd"]["augmented_texts"] == len(copies) > 0
+    pool = data.LabelledTexts(train.texts + tuple(copies), train.labels + ("",) * len(copies))
+    drawn = np.unique(np.concatenate(batch_schedule(pool, DistillConfig(steps=6, augment=2), seed=0)))
+    assert (drawn >= len(train)).any()  # copies are drawn
+    assert results["aug-ce"]["teacher_logits_computed"] == len(drawn)
+    assert results["aug-kd"]["teacher_logits_computed"] == 0  # the same set, read from the cache
+
+
+def test_augmentation_is_refused_where_it_does_not_apply(tiny_trained_model, splits):
+    from edgebert.compress.distill import DistillConfig, check
+    from edgebert.errors import ConfigError
+
+    model, tok = load_classifier(tiny_trained_model)
+    ctx = context(model, tok, splits, teacher_dir=tiny_trained_model, embedding=object())
+    with pytest.raises(ConfigError, match="sequence classification only"):
+        check(model, DistillConfig(augment=1), ctx)
+    with pytest.raises(ValueError, match="augment"):
+        DistillConfig(augment=-1)
+
+
+def test_bf16_teacher_logits_are_cached_apart_and_close(tiny_trained_model, splits, tmp_path, monkeypatch):
+    from edgebert.compress.distill import teacher_logits
+
+    monkeypatch.setenv("EDGEBERT_CACHE_DIR", str(tmp_path / "cache"))
+    model, tok = load_classifier(tiny_trained_model)
+    texts, ctx = splits["dev"], CompressContext(tok, label2id(model), max_length=32)
+    rows = np.arange(len(texts))
+    fp32, n32 = teacher_logits(tiny_trained_model, texts, rows, ctx)
+    bf16, n16 = teacher_logits(tiny_trained_model, texts, rows, ctx, precision="bf16")
+    assert n32 == n16 == len(texts)  # not read from the fp32 entry
+    assert not np.array_equal(fp32, bf16)
+    np.testing.assert_allclose(bf16, fp32, atol=0.1)
