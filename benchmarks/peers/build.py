@@ -293,11 +293,19 @@ def build_edgebert(model_dir: Path, work: Path, dataset: Path, log: Log) -> list
 
 
 def compress_and_export(
-    model_dir: Path, recipe: Path, work: Path, dataset: Path, log: Log, distill_steps: int | None = None
+    model_dir: Path,
+    recipe: Path,
+    work: Path,
+    dataset: Path,
+    log: Log,
+    distill_steps: int | None = None,
+    teacher: tuple[str, Callable[[], Path]] | None = None,
 ) -> Variant:
     """`edgebert compress` with `recipe`, then `edgebert export --target x86`: edgebert's compressed bundle.
     `distill_steps` caps the recipe's distillation, and QUICK_PRUNE_SAMPLES its pruning's importance texts (the
-    quick smoke run: the code path, not the accuracy; layer selection on 256 texts took 20 of its ~240 s)."""
+    quick smoke run: the code path, not the accuracy; layer selection on 256 texts took 20 of its ~240 s).
+    `teacher`: (its short name, a function returning its directory) to distil from instead of the recipe's; the
+    variant's name gains the short name. Distillation runs in bf16 where `edgebert run` would (cpu.trains_in_bf16)."""
     from edgebert.compress.recipe import compress_model, load_recipe
     from edgebert.config import to_dict
     from edgebert.export.exporter import export_bundle
@@ -307,6 +315,16 @@ def compress_and_export(
     if distill_steps is not None and settings.get("distill"):
         settings["distill"]["steps"] = min(settings["distill"]["steps"], distill_steps)
         log(f"distillation capped at {distill_steps} steps (quick run)")
+    notes = [f"edgebert compress --recipe {recipe}, then export --target x86"]
+    if teacher is not None and settings.get("distill"):
+        short, resolve = teacher
+        settings["distill"]["teacher"] = str(resolve())
+        settings["name"] = f"{settings.get('name') or stem}+{short}"
+        notes.append(f"distilled from {short}: {settings['distill']['teacher']}")
+    if settings.get("distill") and cpu.trains_in_bf16():
+        settings["distill"]["precision"] = "bf16"
+        notes.append("distilled in bf16 (this CPU has AMX, as `edgebert run` would)")
+        log("distillation in bf16 (AMX)")
     if distill_steps is not None and settings.get("prune_structured"):
         settings["prune_structured"]["samples"] = min(settings["prune_structured"]["samples"], QUICK_PRUNE_SAMPLES)
         log(f"pruning importance on {QUICK_PRUNE_SAMPLES} texts (quick run)")
@@ -318,13 +336,7 @@ def compress_and_export(
     path, export_s = _timed(
         lambda: export_bundle("x86", compressed, work / f"edgebert-compressed-{stem}", dataset=dataset)
     )
-    return edgebert_variant(
-        path,
-        COMPRESSED_NAME,
-        COMPRESSED_LABEL,
-        compress_s + export_s,
-        [f"edgebert compress --recipe {recipe}, then export --target x86"],
-    )
+    return edgebert_variant(path, COMPRESSED_NAME, COMPRESSED_LABEL, compress_s + export_s, notes)
 
 
 QUICK_PRUNE_SAMPLES = 64
@@ -341,8 +353,10 @@ def build_classification(
     wanted: set[str] | None,
     log: Log,
     distill_steps: int | None = None,
+    teachers: dict[str, tuple[str, Callable[[], Path]]] | None = None,
 ) -> list[Variant]:
-    """Build the classification variants; with `wanted`, only the families named (eager fp32, the baseline, always)."""
+    """Build the classification variants; with `wanted`, only the families named (eager fp32, the baseline, always).
+    `teachers`: recipe file stem → the teacher to distil it from (compress_and_export)."""
 
     def needed(*prefixes: str) -> bool:
         return wanted is None or any(n.startswith(prefixes) for n in wanted)
@@ -353,7 +367,8 @@ def build_classification(
     if needed("edgebert-x86", "edgebert-arm64"):
         variants += build_edgebert(model_dir, work, eval_file, log)
     for recipe in recipes:
-        variants.append(compress_and_export(model_dir, recipe, work, eval_file, log, distill_steps))
+        teacher = (teachers or {}).get(Path(recipe).stem)
+        variants.append(compress_and_export(model_dir, recipe, work, eval_file, log, distill_steps, teacher))
     for bundle_dir in compressed:
         variants.append(
             edgebert_variant(
