@@ -394,8 +394,14 @@ def test_a_recipe_is_distilled_from_its_named_teacher_and_in_bf16_where_run_woul
     monkeypatch.setattr("edgebert.export.exporter.export_bundle", lambda target, model, out, dataset: out)
     monkeypatch.setattr(build, "edgebert_variant", lambda path, name, label, seconds, notes: notes)
     recipe = ROOT / "benchmarks" / "recipes" / "fast-x86-augmented.toml"
+    logged = []
+
+    def resolve():  # the user is told before the (first-use) fine-tune starts, not after it
+        assert any(line.startswith("teacher mpnet for fast-x86-augmented") for line in logged)
+        return Path("/t/mpnet")
+
     notes = build.compress_and_export(
-        Path("model"), recipe, tmp_path, tmp_path / "eval.jsonl", print, teacher=("mpnet", lambda: Path("/t/mpnet"))
+        Path("model"), recipe, tmp_path, tmp_path / "eval.jsonl", logged.append, teacher=("mpnet", resolve)
     )
     assert seen["name"] == "fast-x86-augmented+mpnet" and seen["distill"]["teacher"] == "/t/mpnet"
     assert seen["distill"]["augment"] == 2 and seen["distill"]["kd_weight"] == 1.0

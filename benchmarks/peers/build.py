@@ -318,6 +318,8 @@ def compress_and_export(
     notes = [f"edgebert compress --recipe {recipe}, then export --target x86"]
     if teacher is not None and settings.get("distill"):
         short, resolve = teacher
+        # Said before, not after: on first use resolving the teacher fine-tunes it (MPNet: ~40 minutes, silently).
+        log(f"teacher {short} for {stem}: fine-tuned on first use (MPNet ~40 min on 2 cores), then read from the cache")
         settings["distill"]["teacher"] = str(resolve())
         settings["name"] = f"{settings.get('name') or stem}+{short}"
         notes.append(f"distilled from {short}: {settings['distill']['teacher']}")
